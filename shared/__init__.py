@@ -1,0 +1,1 @@
+"""Code every Folk møter folk service shares: contracts, messaging, persistence, HTTP plumbing."""

@@ -1,0 +1,258 @@
+"""Event contracts: the envelope every domain event travels in, and the payload of each event type.
+
+The body of a Kafka record is the envelope as JSON. Its CloudEvents attributes are repeated as
+binary-mode ``ce_*`` headers, so tools that only read headers can route and trace.
+Schemas evolve additively: consumers ignore unknown fields and unknown event types.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared import topics
+
+Group = Literal["newcomer", "resident"]
+SPEC_VERSION = "1.0"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Envelope(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    type: str
+    version: int = 1
+    tenant_id: uuid.UUID
+    occurred_at: datetime = Field(default_factory=utcnow)
+    correlation_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    causation_id: uuid.UUID | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    def headers(self, source: str) -> dict[str, str]:
+        return {
+            "ce_id": str(self.id),
+            "ce_type": self.type,
+            "ce_source": f"/fmf/{source}",
+            "ce_specversion": SPEC_VERSION,
+            "ce_time": self.occurred_at.isoformat(),
+            "ce_tenantid": str(self.tenant_id),
+            "ce_correlationid": str(self.correlation_id),
+            "content-type": "application/json",
+        }
+
+    def caused(self, type_: str, data: BaseModel, tenant_id: uuid.UUID | None = None) -> Envelope:
+        """A new event caused by this one: same correlation, this event as the cause."""
+        return make_event(
+            type_, tenant_id or self.tenant_id, data, correlation_id=self.correlation_id, causation_id=self.id
+        )
+
+
+def make_event(
+    type_: str,
+    tenant_id: uuid.UUID,
+    data: BaseModel,
+    *,
+    correlation_id: uuid.UUID | None = None,
+    causation_id: uuid.UUID | None = None,
+) -> Envelope:
+    return Envelope(
+        type=type_,
+        tenant_id=tenant_id,
+        correlation_id=correlation_id or uuid.uuid4(),
+        causation_id=causation_id,
+        data=data.model_dump(mode="json"),
+    )
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+# --- fmf.tenants.v1 (key: tenant_id) ---------------------------------------------------------
+
+
+class TenantCreated(Payload):
+    tenant_id: uuid.UUID
+    slug: str
+    name: str
+    municipality_number: str
+    timezone: str = "Europe/Oslo"
+
+
+class TokenIssued(Payload):
+    """A coordinator token, as its SHA-256 hash, so every service can authenticate coordinators."""
+
+    token_id: uuid.UUID
+    tenant_id: uuid.UUID
+    token_hash: str
+
+
+class TokenRevoked(Payload):
+    token_id: uuid.UUID
+    tenant_id: uuid.UUID
+
+
+# --- fmf.meetings.v1 (key: meeting_id) -------------------------------------------------------
+
+
+class Venue(BaseModel):
+    name: str
+    address: str
+    kind: str
+
+
+class Capacity(BaseModel):
+    newcomer: int
+    resident: int
+
+
+class MeetingSnapshot(Payload):
+    """The meeting as it is after the event; every ``meeting.*`` event carries it whole."""
+
+    meeting_id: uuid.UUID
+    tenant_id: uuid.UUID
+    title: str
+    format: str
+    status: str
+    starts_at: datetime
+    duration_minutes: int
+    timezone: str = "Europe/Oslo"
+    venue: Venue
+    capacity: Capacity
+    # Set on meeting.registration_closed: the confirmed registrations matching must pair.
+    confirmed_registration_ids: list[uuid.UUID] | None = None
+
+
+# --- fmf.registrations.v1 (key: meeting_id) --------------------------------------------------
+
+
+class Profile(BaseModel):
+    """Non-identifying attributes, safe for matching and reporting."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    interests: list[str] = Field(default_factory=list)
+    occupation_field: str | None = None
+    languages: list[str] = Field(default_factory=list)
+    age_band: str | None = None
+    gender: str | None = None
+    same_gender_partner: bool = False
+    norwegian_level: str | None = None
+    first_time: bool | None = None
+
+
+class RegistrationChanged(Payload):
+    """registration.confirmed | waitlisted | promoted | cancelled."""
+
+    registration_id: uuid.UUID
+    participant_id: uuid.UUID
+    meeting_id: uuid.UUID
+    tenant_id: uuid.UUID
+    group: Group
+    status: str
+    language: str
+    profile: Profile = Field(default_factory=Profile)
+    waitlist_position: int | None = None
+
+
+# --- fmf.contacts.v1 (compacted, key: participant_id) -----------------------------------------
+
+
+class ContactUpserted(Payload):
+    participant_id: uuid.UUID
+    tenant_id: uuid.UUID
+    name: str
+    email: str | None = None
+    phone: str | None = None
+    language: str = "nb"
+
+
+# --- fmf.matching.v1 (key: meeting_id) -------------------------------------------------------
+
+
+class PairMember(BaseModel):
+    participant_id: uuid.UUID
+    registration_id: uuid.UUID
+    group: Group
+    seat: int
+    side: Literal["left", "right"]
+
+
+class Pair(BaseModel):
+    number: int
+    members: list[PairMember]
+    score: float = 0.0
+    reasons: list[str] = Field(default_factory=list)
+
+
+class Unpaired(BaseModel):
+    participant_id: uuid.UUID
+    registration_id: uuid.UUID
+    group: Group
+    reason: str
+
+
+class PairsProposed(Payload):
+    """matching.pairs_proposed: a complete seating proposal for one meeting."""
+
+    meeting_id: uuid.UUID
+    tenant_id: uuid.UUID
+    version: int
+    pairs: list[Pair]
+    unpaired: list[Unpaired] = Field(default_factory=list)
+
+
+# --- fmf.notifications.v1 (key: meeting_id or participant_id) --------------------------------
+
+
+class NotificationOutcome(Payload):
+    """notification.sent | notification.failed; no contact details."""
+
+    notification_id: uuid.UUID
+    tenant_id: uuid.UUID
+    meeting_id: uuid.UUID | None = None
+    participant_id: uuid.UUID
+    kind: str
+    channel: Literal["email", "sms"]
+    error: str | None = None
+
+
+# Which topic each event type goes to, and which payload model describes it.
+EVENT_TYPES: dict[str, tuple[str, type[Payload]]] = {
+    "tenant.created": (topics.TENANTS, TenantCreated),
+    "tenant.token_issued": (topics.TENANTS, TokenIssued),
+    "tenant.token_revoked": (topics.TENANTS, TokenRevoked),
+    "meeting.created": (topics.MEETINGS, MeetingSnapshot),
+    "meeting.published": (topics.MEETINGS, MeetingSnapshot),
+    "meeting.changed": (topics.MEETINGS, MeetingSnapshot),
+    "meeting.registration_closed": (topics.MEETINGS, MeetingSnapshot),
+    "meeting.cancelled": (topics.MEETINGS, MeetingSnapshot),
+    "meeting.completed": (topics.MEETINGS, MeetingSnapshot),
+    "registration.confirmed": (topics.REGISTRATIONS, RegistrationChanged),
+    "registration.waitlisted": (topics.REGISTRATIONS, RegistrationChanged),
+    "registration.promoted": (topics.REGISTRATIONS, RegistrationChanged),
+    "registration.cancelled": (topics.REGISTRATIONS, RegistrationChanged),
+    "contact.upserted": (topics.CONTACTS, ContactUpserted),
+    "matching.pairs_proposed": (topics.MATCHING, PairsProposed),
+    "notification.sent": (topics.NOTIFICATIONS, NotificationOutcome),
+    "notification.failed": (topics.NOTIFICATIONS, NotificationOutcome),
+}
+
+
+def topic_for(event_type: str) -> str:
+    return EVENT_TYPES[event_type][0]
+
+
+def payload(event: Envelope) -> Payload | None:
+    """The typed payload of a known event type, or None for a type this code does not know."""
+    known = EVENT_TYPES.get(event.type)
+    if known is None:
+        return None
+    return known[1].model_validate(event.data)

@@ -1,0 +1,23 @@
+"""Domain metrics every service exports (labels stay bounded: never a participant or meeting id)."""
+
+from __future__ import annotations
+
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+
+registry = REGISTRY
+
+REGISTRATIONS = Counter("fmf_registrations_total", "Sign-ups by outcome.", ["outcome"])
+OUTBOX_BACKLOG = Gauge("fmf_outbox_backlog", "Outbox rows not yet published.")
+OUTBOX_PUBLISH_DELAY = Histogram(
+    "fmf_outbox_publish_delay_seconds",
+    "Time from outbox insert to publish.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+INBOX_DUPLICATES = Counter("fmf_inbox_duplicates_total", "Redelivered events skipped by the inbox.")
+DLQ_MESSAGES = Counter("fmf_dlq_messages_total", "Messages sent to a dead-letter topic.", ["topic"])
+MATCHING_DURATION = Histogram("fmf_matching_duration_seconds", "Time to score, solve and seat a meeting.")
+MATCHING_PAIR_SCORE = Histogram(
+    "fmf_matching_pair_score", "Score of each proposed pair.", buckets=(0, 1, 2, 3, 4, 5, 6, 8, 10, 15)
+)
+NOTIFICATIONS = Counter("fmf_notifications_total", "Notifications by outcome.", ["channel", "kind", "status"])
+CONSUMER_LAG = Gauge("fmf_consumer_lag", "High-water mark minus committed offset.", ["topic", "group"])

@@ -1,0 +1,149 @@
+"""Wiring every service shares: database pool, broker, outbox relay, consumers and the HTTP app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+from fastapi import APIRouter, FastAPI, Request
+from faststream.kafka import KafkaBroker
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+
+from shared import db, logs, metrics, topics
+from shared.consumer import EventConsumer
+from shared.http import health_router, install_problem_handlers
+from shared.outbox import OutboxRelay
+from shared.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+BackgroundTask = Callable[["Runtime"], Awaitable[None]]
+
+
+@dataclass
+class ServiceSpec:
+    name: str
+    migrations: Path
+    subscribes_to: tuple[str, ...] = ()
+    register_handlers: Callable[[EventConsumer], None] | None = None
+    router: APIRouter | None = None
+    background: list[BackgroundTask] = field(default_factory=list)
+    description: str = ""
+
+
+class Runtime:
+    """What a running service holds: settings, pool, broker and its consumer."""
+
+    def __init__(self, spec: ServiceSpec, settings: Settings) -> None:
+        self.spec = spec
+        self.settings = settings
+        self.pool: asyncpg.Pool | None = None
+        self.broker = make_broker(settings, spec.name)
+        self.consumer = EventConsumer(
+            f"fmf-{spec.name}", None, self.broker, max_attempts=settings.consumer_max_attempts  # type: ignore[arg-type]
+        )
+        if spec.register_handlers is not None:
+            spec.register_handlers(self.consumer)
+        if spec.subscribes_to:
+            self.consumer.subscribe(
+                *spec.subscribes_to,
+                session_timeout_ms=settings.kafka_session_timeout_ms,
+                heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+            )
+
+    @property
+    def db(self) -> asyncpg.Pool:
+        assert self.pool is not None, "the service has not started"
+        return self.pool
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        settings = self.settings
+        await db.ensure_database(settings.database_url)
+        await db.migrate(settings.database_url, self.spec.migrations)
+        await topics.ensure_topics(settings.kafka_bootstrap, settings.topic_partitions, settings.topic_replication)
+        self.pool = await db.create_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
+        self.consumer.pool = self.pool
+        await self.broker.start()
+        relay = OutboxRelay(
+            self.pool,
+            settings.database_url,
+            self.broker,
+            poll_interval_s=settings.outbox_poll_interval_s,
+            batch_size=settings.outbox_batch_size,
+        )
+        tasks = [asyncio.create_task(_supervised("outbox-relay", relay.run))]
+        for task in self.spec.background:
+            tasks.append(asyncio.create_task(_supervised(task.__name__, lambda t=task: t(self))))
+        try:
+            yield
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.broker.stop()
+            await self.pool.close()
+
+
+async def _supervised(name: str, run: Callable[[], Awaitable[None]]) -> None:
+    """Keep a background loop alive: log a crash and start it again after a pause."""
+    while True:
+        try:
+            await run()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("background task crashed; restarting", extra={"task": name})
+            await asyncio.sleep(1.0)
+
+
+def make_broker(settings: Settings, service: str) -> KafkaBroker:
+    return KafkaBroker(
+        settings.kafka_bootstrap,
+        client_id=f"fmf-{service}",
+        middlewares=[KafkaPrometheusMiddleware(registry=metrics.registry, app_name=f"fmf-{service}")],
+        enable_idempotence=False,  # the embedded broker lacks it; the outbox + inbox give exactly-once effects
+    )
+
+
+def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    logs.configure(spec.name, settings.log_level, settings.log_json)
+    runtime = Runtime(spec, settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with runtime.running():
+            yield
+
+    app = FastAPI(
+        title=f"Folk møter folk — {spec.name}",
+        description=spec.description,
+        version="1.0.0",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    install_problem_handlers(app)
+    app.include_router(health_router())
+    if spec.router is not None:
+        app.include_router(spec.router)
+    return app
+
+
+def runtime_of(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def serve(spec: ServiceSpec) -> None:
+    import uvicorn
+
+    settings = get_settings()
+    app = create_app(spec, settings)
+    uvicorn.run(app, host=settings.http_host, port=settings.port_for(spec.name), log_config=None)

@@ -1,0 +1,65 @@
+"""Settings from environment variables with the ``FMF_`` prefix (one class, every service)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICE_PORTS = {"registration": 8001, "matching": 8002, "notification": 8003, "reporting": 8004}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FMF_", extra="ignore")
+
+    # Where things are
+    database_url: str = Field(
+        "postgresql://postgres@127.0.0.1:5432/postgres",
+        description="PostgreSQL DSN of this service's own database.",
+    )
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated.")
+    http_host: str = Field("127.0.0.1", description="Interface the HTTP server binds to.")
+    http_port: int | None = Field(None, description="HTTP port; defaults to the service's port (8001-8004).")
+    public_base_url: str = Field(
+        "http://127.0.0.1:8001", description="Base URL of registration, used in links sent to participants."
+    )
+
+    # Kafka
+    topic_partitions: int = Field(6, ge=1, description="Partitions per topic when topics are created.")
+    topic_replication: int = Field(1, ge=1, description="Replication factor when topics are created.")
+    kafka_session_timeout_ms: int = Field(10_000, description="Consumer group session timeout.")
+    kafka_heartbeat_interval_ms: int = Field(3_000, description="Consumer group heartbeat interval.")
+
+    # Outbox relay and consumers
+    outbox_poll_interval_s: float = Field(1.0, gt=0, description="Relay poll fallback when no NOTIFY arrives.")
+    outbox_batch_size: int = Field(200, ge=1, description="Outbox rows published per relay round.")
+    consumer_max_attempts: int = Field(3, ge=1, description="Attempts before a failing event goes to DLQ.")
+
+    # Auth
+    operator_token: str = Field("", description="Bearer token of the national operator.")
+
+    # Database pool
+    db_pool_min: int = Field(2, ge=1)
+    db_pool_max: int = Field(10, ge=1)
+
+    # Notification
+    smtp_host: str = Field("127.0.0.1", description="SMTP server host.")
+    smtp_port: int = Field(1025, description="SMTP server port.")
+    smtp_username: str = Field("", description="SMTP user; empty disables AUTH.")
+    smtp_password: str = Field("", description="SMTP password.")
+    smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS.")
+    smtp_timeout_s: float = Field(10.0, gt=0, description="SMTP timeout per message.")
+    mail_from: str = Field("Folk møter folk <noreply@folkmoterfolk.no>", description="From address.")
+    sender_poll_interval_s: float = Field(1.0, gt=0, description="How often due notifications are looked for.")
+
+    log_level: str = Field("INFO", description="Log level.")
+    log_json: bool = Field(True, description="Structured JSON logs (false: human-readable).")
+
+    def port_for(self, service: str) -> int:
+        return self.http_port or SERVICE_PORTS[service]
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

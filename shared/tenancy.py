@@ -1,0 +1,44 @@
+"""Tenants and coordinator tokens, as learned from fmf.tenants.v1 by services other than registration."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from shared.consumer import EventConsumer
+from shared.events import Envelope, TenantCreated, TokenIssued, TokenRevoked
+
+
+def register(consumer: EventConsumer) -> None:
+    @consumer.on("tenant.created")
+    async def tenant_created(conn: asyncpg.Connection, event: Envelope) -> None:
+        t = TenantCreated.model_validate(event.data)
+        await conn.execute(
+            "INSERT INTO known_tenants (tenant_id, slug, name, municipality_number, timezone)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id) DO UPDATE"
+            " SET slug = EXCLUDED.slug, name = EXCLUDED.name, timezone = EXCLUDED.timezone",
+            t.tenant_id,
+            t.slug,
+            t.name,
+            t.municipality_number,
+            t.timezone,
+        )
+
+    @consumer.on("tenant.token_issued")
+    async def token_issued(conn: asyncpg.Connection, event: Envelope) -> None:
+        t = TokenIssued.model_validate(event.data)
+        await conn.execute(
+            "INSERT INTO known_tokens (token_id, tenant_id, token_hash) VALUES ($1, $2, $3)"
+            " ON CONFLICT (token_id) DO NOTHING",
+            t.token_id,
+            t.tenant_id,
+            t.token_hash,
+        )
+
+    @consumer.on("tenant.token_revoked")
+    async def token_revoked(conn: asyncpg.Connection, event: Envelope) -> None:
+        t = TokenRevoked.model_validate(event.data)
+        await conn.execute("UPDATE known_tokens SET revoked_at = now() WHERE token_id = $1", t.token_id)
+
+
+async def tenant_by_slug(conn: asyncpg.Connection, slug: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM known_tenants WHERE slug = $1", slug)

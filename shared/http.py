@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared import metrics
+from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +40,18 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": _field(tuple(e["loc"])), "message": e["msg"]} for e in exc.errors()]
+        errors = [
+            {"field": _field(tuple(e["loc"])), "message": e["msg"].removeprefix("Value error, ")}
+            for e in exc.errors()
+        ]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "Invalid request."
         return problem(422, detail, errors=errors)
+
+    for error_type in (NotFound, Conflict, Unprocessable, Forbidden):
+
+        @app.exception_handler(error_type)
+        async def app_error(_: Request, exc: Exception) -> JSONResponse:
+            return problem(getattr(exc, "status", 400), str(exc))
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:

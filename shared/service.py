@@ -45,7 +45,7 @@ class Runtime:
         self.pool: asyncpg.Pool | None = None
         self.broker = make_broker(settings, spec.name)
         self.consumer = EventConsumer(
-            f"fmf-{spec.name}", None, self.broker, max_attempts=settings.consumer_max_attempts  # type: ignore[arg-type]
+            f"{settings.consumer_group_prefix}-{spec.name}", None, self.broker, max_attempts=settings.consumer_max_attempts  # type: ignore[arg-type]
         )
         if spec.register_handlers is not None:
             spec.register_handlers(self.consumer)

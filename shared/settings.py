@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     # Kafka
     topic_partitions: int = Field(6, ge=1, description="Partitions per topic when topics are created.")
     topic_replication: int = Field(1, ge=1, description="Replication factor when topics are created.")
+    consumer_group_prefix: str = Field("fmf", description="Consumer groups are named <prefix>-<service>.")
     kafka_session_timeout_ms: int = Field(10_000, description="Consumer group session timeout.")
     kafka_heartbeat_interval_ms: int = Field(3_000, description="Consumer group heartbeat interval.")
 

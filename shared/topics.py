@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,8 @@ async def ensure_topics(bootstrap: str, partitions: int, replication: int = 1) -
                 if name not in existing:
                     wanted.append(NewTopic(name, partitions, replication, topic_configs=config))
         if wanted:
-            await admin.create_topics(wanted)
+            with contextlib.suppress(TopicAlreadyExistsError):  # another process was faster
+                await admin.create_topics(wanted)
             log.info("created topics", extra={"topics": [t.name for t in wanted]})
         return [t.name for t in wanted]
     finally:

@@ -1,0 +1,116 @@
+"""Start the four services as separate processes against a given PostgreSQL server and broker.
+
+Used by ``make up`` and by the end-to-end tests, so both run the services exactly the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from shared.db import with_database
+
+SERVICES = ("registration", "matching", "notification", "reporting")
+DEFAULT_PORTS = {"registration": 8001, "matching": 8002, "notification": 8003, "reporting": 8004}
+
+
+@dataclass
+class PlatformConfig:
+    server_dsn: str  # any database on the server; each service gets its own database on it
+    kafka_bootstrap: str
+    operator_token: str
+    smtp_port: int
+    ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
+    database_prefix: str = "fmf"
+    consumer_group_prefix: str = "fmf"
+    log_dir: Path | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def database_url(self, service: str) -> str:
+        return with_database(self.server_dsn, f"{self.database_prefix}_{service}")
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+    def env(self, service: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FMF_")}
+        env.update(
+            {
+                "FMF_DATABASE_URL": self.database_url(service),
+                "FMF_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
+                "FMF_HTTP_PORT": str(self.ports[service]),
+                "FMF_OPERATOR_TOKEN": self.operator_token,
+                "FMF_SMTP_HOST": "127.0.0.1",
+                "FMF_SMTP_PORT": str(self.smtp_port),
+                "FMF_PUBLIC_BASE_URL": self.url("registration"),
+                "FMF_CONSUMER_GROUP_PREFIX": self.consumer_group_prefix,
+            }
+        )
+        for key in ("FMF_LOG_LEVEL", "FMF_LOG_JSON", "FMF_TOPIC_PARTITIONS", "FMF_KAFKA_SESSION_TIMEOUT_MS",
+                    "FMF_KAFKA_HEARTBEAT_INTERVAL_MS"):
+            if key in os.environ:
+                env[key] = os.environ[key]
+        env.update(self.extra_env)
+        return env
+
+
+class ServiceProcesses:
+    def __init__(self, config: PlatformConfig, services: tuple[str, ...] = SERVICES) -> None:
+        self.config = config
+        self.services = services
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self) -> None:
+        for name in self.services:
+            out = subprocess.DEVNULL
+            if self.config.log_dir is not None:
+                self.config.log_dir.mkdir(parents=True, exist_ok=True)
+                out = open(self.config.log_dir / f"{name}.log", "ab")  # noqa: SIM115
+            self.procs[name] = subprocess.Popen(
+                [sys.executable, "-m", f"services.{name}"],
+                env=self.config.env(name),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C reaches the runner, which stops the services in order
+            )
+
+    def wait_ready(self, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        pending = set(self.services)
+        with httpx.Client(timeout=2.0) as client:
+            while pending:
+                for name in sorted(pending):
+                    proc = self.procs[name]
+                    if proc.poll() is not None:
+                        raise RuntimeError(f"{name} exited with {proc.returncode} while starting")
+                    try:
+                        if client.get(self.config.url(name) + "/readyz").status_code == 200:
+                            pending.discard(name)
+                    except httpx.HTTPError:
+                        pass
+                if pending and time.monotonic() > deadline:
+                    raise TimeoutError(f"not ready after {timeout_s} s: {', '.join(sorted(pending))}")
+                time.sleep(0.1)
+
+    def dead(self) -> list[str]:
+        return [name for name, p in self.procs.items() if p.poll() is not None]
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        for proc in self.procs.values():
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.procs.clear()

@@ -1,0 +1,120 @@
+"""``make up``: the whole platform on one machine, with embedded PostgreSQL and broker by default.
+
+Set FMF_DATABASE_URL (any database on the server; each service gets its own database beside it) or
+FMF_KAFKA_BOOTSTRAP to use an external PostgreSQL or Kafka instead. Ctrl-C stops everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import socket
+import sys
+import threading
+from pathlib import Path
+
+import httpx
+
+from deploy.local.embedded import EmbeddedPostgres, TansuBroker, free_port
+from deploy.local.mailsink import start_mail_sink
+from deploy.local.platform import SERVICES, PlatformConfig, ServiceProcesses
+from shared.topics import ensure_topics
+
+VAR = Path(os.environ.get("FMF_VAR_DIR", "var")).resolve()
+DEMO_TENANT = {"slug": "demo", "name": "Demo kommune", "municipality_number": "9999"}
+
+
+def _port_or_free(preferred: int) -> int:
+    with socket.socket() as s:
+        return free_port() if s.connect_ex(("127.0.0.1", preferred)) == 0 else preferred
+
+
+def _operator_token() -> str:
+    if os.environ.get("FMF_OPERATOR_TOKEN"):
+        return os.environ["FMF_OPERATOR_TOKEN"]
+    path = VAR / "operator-token"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _create_demo_tenant(config: PlatformConfig) -> str:
+    headers = {"Authorization": f"Bearer {config.operator_token}"}
+    base = config.url("registration") + "/v1"
+    with httpx.Client(headers=headers, timeout=10) as client:
+        created = client.post(f"{base}/tenants", json=DEMO_TENANT)
+        if created.status_code not in (201, 409):
+            created.raise_for_status()
+        token = client.post(f"{base}/tenants/{DEMO_TENANT['slug']}/tokens")
+        token.raise_for_status()
+        return str(token.json()["token"])
+
+
+def main() -> int:
+    VAR.mkdir(parents=True, exist_ok=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+
+    postgres: EmbeddedPostgres | None = None
+    broker: TansuBroker | None = None
+    services: ServiceProcesses | None = None
+    mail = None
+    try:
+        server_dsn = os.environ.get("FMF_DATABASE_URL")
+        if not server_dsn:
+            postgres = EmbeddedPostgres(VAR / "postgres", _port_or_free(int(os.environ.get("FMF_PG_PORT", 55432))))
+            postgres.start()
+            server_dsn = postgres.dsn
+        bootstrap = os.environ.get("FMF_KAFKA_BOOTSTRAP")
+        if not bootstrap:
+            (VAR / "log").mkdir(exist_ok=True)
+            broker = TansuBroker(_port_or_free(9092), log_path=VAR / "log" / "tansu.log")
+            broker.start()
+            bootstrap = broker.bootstrap
+        smtp_port = _port_or_free(int(os.environ.get("FMF_SMTP_PORT", 1025)))
+        mail = start_mail_sink(VAR / "mail", smtp_port)
+        asyncio.run(ensure_topics(bootstrap, int(os.environ.get("FMF_TOPIC_PARTITIONS", 6))))
+
+        config = PlatformConfig(
+            server_dsn=server_dsn, kafka_bootstrap=bootstrap, operator_token=_operator_token(),
+            smtp_port=smtp_port, log_dir=VAR / "log",
+        )
+        services = ServiceProcesses(config)
+        services.start()
+        services.wait_ready()
+        coordinator_token = _create_demo_tenant(config)
+
+        print("\nFolk møter folk is up.\n")
+        for name in SERVICES:
+            print(f"  {name:<13} {config.url(name)}/docs   metrics: {config.url(name)}/metrics")
+        print(f"\n  PostgreSQL    {server_dsn}")
+        print(f"  Kafka         {bootstrap}")
+        print(f"  SMTP sink     127.0.0.1:{smtp_port} -> {VAR / 'mail'}/*.eml")
+        print(f"  Logs          {VAR / 'log'}/")
+        print(f"\n  Operator token:               {config.operator_token}")
+        print(f"  Coordinator token (tenant '{DEMO_TENANT['slug']}'): {coordinator_token}")
+        print("\nPress Ctrl-C to stop.", flush=True)
+        while not stop.wait(1.0):
+            if dead := services.dead():
+                print(f"stopped unexpectedly: {', '.join(dead)}; see {VAR / 'log'}", file=sys.stderr)
+                return 1
+        return 0
+    finally:
+        print("\nStopping ...", flush=True)
+        if services is not None:
+            services.stop()
+        if mail is not None:
+            mail.stop()
+        if broker is not None:
+            broker.stop()
+        if postgres is not None:
+            postgres.stop()
+        print("Stopped.", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

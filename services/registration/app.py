@@ -1,0 +1,24 @@
+"""Wiring of the registration service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from services.registration import api, handlers
+from shared.service import ServiceSpec, create_app
+from shared.settings import Settings
+
+SPEC = ServiceSpec(
+    name="registration",
+    migrations=Path(__file__).with_name("migrations"),
+    subscribes_to=handlers.SUBSCRIBES_TO,
+    register_handlers=handlers.register,
+    router=api.router,
+    description="Tenants, coordinators' tokens, meetings, participants and registrations: the source of truth.",
+)
+
+
+def build(settings: Settings | None = None) -> FastAPI:
+    return create_app(SPEC, settings)

@@ -1,0 +1,78 @@
+"""Registration rules, pure: lifecycle, daytime and date checks, capacity and waiting list."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+# action -> (states it may start from, state it leads to)
+TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
+    "publish": (frozenset({"draft"}), "published"),
+    "close": (frozenset({"published"}), "registration_closed"),
+    "complete": (frozenset({"registration_closed"}), "completed"),
+    "cancel": (frozenset({"draft", "published", "registration_closed"}), "cancelled"),
+}
+
+EVENT_OF_STATE = {
+    "published": "meeting.published",
+    "registration_closed": "meeting.registration_closed",
+    "completed": "meeting.completed",
+    "cancelled": "meeting.cancelled",
+}
+
+
+class RuleViolation(ValueError):
+    """A domain rule said no; the message tells the caller what to change."""
+
+
+def next_state(action: str, current: str) -> str:
+    allowed_from, target = TRANSITIONS[action]
+    if current not in allowed_from:
+        raise RuleViolation(
+            f"cannot {action} a meeting that is {current}; allowed from: {', '.join(sorted(allowed_from))}"
+        )
+    return target
+
+
+@dataclass(frozen=True)
+class DayWindow:
+    timezone: str = "Europe/Oslo"
+    starts: time = time(8, 0)
+    ends: time = time(17, 0)
+
+
+def meeting_problems(
+    *,
+    starts_at: datetime,
+    duration_minutes: int,
+    registration_closes_at: datetime | None,
+    now: datetime,
+    window: DayWindow,
+) -> list[str]:
+    """Everything wrong with a meeting's timing, as sentences that say what to fix."""
+    problems: list[str] = []
+    if starts_at.tzinfo is None:
+        return ["starts_at must include a time zone offset, e.g. 2027-03-04T11:00:00+01:00"]
+    if starts_at <= now:
+        problems.append("starts_at must be in the future")
+    zone = ZoneInfo(window.timezone)
+    local_start = starts_at.astimezone(zone)
+    local_end = (starts_at + timedelta(minutes=duration_minutes)).astimezone(zone)
+    if (
+        local_start.time() < window.starts
+        or local_end.date() != local_start.date()
+        or local_end.time() > window.ends
+    ):
+        problems.append(
+            f"the meeting must start and end in the daytime, between {window.starts:%H:%M} and "
+            f"{window.ends:%H:%M} {window.timezone} time; it runs {local_start:%H:%M}-{local_end:%H:%M}"
+        )
+    if registration_closes_at is not None and registration_closes_at >= starts_at:
+        problems.append("registration_closes_at must be before starts_at")
+    return problems
+
+
+def place_for(confirmed_in_group: int, capacity: int) -> str:
+    """A new sign-up is confirmed while the group has room, otherwise waitlisted."""
+    return "confirmed" if confirmed_in_group < capacity else "waitlisted"

@@ -1,0 +1,21 @@
+"""Events registration consumes: the pairs matching proposes."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from services.registration import store
+from shared import topics
+from shared.consumer import EventConsumer
+from shared.events import Envelope, PairsProposed
+
+SUBSCRIBES_TO = (topics.MATCHING,)
+
+
+def register(consumer: EventConsumer) -> None:
+    @consumer.on("matching.pairs_proposed")
+    async def pairs_proposed(conn: asyncpg.Connection, event: Envelope) -> None:
+        proposal = PairsProposed.model_validate(event.data)
+        await store.save_seating(
+            conn, proposal.meeting_id, proposal.tenant_id, proposal.version, proposal.model_dump(mode="json")
+        )

@@ -1,0 +1,163 @@
+"""Request and response bodies of the registration API."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from typing import Literal
+
+import phonenumbers
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+
+from shared import vocabulary
+from shared.events import Capacity, Group, Venue
+from shared.formats import FORMATS
+
+_BCP47 = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class TenantIn(Strict):
+    slug: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", examples=["arendal"])
+    name: str = Field(min_length=1, max_length=200, examples=["Arendal kommune"])
+    municipality_number: str = Field(pattern=r"^\d{4}$", examples=["4203"])
+
+
+class TenantOut(BaseModel):
+    id: uuid.UUID
+    slug: str
+    name: str
+    municipality_number: str
+    timezone: str
+    status: str
+
+
+class TokenOut(BaseModel):
+    token_id: uuid.UUID
+    token: str = Field(description="Shown once; only its hash is stored.")
+
+
+class VenueIn(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    address: str = Field(min_length=1, max_length=300)
+    kind: Literal["library", "volunteer_centre", "park", "other"]
+
+
+class CapacityIn(Strict):
+    newcomer: int = Field(ge=1, le=500)
+    resident: int = Field(ge=1, le=500)
+
+
+class MeetingIn(Strict):
+    title: str = Field(min_length=1, max_length=200)
+    format: str = Field("standard", examples=["standard"])
+    starts_at: datetime
+    venue: VenueIn
+    capacity: CapacityIn | None = None
+    duration_minutes: int | None = Field(None, ge=15, le=480)
+    registration_closes_at: datetime | None = None
+
+    @field_validator("format")
+    @classmethod
+    def known_format(cls, value: str) -> str:
+        if value not in FORMATS:
+            raise ValueError(f"unknown format; use one of: {', '.join(FORMATS)}")
+        return value
+
+
+class GroupCounts(BaseModel):
+    newcomer: int = 0
+    resident: int = 0
+
+
+class MeetingOut(BaseModel):
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    title: str
+    format: str
+    status: str
+    starts_at: datetime
+    duration_minutes: int
+    registration_closes_at: datetime | None
+    venue: Venue
+    capacity: Capacity
+    confirmed: GroupCounts
+    waitlisted: GroupCounts
+
+
+class SignUpIn(Strict):
+    group: Group
+    name: str = Field(min_length=1, max_length=200)
+    email: EmailStr | None = None
+    phone: str | None = Field(None, max_length=32, description="Normalised to E.164; Norwegian by default.")
+    language: str = Field("nb", max_length=35, description="Preferred language, a BCP 47 tag such as nb, nn, en.")
+    consent: bool = Field(description="Consent to the processing of the data; must be true.")
+    interests: list[str] = Field(default_factory=list, max_length=20)
+    occupation_field: str | None = None
+    languages: list[str] = Field(default_factory=list, max_length=20)
+    age_band: str | None = None
+    gender: Literal["female", "male", "other"] | None = None
+    same_gender_partner: bool = False
+    norwegian_level: Literal["A1", "A2", "B1", "B2", "C1", "C2"] | None = None
+    first_time: bool | None = None
+    invitation_code: str | None = Field(None, max_length=64)
+
+    @field_validator("phone")
+    @classmethod
+    def e164(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        try:
+            number = phonenumbers.parse(value, "NO")
+        except phonenumbers.NumberParseException as exc:
+            raise ValueError("not a phone number; write it like +47 912 34 567") from exc
+        if not phonenumbers.is_valid_number(number):
+            raise ValueError("not a valid phone number; write it like +47 912 34 567")
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+    @field_validator("language")
+    @classmethod
+    def bcp47(cls, value: str) -> str:
+        if not _BCP47.match(value):
+            raise ValueError("not a BCP 47 language tag; use e.g. nb, nn or en")
+        return value
+
+    @field_validator("consent")
+    @classmethod
+    def consent_given(cls, value: bool) -> bool:
+        if value is not True:
+            raise ValueError("consent must be true: we cannot register anyone without it")
+        return value
+
+    @model_validator(mode="after")
+    def contact_and_vocabulary(self) -> SignUpIn:
+        if not self.email and not self.phone:
+            raise ValueError("give an e-mail address or a phone number (or both)")
+        vocabulary.check("interests", self.interests)
+        vocabulary.check("occupation_fields", self.occupation_field)
+        vocabulary.check("languages", self.languages)
+        if self.age_band is not None:
+            allowed = vocabulary.ids("age_bands") | vocabulary.ids("youth_age_bands")
+            if self.age_band not in allowed:
+                raise ValueError(f"unknown age band; use one of: {', '.join(sorted(allowed))}")
+        return self
+
+
+class SignUpOut(BaseModel):
+    registration_id: uuid.UUID
+    participant_id: uuid.UUID
+    status: Literal["confirmed", "waitlisted"]
+    manage_token: str = Field(description="Lets the participant view or cancel this registration; shown once.")
+
+
+class RegistrationOut(BaseModel):
+    id: uuid.UUID
+    participant_id: uuid.UUID
+    group: Group
+    status: str
+    name: str | None
+    signed_up_at: datetime

@@ -1,0 +1,41 @@
+"""The seating plan with names, as JSON and as a printable HTML page."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from services.registration import store
+from shared.errors import NotFound
+
+_templates = Environment(
+    loader=FileSystemLoader(Path(__file__).with_name("templates")), autoescape=select_autoescape()
+)
+
+
+async def plan(conn: asyncpg.Connection, meeting: asyncpg.Record) -> dict[str, Any]:
+    row = await store.seating(conn, meeting["id"])
+    if row is None:
+        raise NotFound("no seating yet: matching proposes the pairs when registration closes")
+    proposal = row["proposal"]
+    ids = [uuid.UUID(m["participant_id"]) for p in proposal["pairs"] for m in p["members"]]
+    ids += [uuid.UUID(u["participant_id"]) for u in proposal.get("unpaired", [])]
+    names = await store.names_of(conn, ids)
+
+    def named(member: dict[str, Any]) -> dict[str, Any]:
+        return {**member, "name": names.get(uuid.UUID(member["participant_id"]))}
+
+    return {
+        "meeting_id": str(meeting["id"]),
+        "version": row["version"],
+        "pairs": [{**p, "members": [named(m) for m in p["members"]]} for p in proposal["pairs"]],
+        "unpaired": [named(u) for u in proposal.get("unpaired", [])],
+    }
+
+
+def render(meeting: asyncpg.Record, seating: dict[str, Any]) -> str:
+    return _templates.get_template("seating.html").render(meeting=meeting, seating=seating)

@@ -1,0 +1,190 @@
+"""End to end through all four services, the real broker, real PostgreSQL and a real SMTP server.
+
+The first test walks one standard meeting from tenant creation to the published pairs; the second
+publishes every event of that run a second time and checks that nothing changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import time
+import uuid
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from deploy.local.platform import SERVICES, PlatformConfig
+from tests.factories import meeting_body, person_body
+from tests.support import (
+    DOMAIN_TOPICS,
+    RecordingSmtpHandler,
+    consumer_lag,
+    eventually,
+    outbox_backlog,
+    read_all,
+)
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+RUN: dict[str, Any] = {}
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def wait_until_quiet(platform: PlatformConfig) -> None:
+    """Every outbox is drained and every service's consumer group has consumed everything."""
+
+    async def quiet() -> bool:
+        for name in SERVICES:
+            if await outbox_backlog(platform.database_url(name)):
+                return False
+        for name in SERVICES:
+            group = f"{platform.consumer_group_prefix}-{name}"
+            subscribed = list(importlib.import_module(f"services.{name}.handlers").SUBSCRIBES_TO)
+            if await consumer_lag(platform.kafka_bootstrap, group, subscribed):
+                return False
+        return True
+
+    await eventually(quiet, timeout_s=60, every_s=0.5)
+
+
+async def test_a_meeting_from_tenant_to_pairs(
+    platform: PlatformConfig, smtp: tuple[int, RecordingSmtpHandler]
+) -> None:
+    registration = platform.url("registration") + "/v1"
+    domain = f"{uuid.uuid4().hex[:8]}.example.no"
+    slug = f"e2e-{uuid.uuid4().hex[:6]}"
+    async with httpx.AsyncClient(timeout=10) as http:
+        tenant = await http.post(
+            f"{registration}/tenants", headers=auth(platform.operator_token),
+            json={"slug": slug, "name": "Testkommune", "municipality_number": str(1000 + hash(slug) % 8999)},
+        )
+        assert tenant.status_code == 201, tenant.text
+        token = (await http.post(f"{registration}/tenants/{slug}/tokens", headers=auth(platform.operator_token)))
+        assert token.status_code == 201
+        coordinator = auth(token.json()["token"])
+
+        meeting = await http.post(f"{registration}/tenants/{slug}/meetings", headers=coordinator,
+                                  json=meeting_body())
+        assert meeting.status_code == 201, meeting.text
+        meeting_id = meeting.json()["id"]
+        assert meeting.json()["capacity"] == {"newcomer": 10, "resident": 10}
+        assert (await http.post(f"{registration}/meetings/{meeting_id}/publish", headers=coordinator)).json()[
+            "status"] == "published"
+
+        statuses: dict[str, list[str]] = {"newcomer": [], "resident": []}
+        for i in range(10):  # the coordinator signs up the adult-education students
+            r = await http.post(f"{registration}/meetings/{meeting_id}/registrations", headers=coordinator,
+                                json=person_body("newcomer", i, domain))
+            assert r.status_code == 201, r.text
+            statuses["newcomer"].append(r.json()["status"])
+        for i in range(12):  # residents sign up publicly, without a token
+            r = await http.post(f"{registration}/meetings/{meeting_id}/registrations",
+                                json=person_body("resident", i, domain))
+            assert r.status_code == 201, r.text
+            statuses["resident"].append(r.json()["status"])
+        last_sign_up = time.time()
+        assert statuses["newcomer"] == ["confirmed"] * 10
+        assert statuses["resident"] == ["confirmed"] * 10 + ["waitlisted"] * 2
+
+        closed = await http.post(f"{registration}/meetings/{meeting_id}/close", headers=coordinator)
+        assert closed.json()["status"] == "registration_closed"
+        assert closed.json()["confirmed"] == {"newcomer": 10, "resident": 10}
+        assert closed.json()["waitlisted"] == {"newcomer": 0, "resident": 2}
+
+        async def seating() -> dict[str, Any] | None:
+            r = await http.get(f"{registration}/meetings/{meeting_id}/seating", headers=coordinator)
+            return r.json() if r.status_code == 200 else None
+
+        plan = await eventually(seating)
+        assert len(plan["pairs"]) == 10 and plan["unpaired"] == []
+        for pair in plan["pairs"]:
+            assert sorted(m["group"] for m in pair["members"]) == ["newcomer", "resident"]
+            assert all(m["name"] for m in pair["members"])
+        seated = [m["participant_id"] for p in plan["pairs"] for m in p["members"]]
+        assert len(set(seated)) == 20
+
+        _, mailbox = smtp
+        mails = await eventually(
+            lambda: _at_least(mailbox.to_domain(domain), 20), timeout_s=30
+        )
+        await wait_until_quiet(platform)
+        mails = mailbox.to_domain(domain)
+        assert len(mails) == 20
+        recipients = sorted(addr for m in mails for addr in m.to)
+        expected = sorted([f"newcomer{i}@{domain}" for i in range(10)] + [f"resident{i}@{domain}" for i in range(10)])
+        assert recipients == expected
+        english = next(m for m in mails if m.to == [f"resident2@{domain}"])  # i % 3 == 2 -> en
+        assert "You are signed up" in str(english.message["Subject"])
+        latency = max(m.received_at for m in mails) - last_sign_up
+        print(f"\nlatency from last sign-up to last confirmation mail: {latency * 1000:.0f} ms")
+
+        async def summary() -> dict[str, Any] | None:
+            r = await http.get(platform.url("reporting") + f"/v1/tenants/{slug}/summary", headers=coordinator)
+            body = r.json() if r.status_code == 200 else None
+            return body if body and body["meetings"] and body["meetings"][0]["pairs"] else None
+
+        report = (await eventually(summary))["meetings"][0]
+        assert report["confirmed"] == {"newcomer": 10, "resident": 10}
+        assert report["waitlisted"] == {"newcomer": 0, "resident": 2}
+        assert report["pairs"] == 10 and report["trios"] == 0
+        RUN.update(domain=domain, slug=slug, coordinator=coordinator, meeting_id=meeting_id, report=report)
+
+
+async def _at_least(items: list[Any], n: int) -> list[Any] | None:
+    return items if len(items) >= n else None
+
+
+async def database_fingerprint(dsn: str) -> dict[str, str]:
+    """A hash of every row of every table (ordered), so any change at all is visible."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        tables = [r["tablename"] for r in await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename")]
+        prints = {}
+        for table in tables:
+            rows = await conn.fetch(f'SELECT t::text AS row FROM "{table}" t ORDER BY 1')
+            prints[table] = f"{len(rows)}:" + hashlib.sha256("\n".join(r["row"] for r in rows).encode()).hexdigest()
+        return prints
+    finally:
+        await conn.close()
+
+
+async def test_every_event_delivered_twice_changes_nothing(
+    platform: PlatformConfig, smtp: tuple[int, RecordingSmtpHandler]
+) -> None:
+    assert RUN, "runs after the end-to-end test, on the events it produced"
+    _, mailbox = smtp
+    await wait_until_quiet(platform)
+    before = {name: await database_fingerprint(platform.database_url(name)) for name in SERVICES}
+    mails_before = len(mailbox.mails)
+
+    records = await read_all(platform.kafka_bootstrap, DOMAIN_TOPICS)
+    assert len(records) >= 40  # tenant, token, meeting lifecycle, 22 sign-ups, contacts, pairs, mails
+    producer = AIOKafkaProducer(bootstrap_servers=platform.kafka_bootstrap)
+    await producer.start()
+    try:
+        for rec in records:  # the same bytes, key and headers: a true redelivery
+            await producer.send_and_wait(rec.topic, rec.value, key=rec.key, headers=list(rec.headers))
+    finally:
+        await producer.stop()
+    await wait_until_quiet(platform)
+
+    after = {name: await database_fingerprint(platform.database_url(name)) for name in SERVICES}
+    assert after == before
+    assert len(mailbox.mails) == mails_before
+    async with httpx.AsyncClient(timeout=10) as http:
+        r = await http.get(platform.url("reporting") + f"/v1/tenants/{RUN['slug']}/summary",
+                           headers=RUN["coordinator"])
+        assert r.json()["meetings"][0] == RUN["report"]
+        duplicates = 0.0
+        for name in ("matching", "notification", "reporting"):
+            text = (await http.get(platform.url(name) + "/metrics")).text
+            duplicates += sum(float(line.split()[-1]) for line in text.splitlines()
+                              if line.startswith("fmf_inbox_duplicates_total"))
+    assert duplicates >= len(records)  # every redelivered event was seen, and skipped, by the inbox

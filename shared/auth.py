@@ -9,8 +9,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Literal
 
-import asyncpg
 from fastapi import HTTPException, Request
+
+from shared.db import Conn
 
 
 def new_token() -> str:
@@ -42,7 +43,7 @@ def unauthorized(detail: str = "Send 'Authorization: Bearer <token>' with a vali
     return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-async def resolve(conn: asyncpg.Connection, token: str | None, operator_token: str) -> Principal | None:
+async def resolve(conn: Conn, token: str | None, operator_token: str) -> Principal | None:
     """The principal behind a token, using the ``known_tokens`` table every service keeps."""
     if not token:
         return None

@@ -20,12 +20,13 @@ from faststream.message import StreamMessage
 from pydantic import ValidationError
 
 from shared import inbox, logs, metrics
+from shared.db import Conn
 from shared.events import Envelope
 from shared.topics import dlq
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[asyncpg.Connection, Envelope], Awaitable[None]]
+Handler = Callable[[Conn, Envelope], Awaitable[None]]
 _DB_DOWN = (OSError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError)
 
 
@@ -34,7 +35,7 @@ async def _raw_body(msg: StreamMessage[object]) -> bytes:
 
 
 class EventConsumer:
-    def __init__(self, group: str, pool: asyncpg.Pool, broker: KafkaBroker, *, max_attempts: int = 3) -> None:
+    def __init__(self, group: str, pool: asyncpg.Pool | None, broker: KafkaBroker, *, max_attempts: int = 3) -> None:
         self.group = group
         self.pool = pool
         self.broker = broker
@@ -83,6 +84,7 @@ class EventConsumer:
     async def _apply(self, handler: Handler, event: Envelope, body: bytes, msg: KafkaMessage) -> None:
         failures = 0
         outage_wait = 0.2
+        assert self.pool is not None, "the consumer's pool is set when the service starts"
         while True:
             try:
                 async with self.pool.acquire() as conn, conn.transaction():

@@ -14,8 +14,12 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 log = logging.getLogger(__name__)
+
+# A connection, whether opened directly or borrowed from a pool.
+Conn = asyncpg.Connection | PoolConnectionProxy
 
 _MIGRATION_LOCK = 0x464D4601  # any constant; shared by every replica of a service
 

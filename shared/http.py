@@ -18,8 +18,15 @@ from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
 log = logging.getLogger(__name__)
 
 PROBLEM = "application/problem+json"
-_TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 409: "Conflict",
-           422: "Unprocessable content", 503: "Service unavailable"}
+_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    409: "Conflict",
+    422: "Unprocessable content",
+    503: "Service unavailable",
+}
 
 
 def problem(status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
@@ -41,8 +48,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
-            {"field": _field(tuple(e["loc"])), "message": e["msg"].removeprefix("Value error, ")}
-            for e in exc.errors()
+            {"field": _field(tuple(e["loc"])), "message": e["msg"].removeprefix("Value error, ")} for e in exc.errors()
         ]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "Invalid request."
         return problem(422, detail, errors=errors)
@@ -73,8 +79,9 @@ def health_router() -> APIRouter:
         ok = all(v == "ok" for v in checks.values())
         if ok:
             return JSONResponse({"status": "ready", "checks": checks})
-        return problem(503, "Not ready: " + ", ".join(f"{k} {v}" for k, v in checks.items() if v != "ok"),
-                       checks=checks)
+        return problem(
+            503, "Not ready: " + ", ".join(f"{k} {v}" for k, v in checks.items() if v != "ok"), checks=checks
+        )
 
     @router.get("/metrics", include_in_schema=False)
     async def prometheus_metrics() -> Response:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncpg
-
 from shared import metrics
+from shared.db import Conn
 from shared.events import Envelope
 
 
-async def claim(conn: asyncpg.Connection, consumer: str, event: Envelope) -> bool:
+async def claim(conn: Conn, consumer: str, event: Envelope) -> bool:
     """Record ``event`` as applied by ``consumer``; False if it was applied before (a duplicate)."""
     inserted = await conn.fetchval(
         "INSERT INTO inbox (consumer, event_id, tenant_id, event_type) VALUES ($1, $2, $3, $4)"

@@ -21,6 +21,7 @@ from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaBroker
 
 from shared import metrics
+from shared.db import Conn
 from shared.events import Envelope, topic_for
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ _RELAY_LOCK = 0x464D4602
 NOTIFY_CHANNEL = "fmf_outbox"
 
 
-async def enqueue(conn: asyncpg.Connection, source: str, events: Iterable[tuple[Envelope, object]]) -> None:
+async def enqueue(conn: Conn, source: str, events: Iterable[tuple[Envelope, object]]) -> None:
     """Add events (each with its partition key) to the outbox, in the caller's transaction."""
     rows = [
         (
@@ -91,7 +92,7 @@ class OutboxRelay:
     async def _listen(self) -> asyncpg.Connection | None:
         """A connection that wakes the relay on NOTIFY; None while the database is unreachable."""
         try:
-            conn: asyncpg.Connection = await asyncpg.connect(self.dsn)
+            conn = await asyncpg.connect(self.dsn)
             await conn.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
             return conn
         except _TRANSIENT:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -45,7 +46,10 @@ class Runtime:
         self.pool: asyncpg.Pool | None = None
         self.broker = make_broker(settings, spec.name)
         self.consumer = EventConsumer(
-            f"{settings.consumer_group_prefix}-{spec.name}", None, self.broker, max_attempts=settings.consumer_max_attempts  # type: ignore[arg-type]
+            f"{settings.consumer_group_prefix}-{spec.name}",
+            None,
+            self.broker,
+            max_attempts=settings.consumer_max_attempts,
         )
         if spec.register_handlers is not None:
             spec.register_handlers(self.consumer)
@@ -79,7 +83,7 @@ class Runtime:
         )
         tasks = [asyncio.create_task(_supervised("outbox-relay", relay.run))]
         for task in self.spec.background:
-            tasks.append(asyncio.create_task(_supervised(task.__name__, lambda t=task: t(self))))
+            tasks.append(asyncio.create_task(_supervised(task.__name__, functools.partial(task, self))))
         try:
             yield
         finally:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncpg
 
 from shared.consumer import EventConsumer
+from shared.db import Conn
 from shared.events import Envelope, TenantCreated, TokenIssued, TokenRevoked
 
 
 def register(consumer: EventConsumer) -> None:
     @consumer.on("tenant.created")
-    async def tenant_created(conn: asyncpg.Connection, event: Envelope) -> None:
+    async def tenant_created(conn: Conn, event: Envelope) -> None:
         t = TenantCreated.model_validate(event.data)
         await conn.execute(
             "INSERT INTO known_tenants (tenant_id, slug, name, municipality_number, timezone)"
@@ -24,7 +25,7 @@ def register(consumer: EventConsumer) -> None:
         )
 
     @consumer.on("tenant.token_issued")
-    async def token_issued(conn: asyncpg.Connection, event: Envelope) -> None:
+    async def token_issued(conn: Conn, event: Envelope) -> None:
         t = TokenIssued.model_validate(event.data)
         await conn.execute(
             "INSERT INTO known_tokens (token_id, tenant_id, token_hash) VALUES ($1, $2, $3)"
@@ -35,10 +36,10 @@ def register(consumer: EventConsumer) -> None:
         )
 
     @consumer.on("tenant.token_revoked")
-    async def token_revoked(conn: asyncpg.Connection, event: Envelope) -> None:
+    async def token_revoked(conn: Conn, event: Envelope) -> None:
         t = TokenRevoked.model_validate(event.data)
         await conn.execute("UPDATE known_tokens SET revoked_at = now() WHERE token_id = $1", t.token_id)
 
 
-async def tenant_by_slug(conn: asyncpg.Connection, slug: str) -> asyncpg.Record | None:
+async def tenant_by_slug(conn: Conn, slug: str) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT * FROM known_tenants WHERE slug = $1", slug)

@@ -95,7 +95,9 @@ def platform_config(postgres_dsn: str, kafka_bootstrap: str, smtp_port: int, log
 
 @pytest.fixture(scope="module")
 def platform(
-    postgres_dsn: str, kafka_bootstrap: str, smtp: tuple[int, RecordingSmtpHandler],
+    postgres_dsn: str,
+    kafka_bootstrap: str,
+    smtp: tuple[int, RecordingSmtpHandler],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[PlatformConfig]:
     """All four services as separate processes, each with its own fresh database."""

@@ -32,7 +32,7 @@ class RecordingSmtpHandler:
         self.mails: list[ReceivedMail] = []
         self.lock = threading.Lock()
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         mail = ReceivedMail(time.time(), list(envelope.rcpt_tos), email.message_from_bytes(envelope.content))
         with self.lock:
             self.mails.append(mail)

@@ -12,6 +12,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -53,8 +54,13 @@ class PlatformConfig:
                 "FMF_CONSUMER_GROUP_PREFIX": self.consumer_group_prefix,
             }
         )
-        for key in ("FMF_LOG_LEVEL", "FMF_LOG_JSON", "FMF_TOPIC_PARTITIONS", "FMF_KAFKA_SESSION_TIMEOUT_MS",
-                    "FMF_KAFKA_HEARTBEAT_INTERVAL_MS"):
+        for key in (
+            "FMF_LOG_LEVEL",
+            "FMF_LOG_JSON",
+            "FMF_TOPIC_PARTITIONS",
+            "FMF_KAFKA_SESSION_TIMEOUT_MS",
+            "FMF_KAFKA_HEARTBEAT_INTERVAL_MS",
+        ):
             if key in os.environ:
                 env[key] = os.environ[key]
         env.update(self.extra_env)
@@ -69,7 +75,7 @@ class ServiceProcesses:
 
     def start(self) -> None:
         for name in self.services:
-            out = subprocess.DEVNULL
+            out: int | IO[bytes] = subprocess.DEVNULL
             if self.config.log_dir is not None:
                 self.config.log_dir.mkdir(parents=True, exist_ok=True)
                 out = open(self.config.log_dir / f"{name}.log", "ab")  # noqa: SIM115

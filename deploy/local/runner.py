@@ -80,8 +80,11 @@ def main() -> int:
         asyncio.run(ensure_topics(bootstrap, int(os.environ.get("FMF_TOPIC_PARTITIONS", 6))))
 
         config = PlatformConfig(
-            server_dsn=server_dsn, kafka_bootstrap=bootstrap, operator_token=_operator_token(),
-            smtp_port=smtp_port, log_dir=VAR / "log",
+            server_dsn=server_dsn,
+            kafka_bootstrap=bootstrap,
+            operator_token=_operator_token(),
+            smtp_port=smtp_port,
+            log_dir=VAR / "log",
         )
         services = ServiceProcesses(config)
         services.start()

@@ -34,8 +34,12 @@ async def send_one(pool: asyncpg.Pool, mailer: Mailer) -> bool:
         row = await store.claim_due(conn)
         if row is None:
             return False
-        context = {"name": row["name"], **templates.meeting_context(
-            row["title"], row["starts_at"], row["duration_minutes"], row["timezone"], row["venue"])}
+        context = {
+            "name": row["name"],
+            **templates.meeting_context(
+                row["title"], row["starts_at"], row["duration_minutes"], row["timezone"], row["venue"]
+            ),
+        }
         rendered = templates.render(row["kind"], row["language"], context)
         outcome = "sent"
         error: str | None = None
@@ -56,10 +60,17 @@ async def send_one(pool: asyncpg.Pool, mailer: Mailer) -> bool:
         if outcome == "failed":
             await store.mark_failed(conn, row["id"], error or "")
         event = make_event(
-            f"notification.{outcome}", row["tenant_id"],
-            NotificationOutcome(notification_id=row["id"], tenant_id=row["tenant_id"], meeting_id=row["meeting_id"],
-                                participant_id=row["participant_id"], kind=row["kind"], channel=row["channel"],
-                                error=error),
+            f"notification.{outcome}",
+            row["tenant_id"],
+            NotificationOutcome(
+                notification_id=row["id"],
+                tenant_id=row["tenant_id"],
+                meeting_id=row["meeting_id"],
+                participant_id=row["participant_id"],
+                kind=row["kind"],
+                channel=row["channel"],
+                error=error,
+            ),
         )
         await outbox.enqueue(conn, SOURCE, [(event, row["meeting_id"] or row["participant_id"])])
     metrics.NOTIFICATIONS.labels(channel=row["channel"], kind=row["kind"], status=outcome).inc()

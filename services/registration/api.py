@@ -56,20 +56,34 @@ Operator = Annotated[Principal, Depends(operator)]
 
 
 def tenant_out(row: Any) -> TenantOut:
-    return TenantOut(id=row["id"], slug=row["slug"], name=row["name"],
-                     municipality_number=row["municipality_number"], timezone=row["timezone"], status=row["status"])
+    return TenantOut(
+        id=row["id"],
+        slug=row["slug"],
+        name=row["name"],
+        municipality_number=row["municipality_number"],
+        timezone=row["timezone"],
+        status=row["status"],
+    )
 
 
 def meeting_out(row: Any, counts: dict[str, int]) -> MeetingOut:
     return MeetingOut(
-        id=row["id"], tenant_id=row["tenant_id"], title=row["title"], format=row["format"], status=row["status"],
-        starts_at=row["starts_at"], duration_minutes=row["duration_minutes"],
-        registration_closes_at=row["registration_closes_at"], venue=Venue(**store.venue_of(row)),
+        id=row["id"],
+        tenant_id=row["tenant_id"],
+        title=row["title"],
+        format=row["format"],
+        status=row["status"],
+        starts_at=row["starts_at"],
+        duration_minutes=row["duration_minutes"],
+        registration_closes_at=row["registration_closes_at"],
+        venue=Venue(**store.venue_of(row)),
         capacity=Capacity(newcomer=row["capacity_newcomer"], resident=row["capacity_resident"]),
-        confirmed=GroupCounts(newcomer=counts.get("confirmed:newcomer", 0),
-                              resident=counts.get("confirmed:resident", 0)),
-        waitlisted=GroupCounts(newcomer=counts.get("waitlisted:newcomer", 0),
-                               resident=counts.get("waitlisted:resident", 0)),
+        confirmed=GroupCounts(
+            newcomer=counts.get("confirmed:newcomer", 0), resident=counts.get("confirmed:resident", 0)
+        ),
+        waitlisted=GroupCounts(
+            newcomer=counts.get("waitlisted:newcomer", 0), resident=counts.get("waitlisted:resident", 0)
+        ),
     )
 
 
@@ -139,8 +153,11 @@ def _lifecycle(action: str) -> Any:
 
 for _action in ("publish", "close", "cancel", "complete"):
     router.add_api_route(
-        f"/meetings/{{meeting_id}}/{_action}", _lifecycle(_action), methods=["POST"],
-        response_model=MeetingOut, tags=["coordinator"],
+        f"/meetings/{{meeting_id}}/{_action}",
+        _lifecycle(_action),
+        methods=["POST"],
+        response_model=MeetingOut,
+        tags=["coordinator"],
     )
 
 
@@ -150,8 +167,12 @@ async def sign_up(
 ) -> SignUpOut:
     """Residents sign up publicly; newcomers are signed up by their coordinator."""
     reg, token = await commands.sign_up(runtime.db, principal, meeting_id, body)
-    return SignUpOut(registration_id=reg["id"], participant_id=reg["participant_id"], status=reg["status"],
-                     manage_token=token)
+    return SignUpOut(
+        registration_id=reg["id"],
+        participant_id=reg["participant_id"],
+        status=reg["status"],
+        manage_token=token,
+    )
 
 
 @router.get("/meetings/{meeting_id}/registrations", response_model=list[RegistrationOut], tags=["coordinator"])
@@ -162,8 +183,14 @@ async def list_registrations(
         await commands.visible_meeting(conn, principal, meeting_id)
         rows = await store.registrations_of_meeting(conn, meeting_id)
     return [
-        RegistrationOut(id=r["id"], participant_id=r["participant_id"], group=r["group"], status=r["status"],
-                        name=r["name"], signed_up_at=r["signed_up_at"])
+        RegistrationOut(
+            id=r["id"],
+            participant_id=r["participant_id"],
+            group=r["group"],
+            status=r["status"],
+            name=r["name"],
+            signed_up_at=r["signed_up_at"],
+        )
         for r in rows
     ]
 

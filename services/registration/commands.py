@@ -11,6 +11,7 @@ from services.registration import domain, store
 from services.registration.schemas import MeetingIn, SignUpIn, TenantIn
 from shared import metrics, outbox
 from shared.auth import Principal, hash_token, new_token
+from shared.db import Conn
 from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
 from shared.events import (
     Capacity,
@@ -65,6 +66,7 @@ def registration_event(type_: str, reg: asyncpg.Record, status: str, correlation
 
 # --- tenants ---------------------------------------------------------------------------------
 
+
 async def create_tenant(pool: asyncpg.Pool, body: TenantIn) -> asyncpg.Record:
     async with pool.acquire() as conn, conn.transaction():
         try:
@@ -76,8 +78,13 @@ async def create_tenant(pool: asyncpg.Pool, body: TenantIn) -> asyncpg.Record:
         event = make_event(
             "tenant.created",
             row["id"],
-            TenantCreated(tenant_id=row["id"], slug=row["slug"], name=row["name"],
-                          municipality_number=row["municipality_number"], timezone=row["timezone"]),
+            TenantCreated(
+                tenant_id=row["id"],
+                slug=row["slug"],
+                name=row["name"],
+                municipality_number=row["municipality_number"],
+                timezone=row["timezone"],
+            ),
         )
         await outbox.enqueue(conn, SOURCE, [(event, row["id"])])
         return row
@@ -99,7 +106,7 @@ async def issue_token(pool: asyncpg.Pool, slug: str) -> tuple[uuid.UUID, str]:
         return token_id, token
 
 
-async def visible_tenant(conn: asyncpg.Connection, principal: Principal, slug: str) -> asyncpg.Record:
+async def visible_tenant(conn: Conn, principal: Principal, slug: str) -> asyncpg.Record:
     tenant = await store.tenant_by_slug(conn, slug)
     if tenant is None or not principal.can_see(tenant["id"]):
         raise NotFound(f"no tenant '{slug}'")
@@ -107,7 +114,7 @@ async def visible_tenant(conn: asyncpg.Connection, principal: Principal, slug: s
 
 
 async def visible_meeting(
-    conn: asyncpg.Connection, principal: Principal | None, meeting_id: uuid.UUID, *, lock: bool = False
+    conn: Conn, principal: Principal | None, meeting_id: uuid.UUID, *, lock: bool = False
 ) -> asyncpg.Record:
     row = await store.meeting(conn, meeting_id, lock=lock)
     if row is None or principal is None or not principal.can_see(row["tenant_id"]):
@@ -117,6 +124,7 @@ async def visible_meeting(
 
 # --- meetings --------------------------------------------------------------------------------
 
+
 async def create_meeting(pool: asyncpg.Pool, principal: Principal, slug: str, body: MeetingIn) -> asyncpg.Record:
     fmt = FORMATS[body.format]
     duration = body.duration_minutes or fmt.duration_minutes
@@ -125,22 +133,32 @@ async def create_meeting(pool: asyncpg.Pool, principal: Principal, slug: str, bo
         tenant = await visible_tenant(conn, principal, slug)
         window = domain.DayWindow(tenant["timezone"], tenant["day_starts"], tenant["day_ends"])
         problems = domain.meeting_problems(
-            starts_at=body.starts_at, duration_minutes=duration,
-            registration_closes_at=body.registration_closes_at, now=_now(), window=window,
+            starts_at=body.starts_at,
+            duration_minutes=duration,
+            registration_closes_at=body.registration_closes_at,
+            now=_now(),
+            window=window,
         )
         if problems:
             raise Unprocessable("; ".join(problems))
         row = await store.insert_meeting(
-            conn, id=uuid.uuid4(), tenant_id=tenant["id"], title=body.title, format=body.format,
-            starts_at=body.starts_at, duration_minutes=duration,
-            registration_closes_at=body.registration_closes_at, venue=body.venue.model_dump(),
-            capacity_newcomer=capacity.newcomer, capacity_resident=capacity.resident,
+            conn,
+            id=uuid.uuid4(),
+            tenant_id=tenant["id"],
+            title=body.title,
+            format=body.format,
+            starts_at=body.starts_at,
+            duration_minutes=duration,
+            registration_closes_at=body.registration_closes_at,
+            venue=body.venue.model_dump(),
+            capacity_newcomer=capacity.newcomer,
+            capacity_resident=capacity.resident,
         )
-        row = await store.meeting(conn, row["id"])
-        assert row is not None
-        event = make_event("meeting.created", row["tenant_id"], snapshot(row))
-        await outbox.enqueue(conn, SOURCE, [(event, row["id"])])
-        return row
+        created = await store.meeting(conn, row["id"])
+        assert created is not None
+        event = make_event("meeting.created", created["tenant_id"], snapshot(created))
+        await outbox.enqueue(conn, SOURCE, [(event, created["id"])])
+        return created
 
 
 async def transition(pool: asyncpg.Pool, principal: Principal, meeting_id: uuid.UUID, action: str) -> asyncpg.Record:
@@ -159,6 +177,7 @@ async def transition(pool: asyncpg.Pool, principal: Principal, meeting_id: uuid.
 
 # --- registrations ---------------------------------------------------------------------------
 
+
 async def sign_up(
     pool: asyncpg.Pool, principal: Principal | None, meeting_id: uuid.UUID, body: SignUpIn
 ) -> tuple[asyncpg.Record, str]:
@@ -171,13 +190,16 @@ async def sign_up(
         if meeting["status"] != "published":
             raise Conflict(f"the meeting is {meeting['status']}; sign-up is open only while it is published")
         if body.group == "newcomer" and not coordinator:
-            raise Forbidden(
-                "newcomers are signed up by the coordinator, or with the meeting's invitation code"
-            )
+            raise Forbidden("newcomers are signed up by the coordinator, or with the meeting's invitation code")
         now = _now()
         participant = await store.find_or_create_participant(
-            conn, meeting["tenant_id"], name=body.name, email=body.email, phone=body.phone,
-            language=body.language, profile=Profile.model_validate(body.model_dump()).model_dump(),
+            conn,
+            meeting["tenant_id"],
+            name=body.name,
+            email=body.email,
+            phone=body.phone,
+            language=body.language,
+            profile=Profile.model_validate(body.model_dump()).model_dump(),
             consent_at=now,
         )
         if await store.has_live_registration(conn, meeting_id, participant["id"]):
@@ -186,23 +208,39 @@ async def sign_up(
         status = domain.place_for(await store.count_confirmed(conn, meeting_id, body.group), capacity)
         token = new_token()
         await store.insert_registration(
-            conn, id=uuid.uuid4(), tenant_id=meeting["tenant_id"], meeting_id=meeting_id,
-            participant_id=participant["id"], group=body.group, status=status, token_hash=hash_token(token),
+            conn,
+            id=uuid.uuid4(),
+            tenant_id=meeting["tenant_id"],
+            meeting_id=meeting_id,
+            participant_id=participant["id"],
+            group=body.group,
+            status=status,
+            token_hash=hash_token(token),
         )
         reg = await store.registration_by_token(conn, hash_token(token))
         assert reg is not None
         correlation = uuid.uuid4()
         contact = make_event(
-            "contact.upserted", meeting["tenant_id"],
-            ContactUpserted(participant_id=participant["id"], tenant_id=meeting["tenant_id"],
-                            name=participant["name"], email=participant["email"], phone=participant["phone"],
-                            language=participant["language"]),
+            "contact.upserted",
+            meeting["tenant_id"],
+            ContactUpserted(
+                participant_id=participant["id"],
+                tenant_id=meeting["tenant_id"],
+                name=participant["name"],
+                email=participant["email"],
+                phone=participant["phone"],
+                language=participant["language"],
+            ),
             correlation_id=correlation,
         )
-        await outbox.enqueue(conn, SOURCE, [
-            (contact, participant["id"]),
-            (registration_event(f"registration.{status}", reg, status, correlation), meeting_id),
-        ])
+        await outbox.enqueue(
+            conn,
+            SOURCE,
+            [
+                (contact, participant["id"]),
+                (registration_event(f"registration.{status}", reg, status, correlation), meeting_id),
+            ],
+        )
     metrics.REGISTRATIONS.labels(outcome=status).inc()
     return reg, token
 
@@ -234,9 +272,10 @@ async def cancel_registration(
             if waiting is not None:
                 await store.set_registration_status(conn, waiting["id"], "confirmed")
                 events.append(
-                    (registration_event("registration.promoted", waiting, "confirmed", correlation),
-                     reg["meeting_id"])
+                    (
+                        registration_event("registration.promoted", waiting, "confirmed", correlation),
+                        reg["meeting_id"],
+                    )
                 )
         await outbox.enqueue(conn, SOURCE, events)
     metrics.REGISTRATIONS.labels(outcome="cancelled").inc()
-

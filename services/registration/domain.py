@@ -59,11 +59,7 @@ def meeting_problems(
     zone = ZoneInfo(window.timezone)
     local_start = starts_at.astimezone(zone)
     local_end = (starts_at + timedelta(minutes=duration_minutes)).astimezone(zone)
-    if (
-        local_start.time() < window.starts
-        or local_end.date() != local_start.date()
-        or local_end.time() > window.ends
-    ):
+    if local_start.time() < window.starts or local_end.date() != local_start.date() or local_end.time() > window.ends:
         problems.append(
             f"the meeting must start and end in the daytime, between {window.starts:%H:%M} and "
             f"{window.ends:%H:%M} {window.timezone} time; it runs {local_start:%H:%M}-{local_end:%H:%M}"

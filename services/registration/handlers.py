@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncpg
-
 from services.registration import store
 from shared import topics
 from shared.consumer import EventConsumer
+from shared.db import Conn
 from shared.events import Envelope, PairsProposed
 
 SUBSCRIBES_TO = (topics.MATCHING,)
@@ -14,7 +13,7 @@ SUBSCRIBES_TO = (topics.MATCHING,)
 
 def register(consumer: EventConsumer) -> None:
     @consumer.on("matching.pairs_proposed")
-    async def pairs_proposed(conn: asyncpg.Connection, event: Envelope) -> None:
+    async def pairs_proposed(conn: Conn, event: Envelope) -> None:
         proposal = PairsProposed.model_validate(event.data)
         await store.save_seating(
             conn, proposal.meeting_id, proposal.tenant_id, proposal.version, proposal.model_dump(mode="json")

@@ -10,14 +10,13 @@ import asyncpg
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from services.registration import store
+from shared.db import Conn
 from shared.errors import NotFound
 
-_templates = Environment(
-    loader=FileSystemLoader(Path(__file__).with_name("templates")), autoescape=select_autoescape()
-)
+_templates = Environment(loader=FileSystemLoader(Path(__file__).with_name("templates")), autoescape=select_autoescape())
 
 
-async def plan(conn: asyncpg.Connection, meeting: asyncpg.Record) -> dict[str, Any]:
+async def plan(conn: Conn, meeting: asyncpg.Record) -> dict[str, Any]:
     row = await store.seating(conn, meeting["id"])
     if row is None:
         raise NotFound("no seating yet: matching proposes the pairs when registration closes")

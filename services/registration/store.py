@@ -9,59 +9,76 @@ from typing import Any
 
 import asyncpg
 
+from shared.db import Conn
+
 Record = asyncpg.Record
 
 
 # --- tenants and tokens ------------------------------------------------------------------------
 
-async def insert_tenant(conn: asyncpg.Connection, tenant_id: uuid.UUID, slug: str, name: str, number: str) -> Record:
+
+async def insert_tenant(conn: Conn, tenant_id: uuid.UUID, slug: str, name: str, number: str) -> Record:
     row = await conn.fetchrow(
         "INSERT INTO tenants (id, slug, name, municipality_number) VALUES ($1, $2, $3, $4) RETURNING *",
-        tenant_id, slug, name, number,
+        tenant_id,
+        slug,
+        name,
+        number,
     )
     assert row is not None
     return row
 
 
-async def tenants(conn: asyncpg.Connection) -> list[Record]:
+async def tenants(conn: Conn) -> list[Record]:
     return await conn.fetch("SELECT * FROM tenants ORDER BY slug")
 
 
-async def tenant_by_slug(conn: asyncpg.Connection, slug: str) -> Record | None:
+async def tenant_by_slug(conn: Conn, slug: str) -> Record | None:
     return await conn.fetchrow("SELECT * FROM tenants WHERE slug = $1", slug)
 
 
-async def tenant_by_id(conn: asyncpg.Connection, tenant_id: uuid.UUID) -> Record | None:
+async def tenant_by_id(conn: Conn, tenant_id: uuid.UUID) -> Record | None:
     return await conn.fetchrow("SELECT * FROM tenants WHERE id = $1", tenant_id)
 
 
-async def insert_token(conn: asyncpg.Connection, token_id: uuid.UUID, tenant_id: uuid.UUID, token_hash: str) -> None:
+async def insert_token(conn: Conn, token_id: uuid.UUID, tenant_id: uuid.UUID, token_hash: str) -> None:
     await conn.execute(
         "INSERT INTO known_tokens (token_id, tenant_id, token_hash) VALUES ($1, $2, $3)",
-        token_id, tenant_id, token_hash,
+        token_id,
+        tenant_id,
+        token_hash,
     )
 
 
 # --- meetings --------------------------------------------------------------------------------
 
-async def insert_meeting(conn: asyncpg.Connection, **m: Any) -> Record:
+
+async def insert_meeting(conn: Conn, **m: Any) -> Record:
     row = await conn.fetchrow(
         "INSERT INTO meetings (id, tenant_id, title, format, starts_at, duration_minutes,"
         " registration_closes_at, venue, capacity_newcomer, capacity_resident)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *",
-        m["id"], m["tenant_id"], m["title"], m["format"], m["starts_at"], m["duration_minutes"],
-        m["registration_closes_at"], m["venue"], m["capacity_newcomer"], m["capacity_resident"],
+        m["id"],
+        m["tenant_id"],
+        m["title"],
+        m["format"],
+        m["starts_at"],
+        m["duration_minutes"],
+        m["registration_closes_at"],
+        m["venue"],
+        m["capacity_newcomer"],
+        m["capacity_resident"],
     )
     assert row is not None
     return row
 
 
-async def meeting(conn: asyncpg.Connection, meeting_id: uuid.UUID, *, lock: bool = False) -> Record | None:
+async def meeting(conn: Conn, meeting_id: uuid.UUID, *, lock: bool = False) -> Record | None:
     sql = "SELECT m.*, t.timezone FROM meetings m JOIN tenants t ON t.id = m.tenant_id WHERE m.id = $1"
     return await conn.fetchrow(sql + (" FOR UPDATE OF m" if lock else ""), meeting_id)
 
 
-async def meetings_of_tenant(conn: asyncpg.Connection, tenant_id: uuid.UUID) -> list[Record]:
+async def meetings_of_tenant(conn: Conn, tenant_id: uuid.UUID) -> list[Record]:
     return await conn.fetch(
         "SELECT m.*, t.timezone FROM meetings m JOIN tenants t ON t.id = m.tenant_id"
         " WHERE m.tenant_id = $1 ORDER BY m.starts_at, m.id",
@@ -69,17 +86,18 @@ async def meetings_of_tenant(conn: asyncpg.Connection, tenant_id: uuid.UUID) -> 
     )
 
 
-async def set_meeting_status(conn: asyncpg.Connection, meeting_id: uuid.UUID, status: str) -> Record:
+async def set_meeting_status(conn: Conn, meeting_id: uuid.UUID, status: str) -> Record:
     row = await conn.fetchrow(
         "WITH u AS (UPDATE meetings SET status = $2, updated_at = now() WHERE id = $1 RETURNING *)"
         " SELECT u.*, t.timezone FROM u JOIN tenants t ON t.id = u.tenant_id",
-        meeting_id, status,
+        meeting_id,
+        status,
     )
     assert row is not None
     return row
 
 
-async def counts_by_group(conn: asyncpg.Connection, meeting_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, int]]:
+async def counts_by_group(conn: Conn, meeting_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, int]]:
     """{meeting_id: {"confirmed:newcomer": n, ...}} for confirmed and waitlisted places."""
     rows = await conn.fetch(
         'SELECT meeting_id, status, "group", count(*) AS n FROM registrations'
@@ -93,7 +111,7 @@ async def counts_by_group(conn: asyncpg.Connection, meeting_ids: list[uuid.UUID]
     return out
 
 
-async def confirmed_registration_ids(conn: asyncpg.Connection, meeting_id: uuid.UUID) -> list[uuid.UUID]:
+async def confirmed_registration_ids(conn: Conn, meeting_id: uuid.UUID) -> list[uuid.UUID]:
     rows = await conn.fetch(
         "SELECT id FROM registrations WHERE meeting_id = $1 AND status = 'confirmed' ORDER BY signed_up_at, id",
         meeting_id,
@@ -103,8 +121,9 @@ async def confirmed_registration_ids(conn: asyncpg.Connection, meeting_id: uuid.
 
 # --- participants and registrations ----------------------------------------------------------
 
+
 async def find_or_create_participant(
-    conn: asyncpg.Connection,
+    conn: Conn,
     tenant_id: uuid.UUID,
     *,
     name: str,
@@ -118,52 +137,81 @@ async def find_or_create_participant(
     row = await conn.fetchrow(
         "SELECT id FROM participants WHERE tenant_id = $1 AND erased_at IS NULL"
         " AND (lower(email) = lower($2) OR phone = $3) ORDER BY created_at LIMIT 1 FOR UPDATE",
-        tenant_id, email, phone,
+        tenant_id,
+        email,
+        phone,
     )
     if row is None:
         row = await conn.fetchrow(
             "INSERT INTO participants (id, tenant_id, name, email, phone, language, profile, consent_at)"
             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING *",
-            uuid.uuid4(), tenant_id, name, email, phone, language, profile, consent_at,
+            uuid.uuid4(),
+            tenant_id,
+            name,
+            email,
+            phone,
+            language,
+            profile,
+            consent_at,
         )
         if row is not None:
             return row
         # A concurrent sign-up of the same person won the insert; use theirs.
         return await find_or_create_participant(
-            conn, tenant_id, name=name, email=email, phone=phone, language=language,
-            profile=profile, consent_at=consent_at,
+            conn,
+            tenant_id,
+            name=name,
+            email=email,
+            phone=phone,
+            language=language,
+            profile=profile,
+            consent_at=consent_at,
         )
     updated = await conn.fetchrow(
         "UPDATE participants SET name = $2, email = COALESCE($3, email), phone = COALESCE($4, phone),"
         " language = $5, profile = $6, consent_at = $7 WHERE id = $1 RETURNING *",
-        row["id"], name, email, phone, language, profile, consent_at,
+        row["id"],
+        name,
+        email,
+        phone,
+        language,
+        profile,
+        consent_at,
     )
     assert updated is not None
     return updated
 
 
-async def has_live_registration(conn: asyncpg.Connection, meeting_id: uuid.UUID, participant_id: uuid.UUID) -> bool:
+async def has_live_registration(conn: Conn, meeting_id: uuid.UUID, participant_id: uuid.UUID) -> bool:
     return bool(
         await conn.fetchval(
             "SELECT 1 FROM registrations WHERE meeting_id = $1 AND participant_id = $2 AND status <> 'cancelled'",
-            meeting_id, participant_id,
+            meeting_id,
+            participant_id,
         )
     )
 
 
-async def count_confirmed(conn: asyncpg.Connection, meeting_id: uuid.UUID, group: str) -> int:
+async def count_confirmed(conn: Conn, meeting_id: uuid.UUID, group: str) -> int:
     n = await conn.fetchval(
         "SELECT count(*) FROM registrations WHERE meeting_id = $1 AND \"group\" = $2 AND status = 'confirmed'",
-        meeting_id, group,
+        meeting_id,
+        group,
     )
     return int(n)
 
 
-async def insert_registration(conn: asyncpg.Connection, **r: Any) -> Record:
+async def insert_registration(conn: Conn, **r: Any) -> Record:
     row = await conn.fetchrow(
         'INSERT INTO registrations (id, tenant_id, meeting_id, participant_id, "group", status, manage_token_hash)'
         " VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *",
-        r["id"], r["tenant_id"], r["meeting_id"], r["participant_id"], r["group"], r["status"], r["token_hash"],
+        r["id"],
+        r["tenant_id"],
+        r["meeting_id"],
+        r["participant_id"],
+        r["group"],
+        r["status"],
+        r["token_hash"],
     )
     assert row is not None
     return row
@@ -174,53 +222,61 @@ _REGISTRATION_WITH_PARTICIPANT = (
 )
 
 
-async def registration(conn: asyncpg.Connection, registration_id: uuid.UUID) -> Record | None:
+async def registration(conn: Conn, registration_id: uuid.UUID) -> Record | None:
     return await conn.fetchrow(_REGISTRATION_WITH_PARTICIPANT + " WHERE r.id = $1", registration_id)
 
 
-async def registration_by_token(conn: asyncpg.Connection, token_hash: str) -> Record | None:
+async def registration_by_token(conn: Conn, token_hash: str) -> Record | None:
     return await conn.fetchrow(_REGISTRATION_WITH_PARTICIPANT + " WHERE r.manage_token_hash = $1", token_hash)
 
 
-async def registrations_of_meeting(conn: asyncpg.Connection, meeting_id: uuid.UUID) -> list[Record]:
+async def registrations_of_meeting(conn: Conn, meeting_id: uuid.UUID) -> list[Record]:
     return await conn.fetch(
         _REGISTRATION_WITH_PARTICIPANT + " WHERE r.meeting_id = $1 ORDER BY r.signed_up_at, r.id", meeting_id
     )
 
 
-async def set_registration_status(conn: asyncpg.Connection, registration_id: uuid.UUID, status: str) -> None:
+async def set_registration_status(conn: Conn, registration_id: uuid.UUID, status: str) -> None:
     await conn.execute(
         "UPDATE registrations SET status = $2, updated_at = now() WHERE id = $1", registration_id, status
     )
 
 
-async def first_waitlisted(conn: asyncpg.Connection, meeting_id: uuid.UUID, group: str) -> Record | None:
+async def first_waitlisted(conn: Conn, meeting_id: uuid.UUID, group: str) -> Record | None:
     return await conn.fetchrow(
-        _REGISTRATION_WITH_PARTICIPANT
-        + " WHERE r.meeting_id = $1 AND r.\"group\" = $2 AND r.status = 'waitlisted'"
+        _REGISTRATION_WITH_PARTICIPANT + " WHERE r.meeting_id = $1 AND r.\"group\" = $2 AND r.status = 'waitlisted'"
         " ORDER BY r.signed_up_at, r.id LIMIT 1",
-        meeting_id, group,
+        meeting_id,
+        group,
     )
 
 
 # --- seating ---------------------------------------------------------------------------------
 
+
 async def save_seating(
-    conn: asyncpg.Connection, meeting_id: uuid.UUID, tenant_id: uuid.UUID, version: int, proposal: dict[str, Any]
+    conn: Conn,
+    meeting_id: uuid.UUID,
+    tenant_id: uuid.UUID,
+    version: int,
+    proposal: dict[str, Any],
 ) -> None:
     await conn.execute(
         "INSERT INTO seating (meeting_id, tenant_id, version, proposal) VALUES ($1, $2, $3, $4)"
         " ON CONFLICT (meeting_id) DO UPDATE SET version = EXCLUDED.version, proposal = EXCLUDED.proposal,"
         " updated_at = now() WHERE seating.version <= EXCLUDED.version",
-        meeting_id, tenant_id, version, proposal,
+        meeting_id,
+        tenant_id,
+        version,
+        proposal,
     )
 
 
-async def seating(conn: asyncpg.Connection, meeting_id: uuid.UUID) -> Record | None:
+async def seating(conn: Conn, meeting_id: uuid.UUID) -> Record | None:
     return await conn.fetchrow("SELECT * FROM seating WHERE meeting_id = $1", meeting_id)
 
 
-async def names_of(conn: asyncpg.Connection, participant_ids: list[uuid.UUID]) -> dict[uuid.UUID, str | None]:
+async def names_of(conn: Conn, participant_ids: list[uuid.UUID]) -> dict[uuid.UUID, str | None]:
     rows = await conn.fetch("SELECT id, name FROM participants WHERE id = ANY($1::uuid[])", participant_ids)
     return {r["id"]: r["name"] for r in rows}
 

@@ -7,42 +7,74 @@ from datetime import datetime
 
 import asyncpg
 
+from shared.db import Conn
+
 
 async def upsert_meeting(
-    conn: asyncpg.Connection, meeting_id: uuid.UUID, tenant_id: uuid.UUID, fmt: str, status: str, starts_at: datetime
+    conn: Conn,
+    meeting_id: uuid.UUID,
+    tenant_id: uuid.UUID,
+    fmt: str,
+    status: str,
+    starts_at: datetime,
 ) -> None:
     await conn.execute(
         "INSERT INTO meetings (meeting_id, tenant_id, format, status, starts_at) VALUES ($1, $2, $3, $4, $5)"
         " ON CONFLICT (meeting_id) DO UPDATE SET format = EXCLUDED.format, status = EXCLUDED.status,"
         " starts_at = EXCLUDED.starts_at",
-        meeting_id, tenant_id, fmt, status, starts_at,
+        meeting_id,
+        tenant_id,
+        fmt,
+        status,
+        starts_at,
     )
 
 
 async def upsert_registration(
-    conn: asyncpg.Connection, registration_id: uuid.UUID, tenant_id: uuid.UUID, meeting_id: uuid.UUID,
-    group: str, status: str, promoted: bool, first_time: bool | None,
+    conn: Conn,
+    registration_id: uuid.UUID,
+    tenant_id: uuid.UUID,
+    meeting_id: uuid.UUID,
+    group: str,
+    status: str,
+    promoted: bool,
+    first_time: bool | None,
 ) -> None:
     await conn.execute(
         'INSERT INTO registrations (registration_id, tenant_id, meeting_id, "group", status, was_promoted, first_time)'
         " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (registration_id) DO UPDATE"
         " SET status = EXCLUDED.status, was_promoted = registrations.was_promoted OR EXCLUDED.was_promoted",
-        registration_id, tenant_id, meeting_id, group, status, promoted, first_time,
+        registration_id,
+        tenant_id,
+        meeting_id,
+        group,
+        status,
+        promoted,
+        first_time,
     )
 
 
 async def upsert_pairing(
-    conn: asyncpg.Connection, meeting_id: uuid.UUID, tenant_id: uuid.UUID, version: int, pairs: int, trios: int
+    conn: Conn,
+    meeting_id: uuid.UUID,
+    tenant_id: uuid.UUID,
+    version: int,
+    pairs: int,
+    trios: int,
 ) -> None:
     await conn.execute(
         "INSERT INTO pairings (meeting_id, tenant_id, version, pairs, trios) VALUES ($1, $2, $3, $4, $5)"
         " ON CONFLICT (meeting_id) DO UPDATE SET version = EXCLUDED.version, pairs = EXCLUDED.pairs,"
         " trios = EXCLUDED.trios WHERE pairings.version <= EXCLUDED.version",
-        meeting_id, tenant_id, version, pairs, trios,
+        meeting_id,
+        tenant_id,
+        version,
+        pairs,
+        trios,
     )
 
 
-async def tenant_summary(conn: asyncpg.Connection, tenant_id: uuid.UUID) -> list[asyncpg.Record]:
+async def tenant_summary(conn: Conn, tenant_id: uuid.UUID) -> list[asyncpg.Record]:
     """Per meeting: places by group and status, promotions, pairs and trios."""
     return await conn.fetch(
         """

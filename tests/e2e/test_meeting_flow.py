@@ -53,39 +53,42 @@ async def wait_until_quiet(platform: PlatformConfig) -> None:
     await eventually(quiet, timeout_s=60, every_s=0.5)
 
 
-async def test_a_meeting_from_tenant_to_pairs(
-    platform: PlatformConfig, smtp: tuple[int, RecordingSmtpHandler]
-) -> None:
+async def test_a_meeting_from_tenant_to_pairs(platform: PlatformConfig, smtp: tuple[int, RecordingSmtpHandler]) -> None:
     registration = platform.url("registration") + "/v1"
     domain = f"{uuid.uuid4().hex[:8]}.example.no"
     slug = f"e2e-{uuid.uuid4().hex[:6]}"
     async with httpx.AsyncClient(timeout=10) as http:
         tenant = await http.post(
-            f"{registration}/tenants", headers=auth(platform.operator_token),
+            f"{registration}/tenants",
+            headers=auth(platform.operator_token),
             json={"slug": slug, "name": "Testkommune", "municipality_number": str(1000 + hash(slug) % 8999)},
         )
         assert tenant.status_code == 201, tenant.text
-        token = (await http.post(f"{registration}/tenants/{slug}/tokens", headers=auth(platform.operator_token)))
+        token = await http.post(f"{registration}/tenants/{slug}/tokens", headers=auth(platform.operator_token))
         assert token.status_code == 201
         coordinator = auth(token.json()["token"])
 
-        meeting = await http.post(f"{registration}/tenants/{slug}/meetings", headers=coordinator,
-                                  json=meeting_body())
+        meeting = await http.post(f"{registration}/tenants/{slug}/meetings", headers=coordinator, json=meeting_body())
         assert meeting.status_code == 201, meeting.text
         meeting_id = meeting.json()["id"]
         assert meeting.json()["capacity"] == {"newcomer": 10, "resident": 10}
         assert (await http.post(f"{registration}/meetings/{meeting_id}/publish", headers=coordinator)).json()[
-            "status"] == "published"
+            "status"
+        ] == "published"
 
         statuses: dict[str, list[str]] = {"newcomer": [], "resident": []}
         for i in range(10):  # the coordinator signs up the adult-education students
-            r = await http.post(f"{registration}/meetings/{meeting_id}/registrations", headers=coordinator,
-                                json=person_body("newcomer", i, domain))
+            r = await http.post(
+                f"{registration}/meetings/{meeting_id}/registrations",
+                headers=coordinator,
+                json=person_body("newcomer", i, domain),
+            )
             assert r.status_code == 201, r.text
             statuses["newcomer"].append(r.json()["status"])
         for i in range(12):  # residents sign up publicly, without a token
-            r = await http.post(f"{registration}/meetings/{meeting_id}/registrations",
-                                json=person_body("resident", i, domain))
+            r = await http.post(
+                f"{registration}/meetings/{meeting_id}/registrations", json=person_body("resident", i, domain)
+            )
             assert r.status_code == 201, r.text
             statuses["resident"].append(r.json()["status"])
         last_sign_up = time.time()
@@ -110,9 +113,7 @@ async def test_a_meeting_from_tenant_to_pairs(
         assert len(set(seated)) == 20
 
         _, mailbox = smtp
-        mails = await eventually(
-            lambda: _at_least(mailbox.to_domain(domain), 20), timeout_s=30
-        )
+        mails = await eventually(lambda: _at_least(mailbox.to_domain(domain), 20), timeout_s=30)
         await wait_until_quiet(platform)
         mails = mailbox.to_domain(domain)
         assert len(mails) == 20
@@ -144,8 +145,10 @@ async def database_fingerprint(dsn: str) -> dict[str, str]:
     """A hash of every row of every table (ordered), so any change at all is visible."""
     conn = await asyncpg.connect(dsn)
     try:
-        tables = [r["tablename"] for r in await conn.fetch(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename")]
+        tables = [
+            r["tablename"]
+            for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename")
+        ]
         prints = {}
         for table in tables:
             rows = await conn.fetch(f'SELECT t::text AS row FROM "{table}" t ORDER BY 1')
@@ -179,12 +182,12 @@ async def test_every_event_delivered_twice_changes_nothing(
     assert after == before
     assert len(mailbox.mails) == mails_before
     async with httpx.AsyncClient(timeout=10) as http:
-        r = await http.get(platform.url("reporting") + f"/v1/tenants/{RUN['slug']}/summary",
-                           headers=RUN["coordinator"])
+        r = await http.get(platform.url("reporting") + f"/v1/tenants/{RUN['slug']}/summary", headers=RUN["coordinator"])
         assert r.json()["meetings"][0] == RUN["report"]
         duplicates = 0.0
         for name in ("matching", "notification", "reporting"):
             text = (await http.get(platform.url(name) + "/metrics")).text
-            duplicates += sum(float(line.split()[-1]) for line in text.splitlines()
-                              if line.startswith("fmf_inbox_duplicates_total"))
+            duplicates += sum(
+                float(line.split()[-1]) for line in text.splitlines() if line.startswith("fmf_inbox_duplicates_total")
+            )
     assert duplicates >= len(records)  # every redelivered event was seen, and skipped, by the inbox

@@ -21,9 +21,6 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated.")
     http_host: str = Field("127.0.0.1", description="Interface the HTTP server binds to.")
     http_port: int | None = Field(None, description="HTTP port; defaults to the service's port (8001-8004).")
-    public_base_url: str = Field(
-        "http://127.0.0.1:8001", description="Base URL of registration, used in links sent to participants."
-    )
 
     # Kafka
     topic_partitions: int = Field(6, ge=1, description="Partitions per topic when topics are created.")
@@ -41,8 +38,8 @@ class Settings(BaseSettings):
     operator_token: str = Field("", description="Bearer token of the national operator.")
 
     # Database pool
-    db_pool_min: int = Field(2, ge=1)
-    db_pool_max: int = Field(10, ge=1)
+    db_pool_min: int = Field(2, ge=1, description="Smallest database pool size.")
+    db_pool_max: int = Field(10, ge=1, description="Largest database pool size.")
 
     # Notification
     smtp_host: str = Field("127.0.0.1", description="SMTP server host.")

@@ -50,7 +50,6 @@ class PlatformConfig:
                 "FMF_OPERATOR_TOKEN": self.operator_token,
                 "FMF_SMTP_HOST": "127.0.0.1",
                 "FMF_SMTP_PORT": str(self.smtp_port),
-                "FMF_PUBLIC_BASE_URL": self.url("registration"),
                 "FMF_CONSUMER_GROUP_PREFIX": self.consumer_group_prefix,
             }
         )

@@ -19,7 +19,7 @@ import httpx
 
 from deploy.local.embedded import EmbeddedPostgres, TansuBroker, free_port
 from deploy.local.mailsink import start_mail_sink
-from deploy.local.platform import SERVICES, PlatformConfig, ServiceProcesses
+from deploy.local.platform import DEFAULT_PORTS, SERVICES, PlatformConfig, ServiceProcesses
 from shared.topics import ensure_topics
 
 VAR = Path(os.environ.get("FMF_VAR_DIR", "var")).resolve()
@@ -84,6 +84,7 @@ def main() -> int:
             kafka_bootstrap=bootstrap,
             operator_token=_operator_token(),
             smtp_port=smtp_port,
+            ports={name: _port_or_free(port) for name, port in DEFAULT_PORTS.items()},
             log_dir=VAR / "log",
         )
         services = ServiceProcesses(config)

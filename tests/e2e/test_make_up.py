@@ -1,0 +1,87 @@
+"""`make up`'s runner brings the platform up on embedded servers and Ctrl-C leaves nothing behind."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_runner_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FMF_")}
+    env.update(
+        {
+            "FMF_VAR_DIR": str(tmp_path / "var"),
+            "FMF_KAFKA_SESSION_TIMEOUT_MS": "3000",
+            "FMF_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+        }
+    )
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "deploy.local.runner"],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    output: list[str] = []
+    try:
+        assert runner.stdout is not None
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = runner.stdout.readline()
+            if not line:
+                break
+            output.append(line)
+            if "Press Ctrl-C" in line:
+                break
+        text = "".join(output)
+        assert "Press Ctrl-C to stop" in text, text
+        services = dict(re.findall(r"^\s+(\w+)\s+(http://127\.0\.0\.1:\d+)/docs", text, re.M))
+        assert sorted(services) == ["matching", "notification", "registration", "reporting"]
+        operator = re.search(r"Operator token:\s+(\S+)", text).group(1)  # type: ignore[union-attr]
+        coordinator = re.search(r"Coordinator token \(tenant 'demo'\):\s+(\S+)", text).group(1)  # type: ignore[union-attr]
+        infra_ports = [int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)", text)]
+
+        with httpx.Client(timeout=5) as http:
+            for url in services.values():
+                assert http.get(url + "/healthz").status_code == 200
+            tenants = http.get(
+                services["registration"] + "/v1/tenants", headers={"Authorization": f"Bearer {operator}"}
+            )
+            assert [t["slug"] for t in tenants.json()] == ["demo"]
+            demo = http.get(
+                services["registration"] + "/v1/tenants/demo/meetings",
+                headers={"Authorization": f"Bearer {coordinator}"},
+            )
+            assert demo.status_code == 200
+
+            def faststream_metrics(url: str) -> bool:
+                return "\nfaststream_" in http.get(url + "/metrics").text
+
+            deadline = time.monotonic() + 30
+            while not all(faststream_metrics(u) for u in services.values()) and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert all(faststream_metrics(u) for u in services.values())
+    finally:
+        runner.send_signal(signal.SIGINT)
+        rest, _ = runner.communicate(timeout=60)
+    assert runner.returncode == 0, rest
+    assert "Stopped." in rest
+    assert not [p for p in infra_ports if listening(p)]
+    assert not (tmp_path / "var" / "postgres" / "postmaster.pid").exists()
+    assert (tmp_path / "var" / "postgres" / "PG_VERSION").exists()  # data is kept for the next start

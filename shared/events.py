@@ -159,7 +159,9 @@ class RegistrationChanged(Payload):
     status: str
     language: str
     profile: Profile = Field(default_factory=Profile)
-    waitlist_position: int | None = None
+    # On registration.cancelled: the waiting registration promoted into the freed place, whose
+    # registration.promoted follows on the same key.
+    promoted_registration_id: uuid.UUID | None = None
 
 
 # --- fmf.contacts.v1 (compacted, key: participant_id) -----------------------------------------
@@ -186,10 +188,13 @@ class PairMember(BaseModel):
 
 
 class Pair(BaseModel):
+    """A pair, or a trio when the groups are uneven, with its seats and the reasons it was chosen."""
+
     number: int
     members: list[PairMember]
     score: float = 0.0
     reasons: list[str] = Field(default_factory=list)
+    locked: bool = False
 
 
 class Unpaired(BaseModel):
@@ -199,14 +204,43 @@ class Unpaired(BaseModel):
     reason: str
 
 
-class PairsProposed(Payload):
-    """matching.pairs_proposed: a complete seating proposal for one meeting."""
+class Pairing(Payload):
+    """matching.pairs_proposed | matching.pairs_published: the whole seating plan of one meeting."""
 
     meeting_id: uuid.UUID
     tenant_id: uuid.UUID
     version: int
+    status: Literal["proposed", "published"] = "proposed"
     pairs: list[Pair]
     unpaired: list[Unpaired] = Field(default_factory=list)
+    total_score: float = 0.0
+    # Registration ids whose partner changed since the previous version (empty for version 1).
+    changed: list[uuid.UUID] = Field(default_factory=list)
+
+
+class SwapRequested(Payload):
+    """Command from a coordinator: the two people (same group) change places."""
+
+    meeting_id: uuid.UUID
+    tenant_id: uuid.UUID
+    registration_ids: tuple[uuid.UUID, uuid.UUID]
+
+
+class LockRequested(Payload):
+    """Command from a coordinator: fix (or release) the pair that holds this registration."""
+
+    meeting_id: uuid.UUID
+    tenant_id: uuid.UUID
+    registration_id: uuid.UUID
+    locked: bool = True
+
+
+class PublishRequested(Payload):
+    """Command from a coordinator: announce the current proposal."""
+
+    meeting_id: uuid.UUID
+    tenant_id: uuid.UUID
+    version: int
 
 
 # --- fmf.notifications.v1 (key: meeting_id or participant_id) --------------------------------
@@ -240,7 +274,11 @@ EVENT_TYPES: dict[str, tuple[str, type[Payload]]] = {
     "registration.promoted": (topics.REGISTRATIONS, RegistrationChanged),
     "registration.cancelled": (topics.REGISTRATIONS, RegistrationChanged),
     "contact.upserted": (topics.CONTACTS, ContactUpserted),
-    "matching.pairs_proposed": (topics.MATCHING, PairsProposed),
+    "matching.pairs_proposed": (topics.MATCHING, Pairing),
+    "matching.pairs_published": (topics.MATCHING, Pairing),
+    "matching.swap_requested": (topics.MATCHING, SwapRequested),
+    "matching.lock_requested": (topics.MATCHING, LockRequested),
+    "matching.publish_requested": (topics.MATCHING, PublishRequested),
     "notification.sent": (topics.NOTIFICATIONS, NotificationOutcome),
     "notification.failed": (topics.NOTIFICATIONS, NotificationOutcome),
 }

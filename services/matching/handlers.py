@@ -1,46 +1,65 @@
-"""Events matching consumes, and the pairing it publishes when registration closes."""
+"""Events matching consumes, and the seating plans it publishes.
+
+- ``meeting.registration_closed`` (with its roster) -> the first proposal, once every registration on
+  the roster is known (the roster travels on fmf.meetings.v1 and the registrations on
+  fmf.registrations.v1, which Kafka does not order against each other).
+- a late cancellation or promotion -> a re-match that keeps every pair still whole.
+- the coordinator's commands (swap, lock, publish) -> a new version, or the published plan.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 
-from services.matching import domain, store
+import asyncpg
+
+from services.matching import pairing, plans, store
 from shared import metrics, outbox, tenancy, topics
 from shared.consumer import EventConsumer
 from shared.db import Conn
 from shared.events import (
     Envelope,
+    LockRequested,
     MeetingSnapshot,
-    Pair,
-    PairMember,
-    PairsProposed,
+    Pairing,
+    PublishRequested,
     RegistrationChanged,
-    Unpaired,
+    SwapRequested,
 )
+from shared.formats import FORMATS
 
-SUBSCRIBES_TO = (topics.TENANTS, topics.MEETINGS, topics.REGISTRATIONS)
+log = logging.getLogger(__name__)
+SUBSCRIBES_TO = (topics.TENANTS, topics.MEETINGS, topics.REGISTRATIONS, topics.MATCHING)
 SOURCE = "matching"
+MEETING_EVENTS = (
+    "meeting.created",
+    "meeting.published",
+    "meeting.changed",
+    "meeting.registration_closed",
+    "meeting.cancelled",
+    "meeting.completed",
+)
+REGISTRATION_EVENTS = (
+    "registration.confirmed",
+    "registration.waitlisted",
+    "registration.promoted",
+    "registration.cancelled",
+)
 
 
 def register(consumer: EventConsumer) -> None:
     tenancy.register(consumer)
 
-    @consumer.on(
-        "meeting.created",
-        "meeting.published",
-        "meeting.changed",
-        "meeting.registration_closed",
-        "meeting.cancelled",
-        "meeting.completed",
-    )
+    @consumer.on(*MEETING_EVENTS)
     async def meeting_changed(conn: Conn, event: Envelope) -> None:
         m = MeetingSnapshot.model_validate(event.data)
         await store.upsert_meeting(conn, m.meeting_id, m.tenant_id, m.format, m.status, m.confirmed_registration_ids)
         if event.type == "meeting.registration_closed":
-            await propose_when_complete(conn, m.meeting_id, event)
+            await refresh(conn, m.meeting_id, event)
 
-    @consumer.on("registration.confirmed", "registration.waitlisted", "registration.promoted", "registration.cancelled")
+    @consumer.on(*REGISTRATION_EVENTS)
     async def registration_changed(conn: Conn, event: Envelope) -> None:
         r = RegistrationChanged.model_validate(event.data)
         await store.upsert_candidate(
@@ -53,59 +72,144 @@ def register(consumer: EventConsumer) -> None:
             status=r.status,
             profile=r.profile.model_dump(),
         )
-        await propose_when_complete(conn, r.meeting_id, event)
+        if r.promoted_registration_id is None:  # else its promotion follows: re-match once, with both
+            await refresh(conn, r.meeting_id, event)
+
+    @consumer.on("matching.swap_requested")
+    async def swap_requested(conn: Conn, event: Envelope) -> None:
+        command = SwapRequested.model_validate(event.data)
+        ctx = await _context(conn, command.meeting_id)
+        if ctx is None:
+            return
+        meeting, latest = ctx
+        try:
+            groups, new_locks = plans.swap(latest, *command.registration_ids)
+        except ValueError as exc:
+            log.warning("swap ignored", extra={"reason": str(exc)})
+            return
+        for newcomer, resident in new_locks:
+            await store.set_lock(conn, meeting["meeting_id"], meeting["tenant_id"], newcomer, resident)
+        await _rematch(conn, meeting, latest, groups, event)
+
+    @consumer.on("matching.lock_requested")
+    async def lock_requested(conn: Conn, event: Envelope) -> None:
+        command = LockRequested.model_validate(event.data)
+        ctx = await _context(conn, command.meeting_id)
+        if ctx is None:
+            return
+        meeting, latest = ctx
+        group = next((g for g in plans.groups_of(latest) if command.registration_id in g), None)
+        if group is None:
+            log.warning("lock ignored: not seated", extra={"registration_id": str(command.registration_id)})
+            return
+        if command.locked:
+            newcomer, resident = plans.core_pair(group, plans.group_map(latest))
+            await store.set_lock(conn, meeting["meeting_id"], meeting["tenant_id"], newcomer, resident)
+        else:
+            for rid in group:
+                await store.release_lock(conn, meeting["meeting_id"], rid)
+        await _rematch(conn, meeting, latest, plans.groups_of(latest), event)
+
+    @consumer.on("matching.publish_requested")
+    async def publish_requested(conn: Conn, event: Envelope) -> None:
+        command = PublishRequested.model_validate(event.data)
+        ctx = await _context(conn, command.meeting_id)
+        if ctx is None:
+            return
+        meeting, latest = ctx
+        if latest.version != command.version or latest.status == "published":
+            log.warning(
+                "publish ignored",
+                extra={"requested": command.version, "latest": latest.version, "status": latest.status},
+            )
+            return
+        published = latest.model_copy(update={"status": "published"})
+        await store.mark_published(conn, meeting["meeting_id"], latest.version, published.model_dump(mode="json"))
+        await store.record_history(conn, meeting["tenant_id"], meeting["meeting_id"], plans.published_pairs(published))
+        await outbox.enqueue(
+            conn, SOURCE, [(event.caused("matching.pairs_published", published), meeting["meeting_id"])]
+        )
 
 
-async def propose_when_complete(conn: Conn, meeting_id: uuid.UUID, cause: Envelope) -> None:
-    """Propose the pairs once the meeting is closed and every registration of its roster is known.
+async def _context(conn: Conn, meeting_id: uuid.UUID) -> tuple[asyncpg.Record, Pairing] | None:
+    meeting = await store.lock_meeting(conn, meeting_id)
+    row = await store.latest_proposal(conn, meeting_id)
+    if meeting is None or row is None or meeting["status"] != "registration_closed":
+        log.warning("command ignored: no open proposal", extra={"meeting_id": str(meeting_id)})
+        return None
+    return meeting, Pairing.model_validate(row["proposal"])
 
-    The roster travels on fmf.meetings.v1 and the registrations on fmf.registrations.v1; Kafka does not
-    order across topics, so whichever arrives last triggers the proposal.
-    """
+
+async def _people(conn: Conn, meeting_id: uuid.UUID, only: list[uuid.UUID] | None = None) -> list[pairing.Person]:
+    rows = await (store.candidates(conn, only) if only is not None else store.confirmed_candidates(conn, meeting_id))
+    return [
+        pairing.Person.from_profile(r["registration_id"], r["participant_id"], r["group"], r["profile"]) for r in rows
+    ]
+
+
+async def refresh(conn: Conn, meeting_id: uuid.UUID, cause: Envelope) -> None:
+    """Propose the first plan when it can be made; re-match when the confirmed people changed since."""
     meeting = await store.lock_meeting(conn, meeting_id)
     if meeting is None or meeting["roster"] is None or meeting["status"] != "registration_closed":
         return
-    if await store.latest_version(conn, meeting_id) > 0:
-        return
-    roster: list[uuid.UUID] = list(meeting["roster"])
-    rows = {r["registration_id"]: r for r in await store.candidates(conn, roster)}
-    if len(rows) < len(roster):
-        return
-    started = time.perf_counter()
-    ordered = [rows[rid] for rid in roster]
-    people = [domain.Candidate(r["registration_id"], r["participant_id"], r["group"], r["profile"]) for r in ordered]
-    proposal = domain.pair_in_order(
-        [c for c in people if c.group == "newcomer"], [c for c in people if c.group == "resident"]
-    )
-    seated = domain.seat(proposal.groups)
-    pairs = [
-        Pair(
-            number=i,
-            members=[
-                PairMember(
-                    participant_id=c.participant_id,
-                    registration_id=c.registration_id,
-                    group=c.group,
-                    seat=seat_no,
-                    side=side,
-                )
-                for c, seat_no, side in members
-            ],
+    row = await store.latest_proposal(conn, meeting_id)
+    if row is None:
+        roster: list[uuid.UUID] = list(meeting["roster"])
+        people = await _people(conn, meeting_id, only=roster)
+        if len(people) < len(roster):
+            return  # some registrations of the roster have not arrived yet
+        started = time.perf_counter()
+        proposal = pairing.propose(
+            [p for p in people if p.group == "newcomer"],
+            [p for p in people if p.group == "resident"],
+            FORMATS[meeting["format"]].weights,
+            await store.history(conn, meeting["tenant_id"], meeting_id),
         )
-        for i, members in enumerate(seated, start=1)
-    ]
-    data = PairsProposed(
-        meeting_id=meeting_id,
-        tenant_id=meeting["tenant_id"],
-        version=1,
-        pairs=pairs,
-        unpaired=[
-            Unpaired(participant_id=c.participant_id, registration_id=c.registration_id, group=c.group, reason=why)
-            for c, why in proposal.unpaired
-        ],
+        metrics.MATCHING_DURATION.observe(time.perf_counter() - started)
+        await _save(conn, meeting, proposal, "proposed", None, cause)
+        return
+    latest = Pairing.model_validate(row["proposal"])
+    current = {p.registration_id for p in await _people(conn, meeting_id)}
+    if current != plans.members_of(latest):
+        await _rematch(conn, meeting, latest, plans.groups_of(latest), cause)
+
+
+async def _rematch(
+    conn: Conn, meeting: asyncpg.Record, latest: Pairing, groups: list[list[uuid.UUID]], cause: Envelope
+) -> None:
+    meeting_id = meeting["meeting_id"]
+    people = await _people(conn, meeting_id)
+    started = time.perf_counter()
+    proposal = pairing.rematch(
+        groups,
+        [p for p in people if p.group == "newcomer"],
+        [p for p in people if p.group == "resident"],
+        FORMATS[meeting["format"]].weights,
+        await store.history(conn, meeting["tenant_id"], meeting_id),
+        await store.locks(conn, meeting_id),
     )
-    await store.insert_proposal(conn, meeting_id, 1, meeting["tenant_id"], data.model_dump(mode="json"))
-    await outbox.enqueue(conn, SOURCE, [(cause.caused("matching.pairs_proposed", data), meeting_id)])
     metrics.MATCHING_DURATION.observe(time.perf_counter() - started)
-    for pair in pairs:
+    await _save(conn, meeting, proposal, latest.status, latest, cause)
+
+
+async def _save(
+    conn: Conn,
+    meeting: asyncpg.Record,
+    proposal: pairing.Proposal,
+    status: str,
+    previous: Pairing | None,
+    cause: Envelope,
+) -> None:
+    meeting_id, tenant_id = meeting["meeting_id"], meeting["tenant_id"]
+    version = (previous.version if previous else 0) + 1
+    plan = plans.to_pairing(
+        meeting_id, tenant_id, version, status, proposal, await store.locks(conn, meeting_id), previous
+    )
+    await store.insert_versioned_proposal(conn, meeting_id, version, tenant_id, status, plan.model_dump(mode="json"))
+    events = [(cause.caused("matching.pairs_proposed", plan), meeting_id)]
+    if status == "published":  # a re-match after publishing is announced as the new published plan
+        await store.record_history(conn, tenant_id, meeting_id, plans.published_pairs(plan))
+        events.append((cause.caused("matching.pairs_published", plan), meeting_id))
+    await outbox.enqueue(conn, SOURCE, events)
+    for pair in plan.pairs:
         metrics.MATCHING_PAIR_SCORE.observe(pair.score)

@@ -10,12 +10,16 @@ from fastapi.responses import HTMLResponse
 
 from services.registration import commands, seating_page, store
 from services.registration.schemas import (
+    CommandAccepted,
     GroupCounts,
+    LockIn,
     MeetingIn,
     MeetingOut,
+    PublishPairsIn,
     RegistrationOut,
     SignUpIn,
     SignUpOut,
+    SwapIn,
     TenantIn,
     TenantOut,
     TokenOut,
@@ -209,6 +213,35 @@ async def cancel_registration(
         raise unauthorized()
     await commands.cancel_registration(runtime.db, principal, manage_token, registration_id)
     return Response(status_code=204)
+
+
+@router.post("/meetings/{meeting_id}/pairs/swap", status_code=202, response_model=CommandAccepted, tags=["coordinator"])
+async def swap_pair_members(
+    meeting_id: uuid.UUID, body: SwapIn, runtime: RuntimeDep, principal: AnyPrincipal
+) -> CommandAccepted:
+    """Two newcomers (or two residents) change places; both changed pairs are then locked."""
+    command_id, version = await commands.swap(runtime.db, principal, meeting_id, body)
+    return CommandAccepted(command_id=command_id, based_on_version=version)
+
+
+@router.post("/meetings/{meeting_id}/pairs/lock", status_code=202, response_model=CommandAccepted, tags=["coordinator"])
+async def lock_pair(
+    meeting_id: uuid.UUID, body: LockIn, runtime: RuntimeDep, principal: AnyPrincipal
+) -> CommandAccepted:
+    """Lock (or, with ``locked: false``, unlock) a pair: a locked pair stays in every later re-match."""
+    command_id, version = await commands.lock(runtime.db, principal, meeting_id, body)
+    return CommandAccepted(command_id=command_id, based_on_version=version)
+
+
+@router.post(
+    "/meetings/{meeting_id}/pairs/publish", status_code=202, response_model=CommandAccepted, tags=["coordinator"]
+)
+async def publish_pairs(
+    meeting_id: uuid.UUID, body: PublishPairsIn, runtime: RuntimeDep, principal: AnyPrincipal
+) -> CommandAccepted:
+    """Announce the reviewed version of the plan to the participants."""
+    command_id, version = await commands.publish_pairs(runtime.db, principal, meeting_id, body)
+    return CommandAccepted(command_id=command_id, based_on_version=version)
 
 
 @router.get("/meetings/{meeting_id}/seating", tags=["coordinator"], response_model=None)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from services.registration import domain, store
-from services.registration.schemas import MeetingIn, SignUpIn, TenantIn
+from services.registration.schemas import LockIn, MeetingIn, PublishPairsIn, SignUpIn, SwapIn, TenantIn
 from shared import metrics, outbox
 from shared.auth import Principal, hash_token, new_token
 from shared.db import Conn
@@ -17,9 +17,14 @@ from shared.events import (
     Capacity,
     ContactUpserted,
     Envelope,
+    LockRequested,
     MeetingSnapshot,
+    Pairing,
+    Payload,
     Profile,
+    PublishRequested,
     RegistrationChanged,
+    SwapRequested,
     TenantCreated,
     TokenIssued,
     Venue,
@@ -266,16 +271,81 @@ async def cancel_registration(
             raise Conflict(f"the meeting is {meeting['status']}; its registrations can no longer change")
         await store.set_registration_status(conn, registration_id, "cancelled")
         correlation = uuid.uuid4()
-        events = [(registration_event("registration.cancelled", reg, "cancelled", correlation), reg["meeting_id"])]
+        waiting = None
         if reg["status"] == "confirmed":
             waiting = await store.first_waitlisted(conn, reg["meeting_id"], reg["group"])
-            if waiting is not None:
-                await store.set_registration_status(conn, waiting["id"], "confirmed")
-                events.append(
-                    (
-                        registration_event("registration.promoted", waiting, "confirmed", correlation),
-                        reg["meeting_id"],
-                    )
-                )
+        cancelled = registration_event("registration.cancelled", reg, "cancelled", correlation)
+        events = [(cancelled, reg["meeting_id"])]
+        if waiting is not None:
+            await store.set_registration_status(conn, waiting["id"], "confirmed")
+            cancelled.data["promoted_registration_id"] = str(waiting["id"])
+            promoted = registration_event("registration.promoted", waiting, "confirmed", correlation)
+            events.append((promoted, reg["meeting_id"]))
         await outbox.enqueue(conn, SOURCE, events)
     metrics.REGISTRATIONS.labels(outcome="cancelled").inc()
+
+
+# --- the coordinator's say over the pairs ------------------------------------------------------
+
+
+async def _open_plan(conn: Conn, principal: Principal, meeting_id: uuid.UUID) -> tuple[asyncpg.Record, Pairing]:
+    meeting = await visible_meeting(conn, principal, meeting_id, lock=True)
+    if meeting["status"] != "registration_closed":
+        raise Conflict(f"the meeting is {meeting['status']}; pairs can be changed after registration closes")
+    row = await store.seating(conn, meeting_id)
+    if row is None:
+        raise Conflict("no pairs proposed yet; try again in a moment")
+    return meeting, Pairing.model_validate(row["proposal"])
+
+
+def _seated(plan: Pairing) -> dict[uuid.UUID, tuple[int, str]]:
+    return {m.registration_id: (pair.number, m.group) for pair in plan.pairs for m in pair.members}
+
+
+async def _command(conn: Conn, meeting: asyncpg.Record, type_: str, data: Payload) -> uuid.UUID:
+    event = make_event(type_, meeting["tenant_id"], data)
+    await outbox.enqueue(conn, SOURCE, [(event, meeting["id"])])
+    return event.id
+
+
+async def swap(pool: asyncpg.Pool, principal: Principal, meeting_id: uuid.UUID, body: SwapIn) -> tuple[uuid.UUID, int]:
+    async with pool.acquire() as conn, conn.transaction():
+        meeting, plan = await _open_plan(conn, principal, meeting_id)
+        seated = _seated(plan)
+        a, b = body.registration_ids
+        for rid in (a, b):
+            if rid not in seated:
+                raise Unprocessable(f"registration {rid} is not seated in version {plan.version} of the plan")
+        if seated[a][1] != seated[b][1]:
+            raise Unprocessable("swap two newcomers or two residents, so every pair keeps one of each")
+        if seated[a][0] == seated[b][0]:
+            raise Unprocessable("the two people sit in the same pair already")
+        data = SwapRequested(meeting_id=meeting_id, tenant_id=meeting["tenant_id"], registration_ids=(a, b))
+        return await _command(conn, meeting, "matching.swap_requested", data), plan.version
+
+
+async def lock(pool: asyncpg.Pool, principal: Principal, meeting_id: uuid.UUID, body: LockIn) -> tuple[uuid.UUID, int]:
+    async with pool.acquire() as conn, conn.transaction():
+        meeting, plan = await _open_plan(conn, principal, meeting_id)
+        if body.registration_id not in _seated(plan):
+            raise Unprocessable(f"registration {body.registration_id} is not seated in version {plan.version}")
+        data = LockRequested(
+            meeting_id=meeting_id,
+            tenant_id=meeting["tenant_id"],
+            registration_id=body.registration_id,
+            locked=body.locked,
+        )
+        return await _command(conn, meeting, "matching.lock_requested", data), plan.version
+
+
+async def publish_pairs(
+    pool: asyncpg.Pool, principal: Principal, meeting_id: uuid.UUID, body: PublishPairsIn
+) -> tuple[uuid.UUID, int]:
+    async with pool.acquire() as conn, conn.transaction():
+        meeting, plan = await _open_plan(conn, principal, meeting_id)
+        if body.version != plan.version:
+            raise Conflict(f"the current plan is version {plan.version}; review it and publish that version")
+        if plan.status == "published":
+            raise Conflict(f"version {plan.version} is published already")
+        data = PublishRequested(meeting_id=meeting_id, tenant_id=meeting["tenant_id"], version=plan.version)
+        return await _command(conn, meeting, "matching.publish_requested", data), plan.version

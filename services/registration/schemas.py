@@ -161,3 +161,22 @@ class RegistrationOut(BaseModel):
     status: str
     name: str | None
     signed_up_at: datetime
+
+
+class SwapIn(Strict):
+    registration_ids: tuple[uuid.UUID, uuid.UUID] = Field(description="Two newcomers, or two residents, to swap.")
+
+
+class LockIn(Strict):
+    registration_id: uuid.UUID = Field(description="Anyone in the pair to lock (or unlock).")
+    locked: bool = True
+
+
+class PublishPairsIn(Strict):
+    version: int = Field(ge=1, description="The version of the plan you reviewed; a newer one must be reviewed first.")
+
+
+class CommandAccepted(BaseModel):
+    command_id: uuid.UUID
+    based_on_version: int
+    detail: str = "Accepted; the new seating plan appears at GET /v1/meetings/{id}/seating."

@@ -31,6 +31,9 @@ async def plan(conn: Conn, meeting: asyncpg.Record) -> dict[str, Any]:
     return {
         "meeting_id": str(meeting["id"]),
         "version": row["version"],
+        "status": proposal.get("status", "proposed"),
+        "total_score": proposal.get("total_score", 0.0),
+        "changed": proposal.get("changed", []),
         "pairs": [{**p, "members": [named(m) for m in p["members"]]} for p in proposal["pairs"]],
         "unpaired": [named(u) for u in proposal.get("unpaired", [])],
     }

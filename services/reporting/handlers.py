@@ -6,7 +6,7 @@ from services.reporting import store
 from shared import tenancy, topics
 from shared.consumer import EventConsumer
 from shared.db import Conn
-from shared.events import Envelope, MeetingSnapshot, PairsProposed, RegistrationChanged
+from shared.events import Envelope, MeetingSnapshot, Pairing, RegistrationChanged
 
 SUBSCRIBES_TO = (
     topics.TENANTS,
@@ -47,8 +47,8 @@ def register(consumer: EventConsumer) -> None:
             r.profile.first_time,
         )
 
-    @consumer.on("matching.pairs_proposed")
+    @consumer.on("matching.pairs_proposed", "matching.pairs_published")
     async def pairs_proposed(conn: Conn, event: Envelope) -> None:
-        p = PairsProposed.model_validate(event.data)
+        p = Pairing.model_validate(event.data)
         trios = sum(1 for pair in p.pairs if len(pair.members) > 2)
         await store.upsert_pairing(conn, p.meeting_id, p.tenant_id, p.version, len(p.pairs) - trios, trios)

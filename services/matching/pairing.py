@@ -1,0 +1,704 @@
+"""Optimal pairing of newcomers with residents, re-matching with least change, and seating. Pure: no I/O.
+
+* ``score`` says how well a newcomer and a resident fit, with plain-English reasons.
+* ``allowed`` applies the hard constraints (same-gender wishes, never the same two people twice).
+* ``propose`` solves the assignment problem exactly (``scipy.optimize.linear_sum_assignment``): first the
+  largest number of allowed pairs, then the largest total score. People left over when the groups are
+  uneven join the pair where they fit best as a third member, so nobody sits alone.
+* ``rematch`` keeps every earlier group that is still whole and re-pairs only the others.
+* ``seat`` places the groups along one long table, partners face to face.
+
+The score matrix is built with numpy over bit-encoded attributes, so a meeting of 1000 + 1000 is solved
+in well under a second; ``score`` is the scalar twin used for reasons and gives bit-identical values.
+"""
+
+from __future__ import annotations
+
+import heapq
+import uuid
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+from scipy.optimize import linear_sum_assignment
+
+from shared.formats import PairingWeights
+from shared.vocabulary import vocabulary
+
+GroupName = Literal["newcomer", "resident"]
+Side = Literal["left", "right"]
+History = AbstractSet[frozenset[uuid.UUID]]
+LockedPairs = Sequence[tuple[uuid.UUID, uuid.UUID]]
+FloatMatrix = npt.NDArray[np.float64]
+BoolMatrix = npt.NDArray[np.bool_]
+_Bits = npt.NDArray[np.uint64]
+_Ints = npt.NDArray[np.int64]
+
+NORWEGIAN: frozenset[str] = frozenset({"nb", "nn", "no"})
+AGE_BANDS_TO_ZERO = 3  # age closeness falls linearly to zero at this many bands apart
+_NO_OCCUPATION = "other"
+_NOT_A_JOB = frozenset({"student", "retired", "at_home"})  # "same situation: Retired", not "both work in Retired"
+
+NO_ONE_IN_OTHER_GROUP = "no one in the other group"
+PAIRED_BEFORE_WITH_EVERYONE = "was paired before with everyone available"
+SAME_GENDER_NO_FIT = "wants a partner of the same gender, and no one of the other group fits"
+SAME_GENDER_NO_GENDER = "wants a partner of the same gender, but has not given their gender"
+OTHERS_WANT_SAME_GENDER = "everyone available in the other group wants a partner of the same gender, and none fits"
+GROUPS_DO_NOT_FIT = "everyone who fits is already in a group with someone they cannot be paired with"
+
+
+# ---------------------------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class Person:
+    registration_id: uuid.UUID
+    participant_id: uuid.UUID
+    group: GroupName
+    interests: frozenset[str] = frozenset()
+    occupation_field: str | None = None
+    languages: frozenset[str] = frozenset()  # language ids from the vocabulary, e.g. "nb", "en", "ar"
+    age_band: str | None = None  # ordered as youth_age_bands then age_bands in the vocabulary
+    gender: str | None = None  # "female" | "male" | "other" | None
+    same_gender_partner: bool = False  # "I prefer a partner of my own gender": a hard constraint
+
+    @classmethod
+    def from_profile(
+        cls,
+        registration_id: uuid.UUID,
+        participant_id: uuid.UUID,
+        group: GroupName,
+        profile: Mapping[str, Any],
+    ) -> Person:
+        """Build from a registration profile (``shared.events.Profile`` as a dict); missing keys are fine."""
+        return cls(
+            registration_id=registration_id,
+            participant_id=participant_id,
+            group=group,
+            interests=frozenset(profile.get("interests") or ()),
+            occupation_field=profile.get("occupation_field") or None,
+            languages=frozenset(profile.get("languages") or ()),
+            age_band=profile.get("age_band") or None,
+            gender=profile.get("gender") or None,
+            same_gender_partner=bool(profile.get("same_gender_partner") or False),
+        )
+
+
+@dataclass(frozen=True)
+class Group:
+    """A pair, or a trio when the groups are uneven (rarely larger, when extras outnumber the pairs)."""
+
+    members: tuple[Person, ...]  # newcomer(s) first, then resident(s); each sorted by registration_id
+    score: float  # the pair's score; for a trio the pair's score plus the extra's score with their partner
+    reasons: tuple[str, ...]
+    locked: bool = False
+    pair_score: float | None = None  # the original pair's score alone (None: same as score)
+    extras: tuple[uuid.UUID, ...] = ()  # registration ids of the members who joined the pair as extras
+
+
+@dataclass(frozen=True)
+class Proposal:
+    groups: tuple[Group, ...]
+    unpaired: tuple[tuple[Person, str], ...]
+
+    @property
+    def total_score(self) -> float:
+        """Sum of the pair scores (the extras' scores are not part of the optimised total)."""
+        return float(sum(g.score if g.pair_score is None else g.pair_score for g in self.groups))
+
+
+@dataclass(frozen=True)
+class Seat:
+    registration_id: uuid.UUID
+    participant_id: uuid.UUID
+    group: GroupName
+    pair_number: int  # 1-based position of the group along the table
+    seat: int  # row r has seat 2r-1 on the left and 2r on the right
+    side: Side
+
+
+# ---------------------------------------------------------------------------------------- vocabulary
+
+
+@cache
+def _labels(category: str) -> dict[str, str]:
+    return {
+        str(item["id"]): str(item.get("en") or item["id"]) for item in vocabulary()[category] if isinstance(item, dict)
+    }
+
+
+@cache
+def _age_rank() -> dict[str, int]:
+    order: dict[str, int] = {}
+    for band in [*vocabulary().get("youth_age_bands", []), *vocabulary()["age_bands"]]:
+        order.setdefault(str(band), len(order))
+    return order
+
+
+def _label(category: str, item_id: str) -> str:
+    return _labels(category).get(item_id, item_id)
+
+
+# -------------------------------------------------------------------------------- scoring (scalar)
+
+
+def _shared_occupation(a: Person, b: Person) -> str | None:
+    occupation = a.occupation_field
+    if not occupation or occupation == _NO_OCCUPATION or occupation != b.occupation_field:
+        return None
+    return occupation
+
+
+def _age_closeness(a: str | None, b: str | None) -> float:
+    rank = _age_rank()
+    if a is None or b is None or a not in rank or b not in rank:
+        return 0.0
+    return max(0.0, 1.0 - abs(rank[a] - rank[b]) / AGE_BANDS_TO_ZERO)
+
+
+def _reasons(
+    shared: Iterable[str], occupation: str | None, languages: Iterable[str], closeness: float, w: PairingWeights
+) -> list[str]:
+    reasons: list[str] = []
+    interests = sorted(shared)
+    if interests and w.shared_interest > 0:
+        reasons.append("shared interests: " + ", ".join(_label("interests", i) for i in interests))
+    if occupation is not None and w.same_occupation > 0:
+        what = _label("occupation_fields", occupation)
+        reasons.append(f"same situation: {what}" if occupation in _NOT_A_JOB else f"both work in {what}")
+    spoken = sorted(languages)
+    if spoken and w.common_language > 0:
+        reasons.append("both speak " + ", ".join(_label("languages", lang) for lang in spoken))
+    if closeness > 0 and w.age_closeness > 0:
+        reasons.append("close in age")
+    return reasons
+
+
+def score(newcomer: Person, resident: Person, weights: PairingWeights) -> tuple[float, list[str]]:
+    """How well two people fit, and why, in plain English. Same value as ``score_matrix`` gives."""
+    shared = newcomer.interests & resident.interests
+    occupation = _shared_occupation(newcomer, resident)
+    languages = (newcomer.languages & resident.languages) - NORWEGIAN
+    closeness = _age_closeness(newcomer.age_band, resident.age_band)
+    # The same operations in the same order as score_matrix, so both give bit-identical floats.
+    value = float(weights.shared_interest) * float(len(shared))
+    value = value + float(weights.same_occupation) * (1.0 if occupation else 0.0)
+    value = value + float(weights.common_language) * (1.0 if languages else 0.0)
+    value = value + float(weights.age_closeness) * closeness
+    return value, _reasons(shared, occupation, languages, closeness, weights)
+
+
+def _gender_reason(wisher: Person, other: Person) -> str | None:
+    if not wisher.same_gender_partner:
+        return None
+    if wisher.gender and wisher.gender == other.gender:
+        return None
+    return f"the {wisher.group} wants a partner of the same gender"
+
+
+def allowed(a: Person, b: Person, history: History = frozenset()) -> str | None:
+    """None when the two may be paired, else the reason they may not (the hard constraints)."""
+    reason = _gender_reason(a, b) or _gender_reason(b, a)
+    if reason:
+        return reason
+    if frozenset((a.participant_id, b.participant_id)) in history:
+        return "they were paired before"
+    return None
+
+
+# ---------------------------------------------------------------------------- scoring (vectorised)
+
+
+def _codebook(values: Iterable[str]) -> dict[str, int]:
+    return {v: i for i, v in enumerate(sorted(set(values)))}
+
+
+def _bitmasks(sets: Sequence[AbstractSet[str]], bits: Mapping[str, int]) -> _Bits:
+    """One row per person, one bit per known value, in 64-bit words."""
+    words = max(1, (len(bits) + 63) // 64)
+    out = np.zeros((len(sets), words), dtype=np.uint64)
+    for word in range(words):
+        low, high = 64 * word, 64 * word + 64
+        out[:, word] = np.array(
+            [sum(1 << (bits[v] - low) for v in s if v in bits and low <= bits[v] < high) for s in sets],
+            dtype=np.uint64,
+        )
+    return out
+
+
+_M1 = np.uint64(0x5555555555555555)
+_M2 = np.uint64(0x3333333333333333)
+_M4 = np.uint64(0x0F0F0F0F0F0F0F0F)
+_H01 = np.uint64(0x0101010101010101)
+
+
+def _popcount(x: _Bits) -> _Ints:
+    counter = getattr(np, "bitwise_count", None)  # numpy >= 2.0
+    if counter is not None:
+        return np.asarray(counter(x), dtype=np.int64)
+    x = x - ((x >> np.uint64(1)) & _M1)
+    x = (x & _M2) + ((x >> np.uint64(2)) & _M2)
+    x = (x + (x >> np.uint64(4))) & _M4
+    return np.asarray((x * _H01) >> np.uint64(56), dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class _Features:
+    interests: _Bits
+    languages: _Bits  # languages other than Norwegian
+    occupation: _Ints  # -1: none or "other"
+    age: _Ints  # -1: unknown
+    gender: _Ints  # -1: unknown
+    same_gender: BoolMatrix
+
+
+def _features(newcomers: Sequence[Person], residents: Sequence[Person]) -> tuple[_Features, _Features]:
+    people = [*newcomers, *residents]
+    interest_bits = _codebook(i for p in people for i in p.interests)
+    language_bits = _codebook(lang for p in people for lang in p.languages if lang not in NORWEGIAN)
+    occupations = _codebook(
+        p.occupation_field for p in people if p.occupation_field and p.occupation_field != _NO_OCCUPATION
+    )
+    genders = _codebook(p.gender for p in people if p.gender)
+    rank = _age_rank()
+
+    def encode(side: Sequence[Person]) -> _Features:
+        return _Features(
+            interests=_bitmasks([p.interests for p in side], interest_bits),
+            languages=_bitmasks([p.languages for p in side], language_bits),
+            occupation=np.array([occupations.get(p.occupation_field or "", -1) for p in side], dtype=np.int64),
+            age=np.array([rank.get(p.age_band or "", -1) for p in side], dtype=np.int64),
+            gender=np.array([genders.get(p.gender or "", -1) for p in side], dtype=np.int64),
+            same_gender=np.array([p.same_gender_partner for p in side], dtype=np.bool_),
+        )
+
+    return encode(newcomers), encode(residents)
+
+
+def _score_matrix(n: _Features, r: _Features, weights: PairingWeights) -> FloatMatrix:
+    if n.interests.shape[1] == 1:
+        shared = _popcount(n.interests[:, 0][:, None] & r.interests[:, 0][None, :])
+    else:
+        shared = _popcount(n.interests[:, None, :] & r.interests[None, :, :]).sum(axis=2)
+    if n.languages.shape[1] == 1:
+        common = (n.languages[:, 0][:, None] & r.languages[:, 0][None, :]) != 0
+    else:
+        common = ((n.languages[:, None, :] & r.languages[None, :, :]) != 0).any(axis=2)
+    same_occupation = (n.occupation[:, None] == r.occupation[None, :]) & (n.occupation[:, None] >= 0)
+    known_age = (n.age[:, None] >= 0) & (r.age[None, :] >= 0)
+    distance = np.abs(n.age[:, None] - r.age[None, :]).astype(np.float64)
+    closeness = np.where(known_age, np.maximum(0.0, 1.0 - distance / AGE_BANDS_TO_ZERO), 0.0)
+    value = float(weights.shared_interest) * shared.astype(np.float64)
+    value = value + float(weights.same_occupation) * same_occupation.astype(np.float64)
+    value = value + float(weights.common_language) * common.astype(np.float64)
+    value = value + float(weights.age_closeness) * closeness
+    return np.asarray(value, dtype=np.float64)
+
+
+def _allowed_matrix(
+    newcomers: Sequence[Person], residents: Sequence[Person], n: _Features, r: _Features, history: History
+) -> BoolMatrix:
+    wish = n.same_gender[:, None] | r.same_gender[None, :]
+    same = (n.gender[:, None] == r.gender[None, :]) & (n.gender[:, None] >= 0)
+    ok: BoolMatrix = ~wish | same
+    if history:
+        rows: dict[uuid.UUID, list[int]] = {}
+        cols: dict[uuid.UUID, list[int]] = {}
+        for i, p in enumerate(newcomers):
+            rows.setdefault(p.participant_id, []).append(i)
+        for j, p in enumerate(residents):
+            cols.setdefault(p.participant_id, []).append(j)
+        for pair in history:
+            if len(pair) != 2:
+                continue
+            a, b = pair
+            for x, y in ((a, b), (b, a)):
+                for i in rows.get(x, ()):
+                    for j in cols.get(y, ()):
+                        ok[i, j] = False
+    return ok
+
+
+def score_matrix(newcomers: Sequence[Person], residents: Sequence[Person], weights: PairingWeights) -> FloatMatrix:
+    """Scores of every newcomer (rows) with every resident (columns), vectorised; equal to ``score``."""
+    n, r = _features(newcomers, residents)
+    return _score_matrix(n, r, weights)
+
+
+def allowed_matrix(
+    newcomers: Sequence[Person], residents: Sequence[Person], history: History = frozenset()
+) -> BoolMatrix:
+    """True where the newcomer (row) and the resident (column) may be paired; equal to ``allowed(...) is None``."""
+    n, r = _features(newcomers, residents)
+    return _allowed_matrix(newcomers, residents, n, r, history)
+
+
+# ------------------------------------------------------------------------------------------ solving
+
+
+def best_assignment(values: FloatMatrix, ok: BoolMatrix) -> list[tuple[int, int]]:
+    """Rows matched to columns: the most allowed pairs, then the highest total value among those. Exact.
+
+    Every allowed cell gets a constant larger than any possible difference in total value, so one more
+    allowed pair always beats any gain in value; forbidden cells get the negated constant and are dropped
+    if the (rectangular) assignment had to use them.
+    """
+    if values.size == 0 or not ok.any():
+        return []
+    k = min(values.shape)
+    top = float(np.abs(values[ok]).max())
+    big = 0.0
+    matrix = np.where(ok, values + big, -big)
+    rows, cols = linear_sum_assignment(matrix, maximize=True)
+    return [(int(i), int(j)) for i, j in zip(rows, cols, strict=True) if ok[i, j]]
+
+
+@dataclass
+class _Draft:
+    """A group being built: indices into the sorted newcomers / residents, the original pair first."""
+
+    newcomers: list[int]
+    residents: list[int]
+    locked: bool = False
+
+    @property
+    def size(self) -> int:
+        return len(self.newcomers) + len(self.residents)
+
+
+@dataclass(frozen=True)
+class _Problem:
+    newcomers: tuple[Person, ...]  # sorted by registration_id
+    residents: tuple[Person, ...]
+    scores: FloatMatrix
+    ok: BoolMatrix
+    weights: PairingWeights
+    history: History
+
+
+def _problem(
+    newcomers: Iterable[Person], residents: Iterable[Person], weights: PairingWeights, history: History
+) -> _Problem:
+    ns = tuple(sorted(newcomers, key=lambda p: p.registration_id))
+    rs = tuple(sorted(residents, key=lambda p: p.registration_id))
+    for expected, side in (("newcomer", ns), ("resident", rs)):
+        wrong = [p for p in side if p.group != expected]
+        if wrong:
+            raise ValueError(f"{wrong[0].registration_id} is a {wrong[0].group}, given among the {expected}s")
+    ids = [p.registration_id for p in (*ns, *rs)]
+    if len(set(ids)) != len(ids):
+        raise ValueError("the same registration is given more than once")
+    n, r = _features(ns, rs)
+    return _Problem(ns, rs, _score_matrix(n, r, weights), _allowed_matrix(ns, rs, n, r, history), weights, history)
+
+
+def _place_extras(
+    problem: _Problem, drafts: list[_Draft], extras: list[tuple[GroupName, int]]
+) -> list[tuple[GroupName, int]]:
+    """Extras join the pair where they fit best, one per pair while possible; returns those who fit nowhere.
+
+    Each round is an exact assignment of the remaining extras to the smallest groups that can take any of
+    them (most placed, then best total score with the partner); an extra must be allowed with every member
+    of the other group already in the group.
+    """
+    ok, scores = problem.ok, problem.scores
+    remaining = list(extras)
+    while remaining and drafts:
+        fits = np.zeros((len(remaining), len(drafts)), dtype=np.bool_)
+        values = np.zeros((len(remaining), len(drafts)), dtype=np.float64)
+        rows_n = [k for k, (g, _) in enumerate(remaining) if g == "newcomer"]
+        rows_r = [k for k, (g, _) in enumerate(remaining) if g == "resident"]
+        if rows_n:
+            idx = np.array([remaining[k][1] for k in rows_n], dtype=np.int64)
+            partner = np.array([d.residents[0] for d in drafts], dtype=np.int64)
+            block = ok[np.ix_(idx, partner)]
+            for g, d in enumerate(drafts):
+                for other in d.residents[1:]:
+                    block[:, g] &= ok[idx, other]
+            fits[rows_n] = block
+            values[rows_n] = scores[np.ix_(idx, partner)]
+        if rows_r:
+            idx = np.array([remaining[k][1] for k in rows_r], dtype=np.int64)
+            partner = np.array([d.newcomers[0] for d in drafts], dtype=np.int64)
+            block = ok[np.ix_(partner, idx)].T
+            for g, d in enumerate(drafts):
+                for other in d.newcomers[1:]:
+                    block[:, g] &= ok[other, idx]
+            fits[rows_r] = block
+            values[rows_r] = scores[np.ix_(partner, idx)].T
+        open_groups = fits.any(axis=0)
+        if not open_groups.any():
+            break
+        sizes = np.array([d.size for d in drafts])
+        cols = np.flatnonzero(open_groups & (sizes == sizes[open_groups].min()))
+        placed: set[int] = set()
+        for k, c in best_assignment(values[:, cols], fits[:, cols]):
+            group, index = remaining[k]
+            draft = drafts[int(cols[c])]
+            (draft.newcomers if group == "newcomer" else draft.residents).append(index)
+            placed.add(k)
+        remaining = [x for k, x in enumerate(remaining) if k not in placed]
+    return remaining
+
+
+def _why_unpaired(problem: _Problem, group: GroupName, index: int) -> str:
+    if group == "newcomer":
+        person, others, fits = problem.newcomers[index], problem.residents, problem.ok[index, :]
+    else:
+        person, others, fits = problem.residents[index], problem.newcomers, problem.ok[:, index]
+    if not others:
+        return NO_ONE_IN_OTHER_GROUP
+    if fits.any():
+        return GROUPS_DO_NOT_FIT
+    own = theirs = before = 0
+    for other in others:
+        if _gender_reason(person, other):
+            own += 1
+        elif _gender_reason(other, person):
+            theirs += 1
+        else:
+            before += 1
+    if own == len(others):
+        return SAME_GENDER_NO_GENDER if person.gender is None else SAME_GENDER_NO_FIT
+    if theirs == len(others):
+        return OTHERS_WANT_SAME_GENDER
+    if before == len(others):
+        return PAIRED_BEFORE_WITH_EVERYONE
+    parts = []
+    if own:
+        parts.append(f"{own} not of the same gender, which they asked for")
+    if theirs:
+        parts.append(f"{theirs} want a partner of their own gender")
+    if before:
+        parts.append(f"{before} paired with them before")
+    return "no one in the other group fits: " + "; ".join(parts)
+
+
+def _group(problem: _Problem, draft: _Draft) -> Group:
+    n0, r0 = draft.newcomers[0], draft.residents[0]
+    ns, rs, s = problem.newcomers, problem.residents, problem.scores
+    pair_score = float(s[n0, r0])
+    _, reasons = score(ns[n0], rs[r0], problem.weights)
+    total = pair_score
+    # Each extra with their partner: the other group's member of the original pair.
+    joined = [(ns[i], rs[r0], ns[i]) for i in draft.newcomers[1:]] + [
+        (ns[n0], rs[j], rs[j]) for j in draft.residents[1:]
+    ]
+    joined.sort(key=lambda item: item[2].registration_id)
+    for k, (newcomer, resident, _extra) in enumerate(joined):
+        value, why = score(newcomer, resident, problem.weights)
+        total += value
+        who = "third member" if len(joined) == 1 else f"extra member {k + 1}"
+        reasons.extend(f"{who}: {w}" for w in why)
+    members = sorted((ns[i] for i in draft.newcomers), key=lambda p: p.registration_id) + sorted(
+        (rs[j] for j in draft.residents), key=lambda p: p.registration_id
+    )
+    return Group(
+        members=tuple(members),
+        score=total,
+        reasons=tuple(reasons),
+        locked=draft.locked,
+        pair_score=pair_score,
+        extras=tuple(extra.registration_id for _, _, extra in joined),
+    )
+
+
+def _solve(problem: _Problem, fixed: list[_Draft]) -> Proposal:
+    """Pair everyone not in a fixed group optimally, then let the leftovers join groups as extras."""
+    taken_n = {i for d in fixed for i in d.newcomers}
+    taken_r = {j for d in fixed for j in d.residents}
+    free_n = [i for i in range(len(problem.newcomers)) if i not in taken_n]
+    free_r = [j for j in range(len(problem.residents)) if j not in taken_r]
+    block = np.ix_(np.array(free_n, dtype=np.int64), np.array(free_r, dtype=np.int64))
+    drafts = list(fixed)
+    for a, b in best_assignment(problem.scores[block], problem.ok[block]):
+        drafts.append(_Draft([free_n[a]], [free_r[b]]))
+    drafts.sort(key=lambda d: (d.newcomers[0], d.residents[0]))
+    paired_n = {d.newcomers[0] for d in drafts}
+    paired_r = {d.residents[0] for d in drafts}
+    extras: list[tuple[GroupName, int]] = [("newcomer", i) for i in free_n if i not in paired_n]
+    extras += [("resident", j) for j in free_r if j not in paired_r]
+    left = _place_extras(problem, drafts, extras)
+    groups = sorted((_group(problem, d) for d in drafts), key=lambda g: [m.registration_id for m in g.members])
+    unpaired = tuple(
+        (problem.newcomers[i] if g == "newcomer" else problem.residents[i], _why_unpaired(problem, g, i))
+        for g, i in left
+    )
+    return Proposal(groups=tuple(groups), unpaired=unpaired)
+
+
+def _locked_drafts(problem: _Problem, locked: LockedPairs) -> list[_Draft]:
+    n_index = {p.registration_id: i for i, p in enumerate(problem.newcomers)}
+    r_index = {p.registration_id: j for j, p in enumerate(problem.residents)}
+    drafts: list[_Draft] = []
+    seen: set[uuid.UUID] = set()
+    for newcomer_id, resident_id in locked:
+        if newcomer_id not in n_index or resident_id not in r_index:
+            raise ValueError(f"locked pair {newcomer_id} + {resident_id}: not a confirmed newcomer + resident")
+        if newcomer_id in seen or resident_id in seen:
+            raise ValueError(f"locked pair {newcomer_id} + {resident_id}: someone is locked twice")
+        seen |= {newcomer_id, resident_id}
+        drafts.append(_Draft([n_index[newcomer_id]], [r_index[resident_id]], locked=True))
+    return drafts
+
+
+def propose(
+    newcomers: Iterable[Person],
+    residents: Iterable[Person],
+    weights: PairingWeights,
+    history: History = frozenset(),
+    locked: LockedPairs = (),
+) -> Proposal:
+    """The optimal pairs: most allowed pairs, then highest total score; extras join as trios.
+
+    ``locked`` pairs (newcomer registration id, resident registration id) are kept as given, even when a
+    hard constraint would forbid them: the organiser decided. Raises ValueError for a locked id that is
+    not among the given people, someone locked twice, or a person given in the wrong group or twice.
+    The result does not depend on the order of the inputs.
+    """
+    problem = _problem(newcomers, residents, weights, history)
+    return _solve(problem, _locked_drafts(problem, locked))
+
+
+def rematch(
+    previous: Sequence[Sequence[uuid.UUID]],
+    newcomers: Iterable[Person],
+    residents: Iterable[Person],
+    weights: PairingWeights,
+    history: History = frozenset(),
+    locked: LockedPairs = (),
+) -> Proposal:
+    """Re-pair after changes with the least change: keep every earlier group that is still whole.
+
+    ``previous`` is the earlier proposal's groups as registration ids; ``newcomers``/``residents`` are the
+    people confirmed now. An earlier group keeps its members who are still here when they include at least
+    one newcomer and one resident and every newcomer–resident combination in it is still allowed; the
+    others are re-paired among themselves, and leftovers join groups (kept or new) as extras. Locked pairs
+    always stay (a locked pair whose member is no longer confirmed is dropped); an earlier group holding a
+    whole locked pair is kept around it.
+    """
+    problem = _problem(newcomers, residents, weights, history)
+    n_index = {p.registration_id: i for i, p in enumerate(problem.newcomers)}
+    r_index = {p.registration_id: j for j, p in enumerate(problem.residents)}
+    present_locks = [(a, b) for a, b in locked if a in n_index and b in r_index]
+    lock_drafts = _locked_drafts(problem, present_locks)
+    lock_of = {rid: k for k, pair in enumerate(present_locks) for rid in pair}
+    used_locks: set[int] = set()
+    ok, scores = problem.ok, problem.scores
+    drafts: list[_Draft] = []
+    seen: set[uuid.UUID] = set()
+    for earlier in previous:
+        here = list(dict.fromkeys(rid for rid in earlier if rid in n_index or rid in r_index))
+        if seen.intersection(here):
+            raise ValueError("a registration appears in more than one previous group")
+        seen.update(here)
+        locks_here = {lock_of[rid] for rid in here if rid in lock_of}
+        if len(locks_here) == 1 and all(rid in here for rid in present_locks[next(iter(locks_here))]):
+            k = next(iter(locks_here))
+            used_locks.add(k)
+            draft = lock_drafts[k]
+            extras = [("newcomer", n_index[rid]) if rid in n_index else ("resident", r_index[rid]) for rid in here]
+            for group, index in extras:  # the others stay with the locked pair where allowed
+                if group == "newcomer" and index not in draft.newcomers and ok[index, draft.residents].all():
+                    draft.newcomers.append(index)
+                elif group == "resident" and index not in draft.residents and ok[draft.newcomers, index].all():
+                    draft.residents.append(index)
+            drafts.append(draft)
+            continue
+        ns = [n_index[rid] for rid in here if rid in n_index and rid not in lock_of]
+        rs = [r_index[rid] for rid in here if rid in r_index and rid not in lock_of]
+        if not ns or not rs or not ok[np.ix_(ns, rs)].all():
+            continue
+        ns.sort()
+        rs.sort()
+        core = max(((i, j) for i in ns for j in rs), key=lambda c: (scores[c], -c[0], -c[1]))
+        drafts.append(_Draft([core[0], *(i for i in ns if i != core[0])], [core[1], *(j for j in rs if j != core[1])]))
+    drafts += [d for k, d in enumerate(lock_drafts) if k not in used_locks]
+    return _solve(problem, drafts)
+
+
+# ------------------------------------------------------------------------------------------ seating
+
+
+def _top_interest(group: Group) -> str | None:
+    """The group's main shared interest: the first (by id) interest a newcomer shares with a resident."""
+    newcomer_side: set[str] = set()
+    resident_side: set[str] = set()
+    for m in group.members:
+        (newcomer_side if m.group == "newcomer" else resident_side).update(m.interests)
+    shared = newcomer_side & resident_side
+    return min(shared) if shared else None
+
+
+def _spread(groups: Sequence[Group]) -> list[Group]:
+    """Order the groups so neighbours differ in their main shared interest wherever that can be avoided.
+
+    Greedy, deterministic: next comes a group whose main interest differs from the previous one's, taken
+    from the interest with the most groups left (ties: the earliest group); this avoids equal neighbours
+    whenever any order can. Groups without a shared interest never clash.
+    """
+    buckets: dict[str | None, deque[int]] = {}
+    for k, g in enumerate(groups):
+        buckets.setdefault(_top_interest(g), deque()).append(k)
+    heap: list[tuple[int, int, str | None]] = [
+        (-(1 if key is None else len(q)), q[0], key) for key, q in buckets.items()
+    ]
+    heapq.heapify(heap)
+    order: list[Group] = []
+    previous: str | None = None
+    while heap:
+        held = None
+        entry = heapq.heappop(heap)
+        if entry[2] is not None and entry[2] == previous and heap:
+            held, entry = entry, heapq.heappop(heap)
+        key = entry[2]
+        queue = buckets[key]
+        order.append(groups[queue.popleft()])
+        if queue:
+            heapq.heappush(heap, (-(1 if key is None else len(queue)), queue[0], key))
+        if held is not None:
+            heapq.heappush(heap, held)
+        previous = key
+    return order
+
+
+_SIDES: tuple[tuple[Side, GroupName], ...] = (("left", "resident"), ("right", "newcomer"))
+
+
+def seat(groups: Sequence[Group]) -> list[Seat]:
+    """Seats along one long table; the host at the head is not a seat.
+
+    Row r has seat 2r-1 on the left and 2r on the right, face to face. Residents sit on the left and
+    newcomers on the right, the pair in one row; an extra member takes the next row on their side (three
+    adjacent seats), and the next group starts on the first row free on both sides.
+    """
+    seats: list[Seat] = []
+    row = 1
+    for number, group in enumerate(_spread(groups), start=1):
+        joined = set(group.extras)
+        columns: dict[Side, list[Person]] = {}
+        for side, kind in _SIDES:
+            people = [m for m in group.members if m.group == kind]
+            core = [m for m in people if m.registration_id not in joined][:1] or people[:1]
+            columns[side] = core + [m for m in people if m not in core]
+        for side, people in columns.items():
+            for offset, person in enumerate(people):
+                r = row + offset
+                seats.append(
+                    Seat(
+                        registration_id=person.registration_id,
+                        participant_id=person.participant_id,
+                        group=person.group,
+                        pair_number=number,
+                        seat=2 * r - 1 if side == "left" else 2 * r,
+                        side=side,
+                    )
+                )
+        row += max(1, len(columns["left"]), len(columns["right"]))
+    seats.sort(key=lambda s: s.seat)
+    return seats

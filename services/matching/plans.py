@@ -1,0 +1,115 @@
+"""Between the pairing algorithm and the event contract: seating plans as ``Pairing`` payloads, and the
+coordinator's edits (swap, lock) applied to a plan. Pure functions."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+
+from services.matching import pairing
+from shared.events import Pair, Pairing, PairMember, Unpaired
+
+LockedPair = tuple[uuid.UUID, uuid.UUID]  # (newcomer registration id, resident registration id)
+
+
+def to_pairing(
+    meeting_id: uuid.UUID,
+    tenant_id: uuid.UUID,
+    version: int,
+    status: str,
+    proposal: pairing.Proposal,
+    locks: Iterable[LockedPair],
+    previous: Pairing | None,
+) -> Pairing:
+    seat_of = {s.registration_id: s for s in pairing.seat(proposal.groups)}
+    locked = set(locks)
+    pairs = []
+    for group in proposal.groups:
+        seats = sorted((seat_of[m.registration_id] for m in group.members), key=lambda s: s.seat)
+        ids = {m.registration_id for m in group.members}
+        pairs.append(
+            Pair(
+                number=seats[0].pair_number,
+                members=[
+                    PairMember(
+                        participant_id=s.participant_id,
+                        registration_id=s.registration_id,
+                        group=s.group,
+                        seat=s.seat,
+                        side=s.side,
+                    )
+                    for s in seats
+                ],
+                score=round(group.score, 3),
+                reasons=list(group.reasons),
+                locked=group.locked or any(n in ids and r in ids for n, r in locked),
+            )
+        )
+    pairs.sort(key=lambda p: p.number)
+    plan = Pairing(
+        meeting_id=meeting_id,
+        tenant_id=tenant_id,
+        version=version,
+        status=status,
+        pairs=pairs,
+        unpaired=[
+            Unpaired(participant_id=p.participant_id, registration_id=p.registration_id, group=p.group, reason=why)
+            for p, why in proposal.unpaired
+        ],
+        total_score=round(proposal.total_score, 3),
+    )
+    if previous is not None:
+        before, after = partners(previous), partners(plan)
+        plan.changed = sorted(rid for rid in after if after[rid] != before.get(rid))
+    return plan
+
+
+def groups_of(plan: Pairing) -> list[list[uuid.UUID]]:
+    return [[m.registration_id for m in pair.members] for pair in plan.pairs]
+
+
+def members_of(plan: Pairing) -> set[uuid.UUID]:
+    return {rid for group in groups_of(plan) for rid in group} | {u.registration_id for u in plan.unpaired}
+
+
+def partners(plan: Pairing) -> dict[uuid.UUID, frozenset[uuid.UUID]]:
+    out: dict[uuid.UUID, frozenset[uuid.UUID]] = {}
+    for group in groups_of(plan):
+        for rid in group:
+            out[rid] = frozenset(group) - {rid}
+    return out
+
+
+def swap(plan: Pairing, a: uuid.UUID, b: uuid.UUID) -> tuple[list[list[uuid.UUID]], list[LockedPair]]:
+    """The plan's groups with ``a`` and ``b`` exchanged, and the two changed pairs to lock.
+
+    A hand-made pair is locked, so that a later re-match does not undo the coordinator's choice.
+    """
+    group_of = {m.registration_id: m.group for pair in plan.pairs for m in pair.members}
+    if a not in group_of or b not in group_of:
+        raise ValueError("both people must be seated in the plan")
+    if group_of[a] != group_of[b]:
+        raise ValueError("only two newcomers or two residents can change places")
+    groups = [[b if rid == a else a if rid == b else rid for rid in group] for group in groups_of(plan)]
+    changed = [g for g in groups if a in g or b in g]
+    return groups, [core_pair(g, group_of) for g in changed]
+
+
+def core_pair(group: list[uuid.UUID], group_of: Mapping[uuid.UUID, str]) -> LockedPair:
+    newcomer = next(rid for rid in group if group_of[rid] == "newcomer")
+    resident = next(rid for rid in group if group_of[rid] == "resident")
+    return newcomer, resident
+
+
+def group_map(plan: Pairing) -> dict[uuid.UUID, str]:
+    return {m.registration_id: m.group for pair in plan.pairs for m in pair.members}
+
+
+def published_pairs(plan: Pairing) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """Every newcomer–resident combination that sits together, as participant ids."""
+    out = []
+    for pair in plan.pairs:
+        newcomers = [m.participant_id for m in pair.members if m.group == "newcomer"]
+        residents = [m.participant_id for m in pair.members if m.group == "resident"]
+        out += [(n, r) for n in newcomers for r in residents]
+    return out

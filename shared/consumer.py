@@ -67,6 +67,8 @@ class EventConsumer:
 
     async def process(self, body: bytes, msg: KafkaMessage) -> None:
         logs.clear()
+        if not body:
+            return  # a tombstone on a compacted topic: its meaning arrives as an event of its own
         try:
             event = Envelope.model_validate_json(body)
         except ValidationError as exc:

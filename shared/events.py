@@ -99,6 +99,13 @@ class TokenRevoked(Payload):
     tenant_id: uuid.UUID
 
 
+class TenantStatusChanged(Payload):
+    """tenant.suspended | tenant.reactivated."""
+
+    tenant_id: uuid.UUID
+    status: Literal["active", "suspended"]
+
+
 # --- fmf.meetings.v1 (key: meeting_id) -------------------------------------------------------
 
 
@@ -164,7 +171,34 @@ class RegistrationChanged(Payload):
     promoted_registration_id: uuid.UUID | None = None
 
 
-# --- fmf.contacts.v1 (compacted, key: participant_id) -----------------------------------------
+class ParticipantErased(Payload):
+    """participant.erased (key: participant_id): personal data is gone; registrations stay as anonymous rows."""
+
+    participant_id: uuid.UUID
+    tenant_id: uuid.UUID
+    registration_ids: list[uuid.UUID] = Field(default_factory=list)
+    reason: Literal["request", "retention"] = "request"
+
+
+# --- fmf.feedback.v1 (key: meeting_id) ----------------------------------------------------------
+
+
+class FeedbackGiven(Payload):
+    """feedback.given: the answers, without the free-text comment (that stays in registration)."""
+
+    registration_id: uuid.UUID
+    participant_id: uuid.UUID
+    meeting_id: uuid.UUID
+    tenant_id: uuid.UUID
+    group: Group
+    rating: int = Field(ge=1, le=5)
+    new_connection: bool
+    would_recommend: bool
+
+
+# --- fmf.contacts.v1 (compacted; consumed by notification only) --------------------------------
+# contact.upserted is keyed by participant_id, contact.manage_link by "<participant_id>/<registration_id>";
+# erasure publishes a tombstone (null value) for each of those keys.
 
 
 class ContactUpserted(Payload):
@@ -174,6 +208,16 @@ class ContactUpserted(Payload):
     email: str | None = None
     phone: str | None = None
     language: str = "nb"
+
+
+class ManageLink(Payload):
+    """contact.manage_link: the participant's manage token for one registration, for the links in messages."""
+
+    participant_id: uuid.UUID
+    registration_id: uuid.UUID
+    meeting_id: uuid.UUID
+    tenant_id: uuid.UUID
+    manage_token: str
 
 
 # --- fmf.matching.v1 (key: meeting_id) -------------------------------------------------------
@@ -263,6 +307,8 @@ EVENT_TYPES: dict[str, tuple[str, type[Payload]]] = {
     "tenant.created": (topics.TENANTS, TenantCreated),
     "tenant.token_issued": (topics.TENANTS, TokenIssued),
     "tenant.token_revoked": (topics.TENANTS, TokenRevoked),
+    "tenant.suspended": (topics.TENANTS, TenantStatusChanged),
+    "tenant.reactivated": (topics.TENANTS, TenantStatusChanged),
     "meeting.created": (topics.MEETINGS, MeetingSnapshot),
     "meeting.published": (topics.MEETINGS, MeetingSnapshot),
     "meeting.changed": (topics.MEETINGS, MeetingSnapshot),
@@ -273,7 +319,12 @@ EVENT_TYPES: dict[str, tuple[str, type[Payload]]] = {
     "registration.waitlisted": (topics.REGISTRATIONS, RegistrationChanged),
     "registration.promoted": (topics.REGISTRATIONS, RegistrationChanged),
     "registration.cancelled": (topics.REGISTRATIONS, RegistrationChanged),
+    "registration.attended": (topics.REGISTRATIONS, RegistrationChanged),
+    "registration.no_show": (topics.REGISTRATIONS, RegistrationChanged),
+    "participant.erased": (topics.REGISTRATIONS, ParticipantErased),
+    "feedback.given": (topics.FEEDBACK, FeedbackGiven),
     "contact.upserted": (topics.CONTACTS, ContactUpserted),
+    "contact.manage_link": (topics.CONTACTS, ManageLink),
     "matching.pairs_proposed": (topics.MATCHING, Pairing),
     "matching.pairs_published": (topics.MATCHING, Pairing),
     "matching.swap_requested": (topics.MATCHING, SwapRequested),

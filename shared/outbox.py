@@ -12,11 +12,13 @@ import asyncio
 import contextlib
 import json
 import logging
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import asyncpg
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaBroker
 
@@ -54,6 +56,24 @@ async def enqueue(conn: Conn, source: str, events: Iterable[tuple[Envelope, obje
         )
 
 
+async def enqueue_tombstones(
+    conn: Conn, source: str, tenant_id: uuid.UUID, topic: str, keys: Iterable[str], cause: Envelope | None = None
+) -> None:
+    """Null values for ``keys`` on a compacted topic, published in order with the other outbox rows."""
+    rows = []
+    for key in keys:
+        marker = Envelope(type="tombstone", tenant_id=tenant_id)
+        if cause is not None:
+            marker.correlation_id, marker.causation_id = cause.correlation_id, cause.id
+        rows.append((marker.id, tenant_id, topic, key, "tombstone", None, marker.headers(source)))
+    if rows:
+        await conn.executemany(
+            "INSERT INTO outbox (event_id, tenant_id, topic, key, event_type, body, headers)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            rows,
+        )
+
+
 class OutboxRelay:
     def __init__(
         self,
@@ -63,7 +83,10 @@ class OutboxRelay:
         *,
         poll_interval_s: float = 1.0,
         batch_size: int = 200,
+        bootstrap: str | None = None,
     ) -> None:
+        self.bootstrap = bootstrap
+        self._tombstones: AIOKafkaProducer | None = None
         self.pool = pool
         self.dsn = dsn
         self.broker = broker
@@ -88,6 +111,8 @@ class OutboxRelay:
         finally:
             if listener is not None and not listener.is_closed():
                 await listener.close()
+            if self._tombstones is not None:
+                await self._tombstones.stop()
 
     async def _listen(self) -> asyncpg.Connection | None:
         """A connection that wakes the relay on NOTIFY; None while the database is unreachable."""
@@ -127,6 +152,9 @@ class OutboxRelay:
 
         async def publish_in_order(key_rows: list[asyncpg.Record]) -> None:
             for row in key_rows:  # one key's rows strictly in sequence
+                if row["body"] is None:
+                    await self._publish_tombstone(row)
+                    continue
                 await self.broker.publish(
                     json.dumps(row["body"]).encode(),
                     row["topic"],
@@ -137,3 +165,13 @@ class OutboxRelay:
                 metrics.OUTBOX_PUBLISH_DELAY.observe(max(delay, 0.0))
 
         await asyncio.gather(*(publish_in_order(r) for r in by_key.values()))
+
+    async def _publish_tombstone(self, row: asyncpg.Record) -> None:
+        # FastStream encodes None as an empty value; compaction needs a real null, so aiokafka sends it.
+        if self._tombstones is None:
+            if self.bootstrap is None:
+                raise RuntimeError("the relay needs the bootstrap servers to publish tombstones")
+            self._tombstones = AIOKafkaProducer(bootstrap_servers=self.bootstrap)
+            await self._tombstones.start()
+        headers = [(k, str(v).encode()) for k, v in row["headers"].items()]
+        await self._tombstones.send_and_wait(row["topic"], None, key=row["key"].encode(), headers=headers)

@@ -80,6 +80,7 @@ class Runtime:
             self.broker,
             poll_interval_s=settings.outbox_poll_interval_s,
             batch_size=settings.outbox_batch_size,
+            bootstrap=settings.kafka_bootstrap,
         )
         tasks = [asyncio.create_task(_supervised("outbox-relay", relay.run))]
         for task in self.spec.background:

@@ -178,3 +178,20 @@ async def test_poison_messages_go_to_the_dlq_and_the_consumer_goes_on(pool: asyn
             assert await conn.fetchval("SELECT count(*) FROM applied") == 1
     finally:
         await broker.stop()
+
+
+async def test_tombstones_are_published_as_null_values(
+    pool: asyncpg.Pool, broker: KafkaBroker, database: str, kafka_bootstrap: str
+) -> None:
+    tenant, key = uuid.uuid4(), f"{uuid.uuid4()}/{uuid.uuid4()}"
+    async with pool.acquire() as conn, conn.transaction():
+        await outbox.enqueue_tombstones(conn, "test", tenant, topics.CONTACTS, [key])
+    relay = OutboxRelay(pool, database, broker, bootstrap=kafka_bootstrap)
+    try:
+        assert await relay.drain() == 1
+    finally:
+        if relay._tombstones is not None:
+            await relay._tombstones.stop()
+    [record] = [r for r in await read_all(kafka_bootstrap, [topics.CONTACTS]) if r.key == key.encode()]
+    assert record.value is None
+    assert dict(record.headers)["ce_type"] == b"tombstone"

@@ -50,7 +50,8 @@ async def resolve(conn: Conn, token: str | None, operator_token: str) -> Princip
     if operator_token and hmac.compare_digest(token, operator_token):
         return Principal("operator")
     tenant_id = await conn.fetchval(
-        "SELECT t.tenant_id FROM known_tokens t WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
+        "SELECT t.tenant_id FROM known_tokens t JOIN known_tenants k ON k.tenant_id = t.tenant_id"
+        " WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND k.status = 'active'",
         hash_token(token),
     )
     return Principal("coordinator", tenant_id) if tenant_id else None

@@ -19,7 +19,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.message import StreamMessage
 from pydantic import ValidationError
 
-from shared import inbox, logs, metrics
+from shared import db, inbox, logs, metrics
 from shared.db import Conn
 from shared.events import Envelope
 from shared.topics import dlq
@@ -91,6 +91,7 @@ class EventConsumer:
             try:
                 async with self.pool.acquire() as conn, conn.transaction():
                     if await inbox.claim(conn, self.group, event):
+                        await db.set_tenant(conn, event.tenant_id)
                         await handler(conn, event)
                 return
             except _DB_DOWN as exc:

@@ -29,10 +29,26 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         await conn.set_type_codec(type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
-async def create_pool(dsn: str, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection)
+async def create_pool(dsn: str, min_size: int = 2, max_size: int = 10, role: str | None = None) -> asyncpg.Pool:
+    """A pool; with ``role``, every connection works as that role (one that owns no tables, so that
+    row-level security applies to it)."""
+
+    async def init(conn: asyncpg.Connection) -> None:
+        await _init_connection(conn)
+        if role:
+            await conn.execute(f'SET ROLE "{role}"')
+
+    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=init)
     assert pool is not None
     return pool
+
+
+ALL_TENANTS = "*"
+
+
+async def set_tenant(conn: Conn, tenant: object) -> None:
+    """Scope the current transaction to one tenant's rows (``ALL_TENANTS`` for operator work)."""
+    await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(tenant))
 
 
 def with_database(dsn: str, database: str) -> str:

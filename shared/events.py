@@ -135,6 +135,8 @@ class MeetingSnapshot(Payload):
     capacity: Capacity
     # Set on meeting.registration_closed: the confirmed registrations matching must pair.
     confirmed_registration_ids: list[uuid.UUID] | None = None
+    # Set on meeting.changed: which fields changed (starts_at, duration_minutes, venue, title, capacity, ...).
+    changes: list[str] | None = None
 
 
 # --- fmf.registrations.v1 (key: meeting_id) --------------------------------------------------

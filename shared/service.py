@@ -33,8 +33,10 @@ class ServiceSpec:
     subscribes_to: tuple[str, ...] = ()
     register_handlers: Callable[[EventConsumer], None] | None = None
     router: APIRouter | None = None
+    extra_routers: tuple[APIRouter, ...] = ()  # e.g. HTML pages outside /v1
     background: list[BackgroundTask] = field(default_factory=list)
     description: str = ""
+    db_role: str | None = None  # the role the service works as, when it differs from the login
 
 
 class Runtime:
@@ -71,7 +73,9 @@ class Runtime:
         await db.ensure_database(settings.database_url)
         await db.migrate(settings.database_url, self.spec.migrations)
         await topics.ensure_topics(settings.kafka_bootstrap, settings.topic_partitions, settings.topic_replication)
-        self.pool = await db.create_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
+        self.pool = await db.create_pool(
+            settings.database_url, settings.db_pool_min, settings.db_pool_max, role=self.spec.db_role
+        )
         self.consumer.pool = self.pool
         await self.broker.start()
         relay = OutboxRelay(
@@ -136,8 +140,9 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
     app.state.runtime = runtime
     install_problem_handlers(app)
     app.include_router(health_router())
-    if spec.router is not None:
-        app.include_router(spec.router)
+    for router in (spec.router, *spec.extra_routers):
+        if router is not None:
+            app.include_router(router)
     return app
 
 

@@ -6,7 +6,7 @@ import asyncpg
 
 from shared.consumer import EventConsumer
 from shared.db import Conn
-from shared.events import Envelope, TenantCreated, TokenIssued, TokenRevoked
+from shared.events import Envelope, TenantCreated, TenantStatusChanged, TokenIssued, TokenRevoked
 
 
 def register(consumer: EventConsumer) -> None:
@@ -23,6 +23,11 @@ def register(consumer: EventConsumer) -> None:
             t.municipality_number,
             t.timezone,
         )
+
+    @consumer.on("tenant.suspended", "tenant.reactivated")
+    async def tenant_status(conn: Conn, event: Envelope) -> None:
+        t = TenantStatusChanged.model_validate(event.data)
+        await conn.execute("UPDATE known_tenants SET status = $2 WHERE tenant_id = $1", t.tenant_id, t.status)
 
     @consumer.on("tenant.token_issued")
     async def token_issued(conn: Conn, event: Envelope) -> None:

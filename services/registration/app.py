@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.registration import api, handlers
+from services.registration import api, handlers, jobs, manage_page
 from shared.service import ServiceSpec, create_app
 from shared.settings import Settings
 
@@ -16,6 +16,9 @@ SPEC = ServiceSpec(
     subscribes_to=handlers.SUBSCRIBES_TO,
     register_handlers=handlers.register,
     router=api.router,
+    extra_routers=(manage_page.router,),
+    db_role="fmf_registration_app",
+    background=[jobs.retention],
     description="Tenants, coordinators' tokens, meetings, participants and registrations: the source of truth.",
 )
 

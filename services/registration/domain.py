@@ -72,3 +72,55 @@ def meeting_problems(
 def place_for(confirmed_in_group: int, capacity: int) -> str:
     """A new sign-up is confirmed while the group has room, otherwise waitlisted."""
     return "confirmed" if confirmed_in_group < capacity else "waitlisted"
+
+
+CEFR = ("A1", "A2", "B1", "B2", "C1", "C2")
+
+
+def level_problem(level: str | None, minimum: str) -> str | None:
+    """Why a newcomer's oral-Norwegian level does not meet the format's minimum, or None."""
+    if level is None:
+        return f"norwegian_level is required for newcomers (this meeting needs {minimum} or higher)"
+    if CEFR.index(level) < CEFR.index(minimum):
+        return f"this meeting needs oral Norwegian at level {minimum} or higher, so that conversation flows"
+    return None
+
+
+@dataclass(frozen=True)
+class AgendaItem:
+    starts: datetime
+    ends: datetime
+    activity: str
+    description: str
+
+
+def _round5(minutes: float) -> int:
+    return int(5 * round(minutes / 5))
+
+
+def agenda(starts_at: datetime, duration_minutes: int, pairs: int) -> list[AgendaItem]:
+    """The meeting's running order with clock times (in ``starts_at``'s zone).
+
+    Fixed parts: welcome and a round of introductions (15 min), the host calling out the pairs two by
+    two (5 min, 10 with more than 15 pairs), closing (10 min). The rest goes to the private pair talk
+    (about 43 %, 15-45 min; 30 min in the standard 1 h 45 min) and the sharing round.
+    """
+    call_out = 10 if pairs > 15 else 5
+    rest = duration_minutes - 15 - call_out - 10
+    pair_talk = min(45, max(15, _round5(rest * 0.43)))
+    parts = [
+        ("welcome", 15, "Welcome, and a round of introductions at the long table"),
+        ("call_out_pairs", call_out, "The host calls out the pairs, two by two; each pair sits down together"),
+        ("pair_talk", pair_talk, "Pair talk: one newcomer and one resident talk in private"),
+        (
+            "sharing_round",
+            rest - pair_talk,
+            "Sharing round: each pair tells the table a little of what they talked about",
+        ),
+        ("closing", 10, "Closing: thanks, feedback, and a reminder that there is no obligation to keep in touch"),
+    ]
+    items, clock = [], starts_at
+    for activity, minutes, text in parts:
+        items.append(AgendaItem(clock, clock + timedelta(minutes=minutes), activity, text))
+        clock += timedelta(minutes=minutes)
+    return items

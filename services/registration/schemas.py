@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime
+from datetime import datetime, time
 from typing import Literal
+from zoneinfo import available_timezones
 
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
@@ -34,6 +35,26 @@ class TenantOut(BaseModel):
     municipality_number: str
     timezone: str
     status: str
+    day_starts: time
+    day_ends: time
+    retention_days: int
+
+
+class TenantSettingsIn(Strict):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    timezone: str | None = Field(None, examples=["Europe/Oslo"])
+    day_starts: time | None = Field(None, description="Meetings may start from this local time.")
+    day_ends: time | None = Field(None, description="Meetings must end by this local time.")
+    retention_days: int | None = Field(
+        None, ge=1, le=3650, description="Days after a participant's last meeting before their data is erased."
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def known_zone(cls, value: str | None) -> str | None:
+        if value is not None and value not in available_timezones():
+            raise ValueError("unknown time zone; use an IANA name such as Europe/Oslo")
+        return value
 
 
 class TokenOut(BaseModel):
@@ -58,7 +79,7 @@ class MeetingIn(Strict):
     starts_at: datetime
     venue: VenueIn
     capacity: CapacityIn | None = None
-    duration_minutes: int | None = Field(None, ge=15, le=480)
+    duration_minutes: int | None = Field(None, ge=60, le=480)
     registration_closes_at: datetime | None = None
 
     @field_validator("format")
@@ -67,6 +88,24 @@ class MeetingIn(Strict):
         if value not in FORMATS:
             raise ValueError(f"unknown format; use one of: {', '.join(FORMATS)}")
         return value
+
+
+class MeetingUpdate(Strict):
+    """Any of these; a change of time or place is announced to the participants."""
+
+    title: str | None = Field(None, min_length=1, max_length=200)
+    starts_at: datetime | None = None
+    duration_minutes: int | None = Field(None, ge=60, le=480)
+    venue: VenueIn | None = None
+    capacity: CapacityIn | None = None
+    registration_closes_at: datetime | None = None
+
+
+class AgendaItemOut(BaseModel):
+    starts: datetime
+    ends: datetime
+    activity: str
+    description: str
 
 
 class GroupCounts(BaseModel):
@@ -87,6 +126,10 @@ class MeetingOut(BaseModel):
     capacity: Capacity
     confirmed: GroupCounts
     waitlisted: GroupCounts
+    agenda: list[AgendaItemOut]
+    invitation_code: str | None = Field(
+        None, description="For newcomers' own sign-up; shown to the meeting's coordinator only."
+    )
 
 
 class SignUpIn(Strict):
@@ -152,6 +195,30 @@ class SignUpOut(BaseModel):
     participant_id: uuid.UUID
     status: Literal["confirmed", "waitlisted"]
     manage_token: str = Field(description="Lets the participant view or cancel this registration; shown once.")
+
+
+class AttendanceIn(Strict):
+    status: Literal["attended", "no_show"]
+
+
+class FeedbackIn(Strict):
+    rating: int = Field(ge=1, le=5, description="1 (poor) to 5 (very good).")
+    new_connection: bool = Field(description="I made a new connection.")
+    would_recommend: bool = Field(description="I would recommend it to others.")
+    comment: str | None = Field(None, max_length=2000, description="Stays with the municipality; never shared.")
+
+
+class RegistrationView(BaseModel):
+    id: uuid.UUID
+    participant_id: uuid.UUID
+    meeting_id: uuid.UUID
+    group: Group
+    status: str
+    meeting_title: str
+    meeting_starts_at: datetime
+    meeting_ends_at: datetime
+    venue: Venue
+    feedback_given: bool
 
 
 class RegistrationOut(BaseModel):

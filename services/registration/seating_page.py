@@ -9,21 +9,11 @@ from typing import Any
 import asyncpg
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from services.registration import store
-from shared.db import Conn
-from shared.errors import NotFound
-
 _templates = Environment(loader=FileSystemLoader(Path(__file__).with_name("templates")), autoescape=select_autoescape())
 
 
-async def plan(conn: Conn, meeting: asyncpg.Record) -> dict[str, Any]:
-    row = await store.seating(conn, meeting["id"])
-    if row is None:
-        raise NotFound("no seating yet: matching proposes the pairs when registration closes")
+def plan(meeting: asyncpg.Record, row: asyncpg.Record, names: dict[uuid.UUID, str | None]) -> dict[str, Any]:
     proposal = row["proposal"]
-    ids = [uuid.UUID(m["participant_id"]) for p in proposal["pairs"] for m in p["members"]]
-    ids += [uuid.UUID(u["participant_id"]) for u in proposal.get("unpaired", [])]
-    names = await store.names_of(conn, ids)
 
     def named(member: dict[str, Any]) -> dict[str, Any]:
         return {**member, "name": names.get(uuid.UUID(member["participant_id"]))}

@@ -33,8 +33,49 @@ async def tenants(conn: Conn) -> list[Record]:
     return await conn.fetch("SELECT * FROM tenants ORDER BY slug")
 
 
-async def tenant_by_slug(conn: Conn, slug: str) -> Record | None:
-    return await conn.fetchrow("SELECT * FROM tenants WHERE slug = $1", slug)
+async def tenant_by_slug(conn: Conn, slug: str, *, lock: bool = False) -> Record | None:
+    return await conn.fetchrow("SELECT * FROM tenants WHERE slug = $1" + (" FOR UPDATE" if lock else ""), slug)
+
+
+TENANT_SETTINGS = frozenset({"name", "timezone", "day_starts", "day_ends", "retention_days", "status"})
+
+
+async def update_tenant(conn: Conn, tenant_id: uuid.UUID, changes: dict[str, Any]) -> Record:
+    assert set(changes) <= TENANT_SETTINGS, "only known columns"
+    assignments = ", ".join(f"{column} = ${i}" for i, column in enumerate(changes, start=2))
+    sql = (
+        f"UPDATE tenants SET {assignments} WHERE id = $1 RETURNING *"
+        if changes
+        else "SELECT * FROM tenants WHERE id = $1"
+    )
+    row = await conn.fetchrow(sql, tenant_id, *changes.values())
+    assert row is not None
+    return row
+
+
+async def upsert_known_tenant(conn: Conn, tenant: Record) -> None:
+    """The tenant as every service's auth sees it (registration keeps it beside its own table)."""
+    await conn.execute(
+        "INSERT INTO known_tenants (tenant_id, slug, name, municipality_number, timezone, status)"
+        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id) DO UPDATE SET slug = EXCLUDED.slug,"
+        " name = EXCLUDED.name, timezone = EXCLUDED.timezone, status = EXCLUDED.status",
+        tenant["id"],
+        tenant["slug"],
+        tenant["name"],
+        tenant["municipality_number"],
+        tenant["timezone"],
+        tenant["status"],
+    )
+
+
+async def revoke_token(conn: Conn, tenant_id: uuid.UUID, token_id: uuid.UUID) -> bool:
+    done = await conn.fetchval(
+        "UPDATE known_tokens SET revoked_at = now() WHERE token_id = $1 AND tenant_id = $2 AND revoked_at IS NULL"
+        " RETURNING true",
+        token_id,
+        tenant_id,
+    )
+    return bool(done)
 
 
 async def tenant_by_id(conn: Conn, tenant_id: uuid.UUID) -> Record | None:
@@ -73,26 +114,47 @@ async def insert_meeting(conn: Conn, **m: Any) -> Record:
     return row
 
 
+_MEETING = (
+    "SELECT m.*, m.starts_at + m.duration_minutes * interval '1 minute' AS ends_at, t.timezone,"
+    " t.status AS tenant_status FROM meetings m JOIN tenants t ON t.id = m.tenant_id"
+)
+
+
 async def meeting(conn: Conn, meeting_id: uuid.UUID, *, lock: bool = False) -> Record | None:
-    sql = "SELECT m.*, t.timezone FROM meetings m JOIN tenants t ON t.id = m.tenant_id WHERE m.id = $1"
-    return await conn.fetchrow(sql + (" FOR UPDATE OF m" if lock else ""), meeting_id)
+    return await conn.fetchrow(_MEETING + " WHERE m.id = $1" + (" FOR UPDATE OF m" if lock else ""), meeting_id)
+
+
+MEETING_FIELDS = frozenset(
+    {
+        "title",
+        "starts_at",
+        "duration_minutes",
+        "venue",
+        "capacity_newcomer",
+        "capacity_resident",
+        "registration_closes_at",
+    }
+)
+
+
+async def update_meeting(conn: Conn, meeting_id: uuid.UUID, changes: dict[str, Any]) -> Record:
+    assert changes and set(changes) <= MEETING_FIELDS, "only known columns"
+    assignments = ", ".join(f"{column} = ${i}" for i, column in enumerate(changes, start=2))
+    await conn.execute(
+        f"UPDATE meetings SET {assignments}, updated_at = now() WHERE id = $1", meeting_id, *changes.values()
+    )
+    row = await meeting(conn, meeting_id)
+    assert row is not None
+    return row
 
 
 async def meetings_of_tenant(conn: Conn, tenant_id: uuid.UUID) -> list[Record]:
-    return await conn.fetch(
-        "SELECT m.*, t.timezone FROM meetings m JOIN tenants t ON t.id = m.tenant_id"
-        " WHERE m.tenant_id = $1 ORDER BY m.starts_at, m.id",
-        tenant_id,
-    )
+    return await conn.fetch(_MEETING + " WHERE m.tenant_id = $1 ORDER BY m.starts_at, m.id", tenant_id)
 
 
 async def set_meeting_status(conn: Conn, meeting_id: uuid.UUID, status: str) -> Record:
-    row = await conn.fetchrow(
-        "WITH u AS (UPDATE meetings SET status = $2, updated_at = now() WHERE id = $1 RETURNING *)"
-        " SELECT u.*, t.timezone FROM u JOIN tenants t ON t.id = u.tenant_id",
-        meeting_id,
-        status,
-    )
+    await conn.execute("UPDATE meetings SET status = $2, updated_at = now() WHERE id = $1", meeting_id, status)
+    row = await meeting(conn, meeting_id)
     assert row is not None
     return row
 
@@ -236,9 +298,15 @@ async def registrations_of_meeting(conn: Conn, meeting_id: uuid.UUID) -> list[Re
     )
 
 
-async def set_registration_status(conn: Conn, registration_id: uuid.UUID, status: str) -> None:
+async def set_registration_status(
+    conn: Conn, registration_id: uuid.UUID, status: str, *, attendance: bool = False
+) -> None:
     await conn.execute(
-        "UPDATE registrations SET status = $2, updated_at = now() WHERE id = $1", registration_id, status
+        "UPDATE registrations SET status = $2, updated_at = now(),"
+        " attendance_recorded_at = CASE WHEN $3 THEN now() ELSE attendance_recorded_at END WHERE id = $1",
+        registration_id,
+        status,
+        attendance,
     )
 
 
@@ -284,3 +352,84 @@ async def names_of(conn: Conn, participant_ids: list[uuid.UUID]) -> dict[uuid.UU
 def venue_of(row: Record) -> dict[str, Any]:
     venue = row["venue"]
     return venue if isinstance(venue, dict) else json.loads(venue)
+
+
+# --- feedback and erasure ----------------------------------------------------------------------
+
+
+async def feedback(conn: Conn, registration_id: uuid.UUID) -> Record | None:
+    return await conn.fetchrow("SELECT * FROM feedback WHERE registration_id = $1", registration_id)
+
+
+async def insert_feedback(
+    conn: Conn, registration_id: uuid.UUID, tenant_id: uuid.UUID, meeting_id: uuid.UUID, answers: dict[str, Any]
+) -> Record:
+    row = await conn.fetchrow(
+        "INSERT INTO feedback (registration_id, tenant_id, meeting_id, rating, new_connection, would_recommend,"
+        " comment) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *",
+        registration_id,
+        tenant_id,
+        meeting_id,
+        answers["rating"],
+        answers["new_connection"],
+        answers["would_recommend"],
+        answers.get("comment"),
+    )
+    assert row is not None
+    return row
+
+
+async def participant(conn: Conn, participant_id: uuid.UUID, *, lock: bool = False) -> Record | None:
+    return await conn.fetchrow(
+        "SELECT * FROM participants WHERE id = $1" + (" FOR UPDATE" if lock else ""), participant_id
+    )
+
+
+async def owns_registration(conn: Conn, participant_id: uuid.UUID, token_hash: str) -> bool:
+    return bool(
+        await conn.fetchval(
+            "SELECT 1 FROM registrations WHERE participant_id = $1 AND manage_token_hash = $2",
+            participant_id,
+            token_hash,
+        )
+    )
+
+
+async def registrations_of_participant(conn: Conn, participant_id: uuid.UUID) -> list[Record]:
+    return await conn.fetch(
+        "SELECT r.*, p.name, p.language, p.profile, m.status AS meeting_status FROM registrations r"
+        " JOIN participants p ON p.id = r.participant_id JOIN meetings m ON m.id = r.meeting_id"
+        " WHERE r.participant_id = $1 ORDER BY r.signed_up_at",
+        participant_id,
+    )
+
+
+async def erase_personal_data(conn: Conn, participant_id: uuid.UUID) -> None:
+    await conn.execute(
+        "UPDATE participants SET name = NULL, email = NULL, phone = NULL, profile = '{}', erased_at = now()"
+        " WHERE id = $1",
+        participant_id,
+    )
+    await conn.execute(
+        "UPDATE feedback SET comment = NULL WHERE registration_id IN"
+        " (SELECT id FROM registrations WHERE participant_id = $1)",
+        participant_id,
+    )
+
+
+async def participants_past_retention(conn: Conn, at: datetime) -> list[uuid.UUID]:
+    """Participants whose every meeting ended more than their tenant's retention days before ``at``."""
+    rows = await conn.fetch(
+        """
+        SELECT p.id FROM participants p JOIN tenants t ON t.id = p.tenant_id
+        WHERE p.erased_at IS NULL
+          AND NOT EXISTS (
+              SELECT 1 FROM registrations r JOIN meetings m ON m.id = r.meeting_id
+              WHERE r.participant_id = p.id
+                AND m.starts_at + m.duration_minutes * interval '1 minute'
+                    + t.retention_days * interval '1 day' > $1)
+        ORDER BY p.id
+        """,
+        at,
+    )
+    return [r["id"] for r in rows]

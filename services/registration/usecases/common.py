@@ -1,0 +1,116 @@
+"""What the use cases share: the tenant-scoped transaction, lookups that answer 404, event builders."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import asyncpg
+
+from services.registration import store
+from shared.auth import Principal, hash_token
+from shared.db import ALL_TENANTS, Conn, set_tenant
+from shared.errors import NotFound
+from shared.events import Capacity, Envelope, MeetingSnapshot, Profile, RegistrationChanged, Venue, make_event
+
+SOURCE = "registration"
+NOBODY = ""  # a scope that sees no tenant's rows
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def scope_of(principal: Principal | None) -> str:
+    if principal is None:
+        return NOBODY
+    if principal.role == "operator":
+        return ALL_TENANTS
+    return str(principal.tenant_id)
+
+
+@contextlib.asynccontextmanager
+async def scoped(pool: asyncpg.Pool, scope: object) -> AsyncIterator[Conn]:
+    """A transaction that sees only the rows of ``scope`` (a tenant id, ALL_TENANTS or NOBODY)."""
+    async with pool.acquire() as conn, conn.transaction():
+        await set_tenant(conn, scope)
+        yield conn
+
+
+async def enter_tenant_of_meeting(conn: Conn, meeting_id: uuid.UUID) -> uuid.UUID | None:
+    """For public entry points: learn the meeting's tenant and scope the transaction to it."""
+    tenant_id: uuid.UUID | None = await conn.fetchval("SELECT tenant_of_meeting($1)", meeting_id)
+    if tenant_id is not None:
+        await set_tenant(conn, tenant_id)
+    return tenant_id
+
+
+async def enter_tenant_of_registration(conn: Conn, registration_id: uuid.UUID) -> uuid.UUID | None:
+    tenant_id: uuid.UUID | None = await conn.fetchval("SELECT tenant_of_registration($1)", registration_id)
+    if tenant_id is not None:
+        await set_tenant(conn, tenant_id)
+    return tenant_id
+
+
+async def visible_tenant(conn: Conn, principal: Principal, slug: str) -> asyncpg.Record:
+    tenant = await store.tenant_by_slug(conn, slug)
+    if tenant is None or not principal.can_see(tenant["id"]):
+        raise NotFound(f"no tenant '{slug}'")
+    return tenant
+
+
+async def visible_meeting(
+    conn: Conn, principal: Principal | None, meeting_id: uuid.UUID, *, lock: bool = False
+) -> asyncpg.Record:
+    row = await store.meeting(conn, meeting_id, lock=lock)
+    if row is None or principal is None or not principal.can_see(row["tenant_id"]):
+        raise NotFound(f"no meeting {meeting_id}")
+    return row
+
+
+async def registration_for(
+    conn: Conn, principal: Principal | None, manage_token: str | None, registration_id: uuid.UUID
+) -> asyncpg.Record:
+    """The registration, if the caller is its participant (manage token) or its tenant's coordinator."""
+    if principal is None:
+        await enter_tenant_of_registration(conn, registration_id)
+    reg = await store.registration(conn, registration_id)
+    allowed = reg is not None and (
+        (principal is not None and principal.can_see(reg["tenant_id"]))
+        or (principal is None and manage_token is not None and reg["manage_token_hash"] == hash_token(manage_token))
+    )
+    if reg is None or not allowed:
+        raise NotFound(f"no registration {registration_id}")
+    return reg
+
+
+def snapshot(row: asyncpg.Record, roster: list[uuid.UUID] | None = None) -> MeetingSnapshot:
+    return MeetingSnapshot(
+        meeting_id=row["id"],
+        tenant_id=row["tenant_id"],
+        title=row["title"],
+        format=row["format"],
+        status=row["status"],
+        starts_at=row["starts_at"],
+        duration_minutes=row["duration_minutes"],
+        timezone=row["timezone"],
+        venue=Venue(**store.venue_of(row)),
+        capacity=Capacity(newcomer=row["capacity_newcomer"], resident=row["capacity_resident"]),
+        confirmed_registration_ids=roster,
+    )
+
+
+def registration_event(type_: str, reg: asyncpg.Record, status: str, correlation: uuid.UUID) -> Envelope:
+    data = RegistrationChanged(
+        registration_id=reg["id"],
+        participant_id=reg["participant_id"],
+        meeting_id=reg["meeting_id"],
+        tenant_id=reg["tenant_id"],
+        group=reg["group"],
+        status=status,
+        language=reg["language"],
+        profile=Profile.model_validate(reg["profile"] or {}),
+    )
+    return make_event(type_, reg["tenant_id"], data, correlation_id=correlation)

@@ -1,0 +1,242 @@
+"""Sign-ups, the waiting list, cancellations, attendance and feedback."""
+
+from __future__ import annotations
+
+import hmac
+import uuid
+
+import asyncpg
+
+from services.registration import domain, store
+from services.registration.schemas import AttendanceIn, FeedbackIn, SignUpIn
+from services.registration.usecases.common import (
+    SOURCE,
+    enter_tenant_of_meeting,
+    now,
+    registration_event,
+    registration_for,
+    scope_of,
+    scoped,
+    visible_meeting,
+)
+from shared import metrics, outbox
+from shared.auth import Principal, hash_token, new_token
+from shared.db import Conn
+from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
+from shared.events import ContactUpserted, Envelope, FeedbackGiven, ManageLink, Profile, make_event
+from shared.formats import FORMATS
+
+LIVE = frozenset({"confirmed", "waitlisted"})
+
+
+async def sign_up(
+    pool: asyncpg.Pool, principal: Principal | None, meeting_id: uuid.UUID, body: SignUpIn
+) -> tuple[asyncpg.Record, str]:
+    async with scoped(pool, scope_of(principal)) as conn:
+        if principal is None:
+            await enter_tenant_of_meeting(conn, meeting_id)
+        # The meeting row lock serialises sign-ups per meeting, so capacity can never be exceeded.
+        meeting = await store.meeting(conn, meeting_id, lock=True)
+        coordinator = meeting is not None and principal is not None and principal.can_see(meeting["tenant_id"])
+        if meeting is None or (meeting["status"] == "draft" and not coordinator):
+            raise NotFound(f"no meeting {meeting_id}")
+        if meeting["tenant_status"] != "active":
+            raise Conflict("sign-up is closed: the municipality's account is suspended")
+        if meeting["status"] != "published":
+            raise Conflict(f"the meeting is {meeting['status']}; sign-up is open only while it is published")
+        if body.group == "newcomer":
+            invited = body.invitation_code is not None and hmac.compare_digest(
+                body.invitation_code.strip().upper(), meeting["invitation_code"]
+            )
+            if not (coordinator or invited):
+                raise Forbidden(
+                    "newcomers are signed up by their coordinator, or with the meeting's invitation code"
+                    " (ask the adult-education centre for it)"
+                )
+            problem = domain.level_problem(body.norwegian_level, FORMATS[meeting["format"]].min_norwegian_level)
+            if problem:
+                raise Unprocessable(problem)
+        participant = await store.find_or_create_participant(
+            conn,
+            meeting["tenant_id"],
+            name=body.name,
+            email=body.email,
+            phone=body.phone,
+            language=body.language,
+            profile=Profile.model_validate(body.model_dump()).model_dump(),
+            consent_at=now(),
+        )
+        if await store.has_live_registration(conn, meeting_id, participant["id"]):
+            raise Conflict("this person is already signed up for this meeting")
+        capacity = meeting[f"capacity_{body.group}"]
+        status = domain.place_for(await store.count_confirmed(conn, meeting_id, body.group), capacity)
+        token = new_token()
+        reg = await store.insert_registration(
+            conn,
+            id=uuid.uuid4(),
+            tenant_id=meeting["tenant_id"],
+            meeting_id=meeting_id,
+            participant_id=participant["id"],
+            group=body.group,
+            status=status,
+            token_hash=hash_token(token),
+        )
+        registration = await store.registration(conn, reg["id"])
+        assert registration is not None
+        await outbox.enqueue(conn, SOURCE, _sign_up_events(participant, registration, status, token))
+    metrics.REGISTRATIONS.labels(outcome=status).inc()
+    return registration, token
+
+
+def _sign_up_events(
+    participant: asyncpg.Record, reg: asyncpg.Record, status: str, token: str
+) -> list[tuple[Envelope, object]]:
+    correlation = uuid.uuid4()
+    tenant_id, participant_id = reg["tenant_id"], participant["id"]
+    contact = ContactUpserted(
+        participant_id=participant_id,
+        tenant_id=tenant_id,
+        name=participant["name"],
+        email=participant["email"],
+        phone=participant["phone"],
+        language=participant["language"],
+    )
+    link = ManageLink(
+        participant_id=participant_id,
+        registration_id=reg["id"],
+        meeting_id=reg["meeting_id"],
+        tenant_id=tenant_id,
+        manage_token=token,
+    )
+    return [
+        (make_event("contact.upserted", tenant_id, contact, correlation_id=correlation), participant_id),
+        (
+            make_event("contact.manage_link", tenant_id, link, correlation_id=correlation),
+            f"{participant_id}/{reg['id']}",
+        ),
+        (registration_event(f"registration.{status}", reg, status, correlation), reg["meeting_id"]),
+    ]
+
+
+async def promote_into_free_places(
+    conn: Conn, meeting: asyncpg.Record, group: str, correlation: uuid.UUID
+) -> list[tuple[Envelope, object]]:
+    """Confirm waiting people (first in, first out) while the group has free places."""
+    events: list[tuple[Envelope, object]] = []
+    free = meeting[f"capacity_{group}"] - await store.count_confirmed(conn, meeting["id"], group)
+    for _ in range(max(0, free)):
+        waiting = await store.first_waitlisted(conn, meeting["id"], group)
+        if waiting is None:
+            break
+        await store.set_registration_status(conn, waiting["id"], "confirmed")
+        events.append((registration_event("registration.promoted", waiting, "confirmed", correlation), meeting["id"]))
+    return events
+
+
+async def cancel_in_transaction(
+    conn: Conn, reg: asyncpg.Record, correlation: uuid.UUID
+) -> list[tuple[Envelope, object]]:
+    """Cancel a live registration and promote the first waiting person of its group into the place."""
+    meeting = await store.meeting(conn, reg["meeting_id"], lock=True)
+    assert meeting is not None
+    current = await store.registration(conn, reg["id"])  # re-read under the meeting lock
+    assert current is not None
+    if current["status"] not in LIVE:
+        return []
+    await store.set_registration_status(conn, current["id"], "cancelled")
+    cancelled = registration_event("registration.cancelled", current, "cancelled", correlation)
+    events: list[tuple[Envelope, object]] = [(cancelled, current["meeting_id"])]
+    if current["status"] == "confirmed" and meeting["status"] in ("published", "registration_closed"):
+        promoted = await promote_into_free_places(conn, meeting, current["group"], correlation)
+        if promoted:
+            cancelled.data["promoted_registration_id"] = promoted[0][0].data["registration_id"]
+        events += promoted
+    metrics.REGISTRATIONS.labels(outcome="cancelled").inc()
+    return events
+
+
+async def cancel_registration(
+    pool: asyncpg.Pool, principal: Principal | None, manage_token: str | None, registration_id: uuid.UUID
+) -> None:
+    async with scoped(pool, scope_of(principal)) as conn:
+        reg = await registration_for(conn, principal, manage_token, registration_id)
+        meeting = await store.meeting(conn, reg["meeting_id"])
+        assert meeting is not None
+        if reg["status"] == "cancelled":
+            return
+        if meeting["status"] in ("completed", "cancelled") or reg["status"] not in LIVE:
+            raise Conflict(
+                f"this registration is {reg['status']} and the meeting {meeting['status']}; it cannot change"
+            )
+        await outbox.enqueue(conn, SOURCE, await cancel_in_transaction(conn, reg, uuid.uuid4()))
+
+
+async def get_registration(
+    pool: asyncpg.Pool, principal: Principal | None, manage_token: str | None, registration_id: uuid.UUID
+) -> tuple[asyncpg.Record, asyncpg.Record, asyncpg.Record | None]:
+    async with scoped(pool, scope_of(principal)) as conn:
+        reg = await registration_for(conn, principal, manage_token, registration_id)
+        meeting = await store.meeting(conn, reg["meeting_id"])
+        assert meeting is not None
+        return reg, meeting, await store.feedback(conn, registration_id)
+
+
+async def list_registrations(pool: asyncpg.Pool, principal: Principal, meeting_id: uuid.UUID) -> list[asyncpg.Record]:
+    async with scoped(pool, scope_of(principal)) as conn:
+        await visible_meeting(conn, principal, meeting_id)
+        return await store.registrations_of_meeting(conn, meeting_id)
+
+
+async def record_attendance(
+    pool: asyncpg.Pool, principal: Principal, registration_id: uuid.UUID, body: AttendanceIn
+) -> asyncpg.Record:
+    async with scoped(pool, scope_of(principal)) as conn:
+        reg = await registration_for(conn, principal, None, registration_id)
+        meeting = await store.meeting(conn, reg["meeting_id"], lock=True)
+        assert meeting is not None
+        if meeting["starts_at"] > now():
+            raise Conflict("attendance can be recorded once the meeting has started")
+        if meeting["status"] == "cancelled":
+            raise Conflict("the meeting was cancelled")
+        if reg["status"] not in ("confirmed", "attended", "no_show"):
+            raise Conflict(f"only confirmed participants attend; this registration is {reg['status']}")
+        if reg["status"] == body.status:
+            return reg
+        await store.set_registration_status(conn, registration_id, body.status, attendance=True)
+        event = registration_event(f"registration.{body.status}", reg, body.status, uuid.uuid4())
+        await outbox.enqueue(conn, SOURCE, [(event, reg["meeting_id"])])
+        updated = await store.registration(conn, registration_id)
+        assert updated is not None
+        return updated
+
+
+async def give_feedback(
+    pool: asyncpg.Pool, manage_token: str, registration_id: uuid.UUID, body: FeedbackIn
+) -> asyncpg.Record:
+    async with scoped(pool, scope_of(None)) as conn:
+        reg = await registration_for(conn, None, manage_token, registration_id)
+        meeting = await store.meeting(conn, reg["meeting_id"])
+        assert meeting is not None
+        if meeting["ends_at"] > now():
+            raise Conflict("feedback opens when the meeting has ended")
+        if reg["status"] in ("cancelled", "waitlisted"):
+            raise Conflict(f"this registration is {reg['status']}; feedback is for those who took part")
+        try:
+            async with conn.transaction():
+                row = await store.insert_feedback(
+                    conn, registration_id, reg["tenant_id"], reg["meeting_id"], body.model_dump()
+                )
+        except asyncpg.UniqueViolationError as exc:
+            raise Conflict("feedback for this registration has been given already; thank you!") from exc
+        data = FeedbackGiven(
+            registration_id=registration_id,
+            participant_id=reg["participant_id"],
+            meeting_id=reg["meeting_id"],
+            tenant_id=reg["tenant_id"],
+            group=reg["group"],
+            rating=body.rating,
+            new_connection=body.new_connection,
+            would_recommend=body.would_recommend,
+        )
+        await outbox.enqueue(conn, SOURCE, [(make_event("feedback.given", reg["tenant_id"], data), reg["meeting_id"])])
+        return row

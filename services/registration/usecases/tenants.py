@@ -1,0 +1,99 @@
+"""The operator's use cases: tenants and coordinator tokens."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+
+from services.registration import store
+from services.registration.schemas import TenantIn, TenantSettingsIn
+from services.registration.usecases.common import SOURCE, scoped
+from shared import outbox
+from shared.auth import hash_token, new_token
+from shared.db import ALL_TENANTS, Conn
+from shared.errors import Conflict, NotFound
+from shared.events import TenantCreated, TenantStatusChanged, TokenIssued, TokenRevoked, make_event
+
+
+def _created(row: asyncpg.Record) -> TenantCreated:
+    return TenantCreated(
+        tenant_id=row["id"],
+        slug=row["slug"],
+        name=row["name"],
+        municipality_number=row["municipality_number"],
+        timezone=row["timezone"],
+    )
+
+
+async def _tenant(conn: Conn, slug: str, *, lock: bool = False) -> asyncpg.Record:
+    tenant = await store.tenant_by_slug(conn, slug, lock=lock)
+    if tenant is None:
+        raise NotFound(f"no tenant '{slug}'")
+    return tenant
+
+
+async def create_tenant(pool: asyncpg.Pool, body: TenantIn) -> asyncpg.Record:
+    async with scoped(pool, ALL_TENANTS) as conn:
+        try:
+            async with conn.transaction():  # a savepoint, so a clash leaves nothing behind
+                row = await store.insert_tenant(conn, uuid.uuid4(), body.slug, body.name, body.municipality_number)
+        except asyncpg.UniqueViolationError as exc:
+            raise Conflict(
+                f"a tenant with slug '{body.slug}' or municipality number {body.municipality_number} exists already"
+            ) from exc
+        await store.upsert_known_tenant(conn, row)
+        await outbox.enqueue(conn, SOURCE, [(make_event("tenant.created", row["id"], _created(row)), row["id"])])
+        return row
+
+
+async def list_tenants(pool: asyncpg.Pool) -> list[asyncpg.Record]:
+    async with scoped(pool, ALL_TENANTS) as conn:
+        return await store.tenants(conn)
+
+
+async def get_tenant(pool: asyncpg.Pool, slug: str) -> asyncpg.Record:
+    async with scoped(pool, ALL_TENANTS) as conn:
+        return await _tenant(conn, slug)
+
+
+async def update_settings(pool: asyncpg.Pool, slug: str, body: TenantSettingsIn) -> asyncpg.Record:
+    async with scoped(pool, ALL_TENANTS) as conn:
+        tenant = await _tenant(conn, slug, lock=True)
+        changes = body.model_dump(exclude_unset=True)
+        starts, ends = changes.get("day_starts", tenant["day_starts"]), changes.get("day_ends", tenant["day_ends"])
+        if starts >= ends:
+            raise Conflict(f"day_starts ({starts:%H:%M}) must be before day_ends ({ends:%H:%M})")
+        return await store.update_tenant(conn, tenant["id"], changes)
+
+
+async def set_status(pool: asyncpg.Pool, slug: str, status: str) -> asyncpg.Record:
+    async with scoped(pool, ALL_TENANTS) as conn:
+        tenant = await _tenant(conn, slug, lock=True)
+        if tenant["status"] == status:
+            return tenant
+        row = await store.update_tenant(conn, tenant["id"], {"status": status})
+        await store.upsert_known_tenant(conn, row)
+        event_type = "tenant.suspended" if status == "suspended" else "tenant.reactivated"
+        data = TenantStatusChanged(tenant_id=row["id"], status=status)
+        await outbox.enqueue(conn, SOURCE, [(make_event(event_type, row["id"], data), row["id"])])
+        return row
+
+
+async def issue_token(pool: asyncpg.Pool, slug: str) -> tuple[uuid.UUID, str]:
+    async with scoped(pool, ALL_TENANTS) as conn:
+        tenant = await _tenant(conn, slug)
+        token, token_id = new_token(), uuid.uuid4()
+        await store.insert_token(conn, token_id, tenant["id"], hash_token(token))
+        data = TokenIssued(token_id=token_id, tenant_id=tenant["id"], token_hash=hash_token(token))
+        await outbox.enqueue(conn, SOURCE, [(make_event("tenant.token_issued", tenant["id"], data), tenant["id"])])
+        return token_id, token
+
+
+async def revoke_token(pool: asyncpg.Pool, slug: str, token_id: uuid.UUID) -> None:
+    async with scoped(pool, ALL_TENANTS) as conn:
+        tenant = await _tenant(conn, slug)
+        if not await store.revoke_token(conn, tenant["id"], token_id):
+            raise NotFound(f"no active token {token_id} for tenant '{slug}'")
+        data = TokenRevoked(token_id=token_id, tenant_id=tenant["id"])
+        await outbox.enqueue(conn, SOURCE, [(make_event("tenant.token_revoked", tenant["id"], data), tenant["id"])])

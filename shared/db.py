@@ -24,7 +24,7 @@ Conn = asyncpg.Connection | PoolConnectionProxy
 _MIGRATION_LOCK = 0x464D4601  # any constant; shared by every replica of a service
 
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
+async def init_connection(conn: asyncpg.Connection) -> None:
     for type_name in ("json", "jsonb"):
         await conn.set_type_codec(type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
@@ -34,7 +34,7 @@ async def create_pool(dsn: str, min_size: int = 2, max_size: int = 10, role: str
     row-level security applies to it)."""
 
     async def init(conn: asyncpg.Connection) -> None:
-        await _init_connection(conn)
+        await init_connection(conn)
         if role:
             await conn.execute(f'SET ROLE "{role}"')
 

@@ -1,0 +1,107 @@
+"""A registration service of its own (a process, real PostgreSQL and broker) for the API tests."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from deploy.local.platform import PlatformConfig, ServiceProcesses
+from shared import db
+from tests.conftest import platform_config
+from tests.factories import meeting_body, person_body
+from tests.support import RecordingSmtpHandler
+
+
+@dataclass
+class Tenant:
+    slug: str
+    id: str
+    headers: dict[str, str]
+    token_id: str
+
+
+class RegistrationApi:
+    def __init__(self, config: PlatformConfig) -> None:
+        self.config = config
+        self.base = config.url("registration") + "/v1"
+        self.operator = {"Authorization": f"Bearer {config.operator_token}"}
+        self.database_url = config.database_url("registration")
+
+    async def tenant(self, http: httpx.AsyncClient) -> Tenant:
+        slug = f"t-{uuid.uuid4().hex[:10]}"
+        number = f"{uuid.uuid4().int % 10_000:04d}"
+        created = await http.post(
+            f"{self.base}/tenants",
+            headers=self.operator,
+            json={"slug": slug, "name": f"Kommune {slug}", "municipality_number": number},
+        )
+        if created.status_code == 409:  # the random municipality number was taken; try another
+            return await self.tenant(http)
+        assert created.status_code == 201, created.text
+        token = await http.post(f"{self.base}/tenants/{slug}/tokens", headers=self.operator)
+        return Tenant(
+            slug, created.json()["id"], {"Authorization": f"Bearer {token.json()['token']}"}, token.json()["token_id"]
+        )
+
+    async def meeting(self, http: httpx.AsyncClient, tenant: Tenant, publish: bool = True, **overrides: Any) -> str:
+        r = await http.post(
+            f"{self.base}/tenants/{tenant.slug}/meetings", headers=tenant.headers, json=meeting_body(**overrides)
+        )
+        assert r.status_code == 201, r.text
+        if publish:
+            assert (
+                await http.post(f"{self.base}/meetings/{r.json()['id']}/publish", headers=tenant.headers)
+            ).status_code == 200
+        return str(r.json()["id"])
+
+    async def sign_up(
+        self,
+        http: httpx.AsyncClient,
+        tenant: Tenant,
+        meeting_id: str,
+        group: str,
+        i: int,
+        domain: str = "example.no",
+        **overrides: Any,
+    ) -> httpx.Response:
+        headers = tenant.headers if group == "newcomer" else {}
+        return await http.post(
+            f"{self.base}/meetings/{meeting_id}/registrations",
+            headers=headers,
+            json=person_body(group, i, domain, **overrides),
+        )
+
+    async def sql(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        """Direct access to the service's database, as its owner (for arranging time and checking rows)."""
+        conn = await asyncpg.connect(self.database_url)
+        await db.init_connection(conn)
+        try:
+            return await conn.fetch(query, *args)
+        finally:
+            await conn.close()
+
+
+@pytest.fixture(scope="module")
+def registration_api(
+    postgres_dsn: str,
+    kafka_bootstrap: str,
+    smtp: tuple[int, RecordingSmtpHandler],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[RegistrationApi]:
+    config = platform_config(postgres_dsn, kafka_bootstrap, smtp[0], Path(tmp_path_factory.mktemp("registration")))
+    processes = ServiceProcesses(config, services=("registration",))
+    processes.start()
+    try:
+        processes.wait_ready()
+        yield RegistrationApi(config)
+    finally:
+        processes.stop()
+        asyncio.run(db.drop_database(config.database_url("registration")))

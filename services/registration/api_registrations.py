@@ -113,10 +113,16 @@ async def record_attendance(
 
 @router.post("/registrations/{registration_id}/feedback", status_code=201, tags=["participant"])
 async def give_feedback(
-    registration_id: uuid.UUID, body: FeedbackIn, runtime: RuntimeDep, manage_token: ManageToken = None
+    registration_id: uuid.UUID,
+    body: FeedbackIn,
+    runtime: RuntimeDep,
+    principal: OptionalPrincipal,
+    manage_token: ManageToken = None,
 ) -> dict[str, Any]:
     """After the meeting, with the manage token. The comment stays with the municipality."""
     if manage_token is None:
+        if principal is not None:  # feedback is the participant's own; no coordinator gives it
+            raise NotFound(f"no registration {registration_id} to give feedback on with this token")
         raise unauthorized("Send the participant's X-Manage-Token.")
     row = await registrations.give_feedback(runtime.db, manage_token, registration_id, body)
     return {"registration_id": str(row["registration_id"]), "given_at": row["given_at"].isoformat()}

@@ -156,4 +156,12 @@ def serve(spec: ServiceSpec) -> None:
 
     settings = get_settings()
     app = create_app(spec, settings)
-    uvicorn.run(app, host=settings.http_host, port=settings.port_for(spec.name), log_config=None)
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=settings.port_for(spec.name),
+        log_config=None,
+        # Longer than the idle timeout of the proxies and clients in front, so that no request is
+        # sent on a connection the server is closing at that moment.
+        timeout_keep_alive=75,
+    )

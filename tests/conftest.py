@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -22,33 +24,43 @@ from tests.support import RecordingSmtpHandler, start_smtp
 TEST_PARTITIONS = 3
 
 
+def private_dir(name: str) -> Path:
+    """A directory of this test session's own (pytest prunes its numbered temp dirs of older sessions,
+    which must not pull the data directory from under a server another session is still using)."""
+    return Path(tempfile.mkdtemp(prefix=f"fmf-test-{name}-"))
+
+
 @pytest.fixture(scope="session")
-def postgres_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_dsn() -> Iterator[str]:
     if os.environ.get("FMF_DATABASE_URL"):
         yield os.environ["FMF_DATABASE_URL"]
         return
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("postgres") / "data")
+    folder = private_dir("postgres")
+    server = EmbeddedPostgres(folder / "data")
     server.start()
     try:
         yield server.dsn
     finally:
         server.destroy()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def kafka_bootstrap() -> Iterator[str]:
     if os.environ.get("FMF_KAFKA_BOOTSTRAP"):
         bootstrap = os.environ["FMF_KAFKA_BOOTSTRAP"]
         asyncio.run(ensure_topics(bootstrap, TEST_PARTITIONS))
         yield bootstrap
         return
-    broker = TansuBroker(log_path=tmp_path_factory.mktemp("tansu") / "tansu.log")
+    folder = private_dir("tansu")
+    broker = TansuBroker(log_path=folder / "tansu.log")
     broker.start()
     try:
         asyncio.run(ensure_topics(broker.bootstrap, TEST_PARTITIONS))
         yield broker.bootstrap
     finally:
         broker.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

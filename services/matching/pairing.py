@@ -219,16 +219,14 @@ def _codebook(values: Iterable[str]) -> dict[str, int]:
 
 
 def _bitmasks(sets: Sequence[AbstractSet[str]], bits: Mapping[str, int]) -> _Bits:
-    """One row per person, one bit per known value, in 64-bit words."""
+    """One row per person, one bit per value (every value must be in ``bits``), in 64-bit words."""
     words = max(1, (len(bits) + 63) // 64)
-    out = np.zeros((len(sets), words), dtype=np.uint64)
-    for word in range(words):
-        low, high = 64 * word, 64 * word + 64
-        out[:, word] = np.array(
-            [sum(1 << (bits[v] - low) for v in s if v in bits and low <= bits[v] < high) for s in sets],
-            dtype=np.uint64,
-        )
-    return out
+    masks = [sum(1 << bits[v] for v in s) for s in sets]
+    if words == 1:
+        return np.array(masks, dtype=np.uint64).reshape(len(sets), 1)
+    full = (1 << 64) - 1
+    rows = [[(m >> (64 * k)) & full for k in range(words)] for m in masks]
+    return np.array(rows, dtype=np.uint64).reshape(len(sets), words)
 
 
 _M1 = np.uint64(0x5555555555555555)
@@ -270,7 +268,7 @@ def _features(newcomers: Sequence[Person], residents: Sequence[Person]) -> tuple
     def encode(side: Sequence[Person]) -> _Features:
         return _Features(
             interests=_bitmasks([p.interests for p in side], interest_bits),
-            languages=_bitmasks([p.languages for p in side], language_bits),
+            languages=_bitmasks([p.languages - NORWEGIAN for p in side], language_bits),
             occupation=np.array([occupations.get(p.occupation_field or "", -1) for p in side], dtype=np.int64),
             age=np.array([rank.get(p.age_band or "", -1) for p in side], dtype=np.int64),
             gender=np.array([genders.get(p.gender or "", -1) for p in side], dtype=np.int64),
@@ -352,7 +350,7 @@ def best_assignment(values: FloatMatrix, ok: BoolMatrix) -> list[tuple[int, int]
         return []
     k = min(values.shape)
     top = float(np.abs(values[ok]).max())
-    big = 0.0
+    big = 2.0 * k * top + 1.0
     matrix = np.where(ok, values + big, -big)
     rows, cols = linear_sum_assignment(matrix, maximize=True)
     return [(int(i), int(j)) for i, j in zip(rows, cols, strict=True) if ok[i, j]]
@@ -537,7 +535,7 @@ def _locked_drafts(problem: _Problem, locked: LockedPairs) -> list[_Draft]:
     r_index = {p.registration_id: j for j, p in enumerate(problem.residents)}
     drafts: list[_Draft] = []
     seen: set[uuid.UUID] = set()
-    for newcomer_id, resident_id in locked:
+    for newcomer_id, resident_id in dict.fromkeys(locked):  # the same lock twice is one lock
         if newcomer_id not in n_index or resident_id not in r_index:
             raise ValueError(f"locked pair {newcomer_id} + {resident_id}: not a confirmed newcomer + resident")
         if newcomer_id in seen or resident_id in seen:
@@ -585,7 +583,7 @@ def rematch(
     problem = _problem(newcomers, residents, weights, history)
     n_index = {p.registration_id: i for i, p in enumerate(problem.newcomers)}
     r_index = {p.registration_id: j for j, p in enumerate(problem.residents)}
-    present_locks = [(a, b) for a, b in locked if a in n_index and b in r_index]
+    present_locks = list(dict.fromkeys((a, b) for a, b in locked if a in n_index and b in r_index))
     lock_drafts = _locked_drafts(problem, present_locks)
     lock_of = {rid: k for k, pair in enumerate(present_locks) for rid in pair}
     used_locks: set[int] = set()
@@ -667,9 +665,6 @@ def _spread(groups: Sequence[Group]) -> list[Group]:
     return order
 
 
-_SIDES: tuple[tuple[Side, GroupName], ...] = (("left", "resident"), ("right", "newcomer"))
-
-
 def seat(groups: Sequence[Group]) -> list[Seat]:
     """Seats along one long table; the host at the head is not a seat.
 
@@ -680,25 +675,16 @@ def seat(groups: Sequence[Group]) -> list[Seat]:
     seats: list[Seat] = []
     row = 1
     for number, group in enumerate(_spread(groups), start=1):
-        joined = set(group.extras)
-        columns: dict[Side, list[Person]] = {}
-        for side, kind in _SIDES:
-            people = [m for m in group.members if m.group == kind]
-            core = [m for m in people if m.registration_id not in joined][:1] or people[:1]
-            columns[side] = core + [m for m in people if m not in core]
-        for side, people in columns.items():
-            for offset, person in enumerate(people):
-                r = row + offset
-                seats.append(
-                    Seat(
-                        registration_id=person.registration_id,
-                        participant_id=person.participant_id,
-                        group=person.group,
-                        pair_number=number,
-                        seat=2 * r - 1 if side == "left" else 2 * r,
-                        side=side,
-                    )
-                )
-        row += max(1, len(columns["left"]), len(columns["right"]))
+        left = [m for m in group.members if m.group == "resident"]
+        right = [m for m in group.members if m.group == "newcomer"]
+        if group.extras:  # the original pair in the first row, the extras after it
+            joined = set(group.extras)
+            left.sort(key=lambda m: m.registration_id in joined)
+            right.sort(key=lambda m: m.registration_id in joined)
+        for offset, m in enumerate(left):
+            seats.append(Seat(m.registration_id, m.participant_id, m.group, number, 2 * (row + offset) - 1, "left"))
+        for offset, m in enumerate(right):
+            seats.append(Seat(m.registration_id, m.participant_id, m.group, number, 2 * (row + offset), "right"))
+        row += max(1, len(left), len(right))
     seats.sort(key=lambda s: s.seat)
     return seats

@@ -1,0 +1,423 @@
+"""Pairing, re-matching and seating: properties on random populations, checked against brute force."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.matching import pairing
+from services.matching.pairing import Group, Person, Proposal, allowed, propose, rematch, score, seat
+from shared.formats import FORMATS, PairingWeights
+
+WEIGHTS = PairingWeights()
+History = frozenset[frozenset[uuid.UUID]]
+
+# Small pools, so that overlaps, ties and constraint clashes are common.
+INTERESTS = ["cooking", "football", "hiking", "music", "reading", "art"]
+OCCUPATIONS = ["health_care", "it", "retail", "retired", "other"]
+LANGUAGES = ["nb", "nn", "en", "ar", "so", "uk"]
+AGE_BANDS = ["16-17", "18-24", "25-34", "35-44", "45-54", "55-64", "65-74", "75+"]
+GENDERS = ["female", "male", "other"]
+
+
+def subset(pool: Sequence[str], mask: int) -> frozenset[str]:
+    return frozenset(item for bit, item in enumerate(pool) if mask >> bit & 1)
+
+
+@st.composite
+def people(draw: st.DrawFn, group: str, max_size: int = 7) -> list[Person]:
+    """Up to ``max_size`` people of one group; plain integer draws keep generation fast."""
+    ids = draw(st.lists(st.integers(1, 2**40), max_size=max_size, unique=True))
+    return [
+        Person(
+            registration_id=uuid.UUID(int=k),
+            participant_id=uuid.UUID(int=k + 2**64),
+            group="newcomer" if group == "newcomer" else "resident",
+            interests=subset(INTERESTS, draw(st.integers(0, 2 ** len(INTERESTS) - 1))),
+            occupation_field=draw(st.sampled_from([None, *OCCUPATIONS])),
+            languages=subset(LANGUAGES, draw(st.integers(0, 2 ** len(LANGUAGES) - 1))),
+            age_band=draw(st.sampled_from([None, *AGE_BANDS])),
+            gender=draw(st.sampled_from([None, *GENDERS])),
+            same_gender_partner=draw(st.integers(0, 3)) == 0,
+        )
+        for k in ids
+    ]
+
+
+@st.composite
+def populations(draw: st.DrawFn, max_size: int = 7) -> tuple[list[Person], list[Person], History]:
+    """Newcomers, residents (ids distinct across both) and a random history of earlier pairs among them."""
+    newcomers = draw(people("newcomer", max_size))
+    residents = [
+        p for p in draw(people("resident", max_size)) if p.registration_id not in {n.registration_id for n in newcomers}
+    ]
+    combos = [frozenset((n.participant_id, r.participant_id)) for n in newcomers for r in residents]
+    chosen = draw(st.sets(st.integers(0, max(0, len(combos) - 1)), max_size=len(combos) // 4)) if combos else set()
+    history = frozenset(combos[k] for k in chosen)
+    return newcomers, residents, history
+
+
+weights_strategy = st.sampled_from([WEIGHTS, *(f.weights for f in FORMATS.values())]) | st.builds(
+    PairingWeights,
+    shared_interest=st.sampled_from([0.0, 0.5, 1.0, 2.0]),
+    same_occupation=st.sampled_from([0.0, 1.5, 4.0]),
+    common_language=st.sampled_from([0.0, 1.0, 3.0]),
+    age_closeness=st.sampled_from([0.0, 1.0, 3.0]),
+)
+
+
+def brute_force(
+    newcomers: Sequence[Person], residents: Sequence[Person], weights: PairingWeights, history: History
+) -> tuple[int, float]:
+    """(most allowed pairs, best total among assignments with that many), over every assignment."""
+    ns, rs = (newcomers, residents) if len(newcomers) <= len(residents) else (residents, newcomers)
+    value = [[score(a, b, weights)[0] for b in rs] for a in ns]
+    ok = [[allowed(a, b, history) is None for b in rs] for a in ns]
+    best: tuple[int, float] = (0, 0.0)
+    for perm in itertools.permutations(range(len(rs)), len(ns)):
+        count = 0
+        total = 0.0
+        for i, j in enumerate(perm):
+            if ok[i][j]:
+                count += 1
+                total += value[i][j]
+        if count > best[0] or (count == best[0] and total > best[1]):
+            best = (count, total)
+    return best
+
+
+def placements(proposal: Proposal) -> Counter[uuid.UUID]:
+    placed: Counter[uuid.UUID] = Counter(m.registration_id for g in proposal.groups for m in g.members)
+    placed.update(p.registration_id for p, _ in proposal.unpaired)
+    return placed
+
+
+def assert_constraints_hold(proposal: Proposal, history: History) -> None:
+    for g in proposal.groups:
+        ns = [m for m in g.members if m.group == "newcomer"]
+        rs = [m for m in g.members if m.group == "resident"]
+        assert ns and rs
+        if g.locked:
+            continue
+        for n, r in itertools.product(ns, rs):
+            assert allowed(n, r, history) is None, (n, r)
+
+
+def row(number: int) -> int:
+    return (number + 1) // 2
+
+
+# ------------------------------------------------------------------------------------------ properties
+
+
+@settings(max_examples=150, deadline=None)
+@given(populations(), weights_strategy)
+def test_the_solution_is_optimal_like_brute_force(
+    population: tuple[list[Person], list[Person], History], weights: PairingWeights
+) -> None:
+    newcomers, residents, history = population
+    proposal = propose(newcomers, residents, weights, history)
+    count, total = brute_force(newcomers, residents, weights, history)
+    assert len(proposal.groups) == count
+    assert proposal.total_score == pytest.approx(total, abs=1e-9)
+
+
+@settings(max_examples=150, deadline=None)
+@given(populations(), weights_strategy)
+def test_constraints_hold_and_everyone_is_placed_exactly_once(
+    population: tuple[list[Person], list[Person], History], weights: PairingWeights
+) -> None:
+    newcomers, residents, history = population
+    proposal = propose(newcomers, residents, weights, history)
+    assert_constraints_hold(proposal, history)
+    placed = placements(proposal)
+    assert set(placed) == {p.registration_id for p in newcomers + residents}
+    assert all(n == 1 for n in placed.values())
+    for g in proposal.groups:
+        assert [m.group for m in g.members] == sorted(m.group for m in g.members)  # newcomers first
+        for kind in ("newcomer", "resident"):
+            ids = [m.registration_id for m in g.members if m.group == kind]
+            assert ids == sorted(ids)
+    for person, reason in proposal.unpaired:
+        assert reason and isinstance(person, Person)
+
+
+@settings(max_examples=150, deadline=None)
+@given(populations(), weights_strategy, st.randoms(use_true_random=False))
+def test_the_same_input_in_any_order_gives_the_same_output(
+    population: tuple[list[Person], list[Person], History], weights: PairingWeights, rnd: random.Random
+) -> None:
+    newcomers, residents, history = population
+    first = propose(newcomers, residents, weights, history)
+    shuffled_n, shuffled_r = newcomers[:], residents[:]
+    rnd.shuffle(shuffled_n)
+    rnd.shuffle(shuffled_r)
+    assert propose(shuffled_n, shuffled_r, weights, set(history)) == first
+    assert seat(first.groups) == seat(propose(shuffled_n, shuffled_r, weights, history).groups)
+
+
+@settings(max_examples=150, deadline=None)
+@given(populations(), weights_strategy)
+def test_the_score_matrix_equals_the_scalar_score_exactly(
+    population: tuple[list[Person], list[Person], History], weights: PairingWeights
+) -> None:
+    newcomers, residents, history = population
+    matrix = pairing.score_matrix(newcomers, residents, weights)
+    ok = pairing.allowed_matrix(newcomers, residents, history)
+    for (i, n), (j, r) in itertools.product(enumerate(newcomers), enumerate(residents)):
+        assert matrix[i, j] == score(n, r, weights)[0]
+        assert bool(ok[i, j]) == (allowed(n, r, history) is None)
+
+
+@settings(max_examples=150, deadline=None)
+@given(populations(), people("newcomer", 3), people("resident", 3), weights_strategy, st.data())
+def test_rematch_keeps_whole_groups_and_places_everyone_once(
+    population: tuple[list[Person], list[Person], History],
+    new_newcomers: list[Person],
+    new_residents: list[Person],
+    weights: PairingWeights,
+    data: st.DataObject,
+) -> None:
+    newcomers, residents, history = population
+    before = propose(newcomers, residents, weights, history)
+    previous = [[m.registration_id for m in g.members] for g in before.groups]
+    stay = data.draw(st.lists(st.booleans(), min_size=len(newcomers + residents), max_size=len(newcomers + residents)))
+    kept = {p.registration_id for p, s in zip(newcomers + residents, stay, strict=True) if s}
+    taken = {p.registration_id for p in newcomers + residents}
+    arrivals = [p for p in new_newcomers + new_residents if p.registration_id not in taken]
+    arrivals = list({p.registration_id: p for p in arrivals}.values())
+    now_n = [p for p in newcomers if p.registration_id in kept] + [p for p in arrivals if p.group == "newcomer"]
+    now_r = [p for p in residents if p.registration_id in kept] + [p for p in arrivals if p.group == "resident"]
+    after = rematch(previous, now_n, now_r, weights, history)
+
+    placed = placements(after)
+    assert set(placed) == {p.registration_id for p in now_n + now_r}
+    assert all(n == 1 for n in placed.values())
+    assert_constraints_hold(after, history)
+    group_of = {m.registration_id: g for g in after.groups for m in g.members}
+    for earlier in previous:
+        if all(rid in kept for rid in earlier):  # still whole: kept together, at most joined by extras
+            g = group_of[earlier[0]]
+            members = {m.registration_id for m in g.members}
+            assert set(earlier) <= members
+            assert members - set(earlier) <= set(g.extras)
+
+
+@settings(max_examples=150, deadline=None)
+@given(populations(), weights_strategy)
+def test_seating_is_unique_face_to_face_and_trios_are_adjacent(
+    population: tuple[list[Person], list[Person], History], weights: PairingWeights
+) -> None:
+    newcomers, residents, history = population
+    proposal = propose(newcomers, residents, weights, history)
+    seats = seat(proposal.groups)
+    assert len({s.seat for s in seats}) == len(seats)
+    assert {s.registration_id for s in seats} == {m.registration_id for g in proposal.groups for m in g.members}
+    for s in seats:
+        assert s.side == ("left" if s.seat % 2 == 1 else "right")
+        assert s.side == ("left" if s.group == "resident" else "right")
+    by_number: dict[int, list[pairing.Seat]] = {}
+    for s in seats:
+        by_number.setdefault(s.pair_number, []).append(s)
+    assert sorted(by_number) == list(range(1, len(proposal.groups) + 1))
+    first_rows = []
+    for _, group_seats in sorted(by_number.items()):
+        group = next(
+            g for g in proposal.groups if g.members[0].registration_id in {s.registration_id for s in group_seats}
+        )
+        extras = set(group.extras)
+        core = [s for s in group_seats if s.registration_id not in extras]
+        assert len(core) == 2 and row(core[0].seat) == row(core[1].seat)  # partners face to face
+        assert {s.side for s in core} == {"left", "right"}
+        first = row(core[0].seat)
+        first_rows.append(first)
+        for k, s in enumerate(sorted((s for s in group_seats if s.registration_id in extras), key=lambda s: s.seat)):
+            assert row(s.seat) == first + 1 + k  # the next row on their side: adjacent seats
+    assert first_rows == sorted(first_rows)
+    assert first_rows[:1] in ([], [1])
+
+
+# --------------------------------------------------------------------------------------------- examples
+
+
+def person(group: str, name: int, **profile: object) -> Person:
+    """A person whose registration id sorts by ``name``."""
+    return Person.from_profile(
+        uuid.UUID(int=name), uuid.UUID(int=1000 + name), "newcomer" if group == "newcomer" else "resident", profile
+    )
+
+
+def test_reasons_are_plain_sentences_from_the_vocabulary() -> None:
+    ali = person("newcomer", 1, interests=["football", "cooking", "art"], occupation_field="health_care")
+    kari = person("resident", 2, interests=["cooking", "football"], occupation_field="health_care")
+    ali = Person(**{**ali.__dict__, "languages": frozenset({"nb", "ar", "en"}), "age_band": "25-34"})
+    kari = Person(**{**kari.__dict__, "languages": frozenset({"nb", "ar", "en"}), "age_band": "35-44"})
+    value, reasons = score(ali, kari, WEIGHTS)
+    assert reasons == [
+        "shared interests: Cooking, Football",
+        "both work in Health and care",
+        "both speak Arabic, English",
+        "close in age",
+    ]
+    assert value == pytest.approx(2 * 1.0 + 1.5 + 1.0 + 1.0 * (1 - 1 / 3))
+
+
+def test_norwegian_does_not_count_as_a_common_language_and_other_is_no_occupation() -> None:
+    a = person("newcomer", 1, languages=["nb", "nn"], occupation_field="other", age_band="18-24")
+    b = person("resident", 2, languages=["nb", "nn"], occupation_field="other", age_band="65-74")
+    assert score(a, b, WEIGHTS) == (0.0, [])
+
+
+def test_youth_bands_come_first_in_age_order() -> None:
+    a = person("newcomer", 1, age_band="16-17")
+    b = person("resident", 2, age_band="18-24")
+    assert score(a, b, WEIGHTS) == (pytest.approx(2 / 3), ["close in age"])
+
+
+def test_the_best_total_wins_over_the_best_single_pair() -> None:
+    # Greedy takes n1-r1 (3 shared) and leaves n2-r2 with nothing: 3. The optimum is 2 + 2 = 4.
+    n1 = person("newcomer", 1, interests=["cooking", "football", "music", "art"])
+    n2 = person("newcomer", 2, interests=["cooking", "football"])
+    r1 = person("resident", 3, interests=["cooking", "football", "music"])
+    r2 = person("resident", 4, interests=["music", "art"])
+    proposal = propose([n1, n2], [r1, r2], WEIGHTS)
+    pairs = {(g.members[0].registration_id.int, g.members[1].registration_id.int) for g in proposal.groups}
+    assert pairs == {(1, 4), (2, 3)}
+    assert proposal.total_score == 4.0
+
+
+def test_a_locked_pair_survives_even_when_another_pairing_scores_higher() -> None:
+    n1 = person("newcomer", 1, interests=["cooking"])
+    n2 = person("newcomer", 2, interests=["football"])
+    r1 = person("resident", 3, interests=["cooking"])
+    r2 = person("resident", 4, interests=["football"])
+    proposal = propose([n1, n2], [r1, r2], WEIGHTS, locked=[(n1.registration_id, r2.registration_id)])
+    locked = [g for g in proposal.groups if g.locked]
+    assert [(g.members[0], g.members[1]) for g in locked] == [(n1, r2)]
+    assert {g.members for g in proposal.groups} == {(n1, r2), (n2, r1)}
+
+
+def test_a_locked_pair_with_unknown_people_is_refused() -> None:
+    n1, r1 = person("newcomer", 1), person("resident", 2)
+    with pytest.raises(ValueError, match="locked pair"):
+        propose([n1], [r1], WEIGHTS, locked=[(n1.registration_id, uuid.UUID(int=99))])
+
+
+def test_a_same_gender_wish_is_a_hard_constraint_with_a_plain_reason() -> None:
+    amina = person("newcomer", 1, gender="female", same_gender_partner=True, interests=["cooking"])
+    ola = person("resident", 2, gender="male", interests=["cooking"])
+    assert allowed(amina, ola) == "the newcomer wants a partner of the same gender"
+    proposal = propose([amina], [ola], WEIGHTS)
+    assert proposal.groups == ()
+    assert dict((p.registration_id, why) for p, why in proposal.unpaired) == {
+        amina.registration_id: "wants a partner of the same gender, and no one of the other group fits",
+        ola.registration_id: "everyone available in the other group wants a partner of the same gender, and none fits",
+    }
+
+
+def test_people_paired_before_are_not_paired_again() -> None:
+    n1 = person("newcomer", 1, interests=["music"])
+    r1 = person("resident", 2, interests=["music"])
+    r2 = person("resident", 3)
+    history = {frozenset((n1.participant_id, r1.participant_id))}
+    assert allowed(n1, r1, history) == "they were paired before"
+    proposal = propose([n1], [r1, r2], WEIGHTS, history)
+    assert [m.registration_id.int for m in proposal.groups[0].members] == [1, 3]
+    assert [(p.registration_id.int, why) for p, why in proposal.unpaired] == [
+        (2, "was paired before with everyone available")
+    ]
+
+
+def test_with_no_one_in_the_other_group_everyone_is_unpaired() -> None:
+    proposal = propose([person("newcomer", 1), person("newcomer", 2)], [], WEIGHTS)
+    assert [why for _, why in proposal.unpaired] == ["no one in the other group"] * 2
+
+
+def test_extras_join_where_they_fit_best_one_per_pair_while_possible() -> None:
+    n1 = person("newcomer", 1, interests=["music"])
+    n2 = person("newcomer", 2, interests=["hiking"])
+    r1 = person("resident", 3, interests=["music"])
+    r2 = person("resident", 4, interests=["hiking"])
+    r3 = person("resident", 5, interests=["hiking", "reading"])
+    r4 = person("resident", 6, interests=["hiking", "reading"])
+    r5 = person("resident", 7, interests=["art"])
+    proposal = propose([n1, n2], [r1, r2, r3, r4, r5], WEIGHTS)
+    sizes = sorted(len(g.members) for g in proposal.groups)
+    assert sizes == [3, 4]  # three extras over two pairs: spread evenly
+    hiking = next(g for g in proposal.groups if n2 in g.members)
+    assert len({r2, r3, r4} & set(hiking.members)) >= 2  # the extra who loves hiking joins the hiking pair
+    trio = propose([n1], [r1, r2], WEIGHTS).groups[0]
+    assert trio.members == (n1, r1, r2) and trio.extras == (r2.registration_id,)
+    assert trio.reasons == ("shared interests: Music",)
+    assert trio.score == 1.0 and trio.pair_score == 1.0
+
+
+def test_an_extra_respects_the_hard_constraints_with_the_pair_member() -> None:
+    n1 = person("newcomer", 1, gender="male")
+    r1 = person("resident", 2, gender="male")
+    r2 = person("resident", 3, gender="female", same_gender_partner=True)
+    proposal = propose([n1], [r1, r2], WEIGHTS)
+    assert [m.registration_id.int for m in proposal.groups[0].members] == [1, 2]
+    assert [(p.registration_id.int, why) for p, why in proposal.unpaired] == [
+        (3, "wants a partner of the same gender, and no one of the other group fits")
+    ]
+
+
+def test_rematch_keeps_whole_pairs_and_repairs_the_rest() -> None:
+    n1, n3 = person("newcomer", 1, interests=["music"]), person("newcomer", 3, interests=["music"])
+    n2 = person("newcomer", 2, interests=["music", "art"])
+    r1, r2 = person("resident", 4, interests=["music"]), person("resident", 5, interests=["music"])
+    r3, r4 = person("resident", 6, interests=["music", "art"]), person("resident", 7)
+    previous = [[n1.registration_id, r1.registration_id, r4.registration_id], [n2.registration_id, r2.registration_id]]
+    previous.append([n3.registration_id, r3.registration_id])
+    # r4 (the extra of the trio) and r2 cancel: n2 has no one left to pair with and joins the pair
+    # that fits best (art); the whole pair n3-r3 and the rest of the trio are kept.
+    after = rematch(previous, [n1, n2, n3], [r1, r3], WEIGHTS)
+    assert {tuple(m.registration_id.int for m in g.members) for g in after.groups} == {(1, 4), (2, 3, 6)}
+    assert not after.unpaired
+
+
+def test_rematch_keeps_a_locked_pair_and_drops_a_lock_on_someone_gone() -> None:
+    n1, n2 = person("newcomer", 1), person("newcomer", 2)
+    r1, r2 = person("resident", 3), person("resident", 4)
+    previous = [[n1.registration_id, r1.registration_id], [n2.registration_id, r2.registration_id]]
+    locks = [(n1.registration_id, r2.registration_id), (n2.registration_id, uuid.UUID(int=42))]
+    after = rematch(previous, [n1, n2], [r1, r2], WEIGHTS, locked=locks)
+    assert {(g.members, g.locked) for g in after.groups} == {((n1, r2), True), ((n2, r1), False)}
+
+
+def test_seating_puts_partners_face_to_face_and_a_trio_in_three_adjacent_seats() -> None:
+    n1 = person("newcomer", 1, interests=["music"])
+    r1 = person("resident", 2, interests=["music"])
+    r2 = person("resident", 3, interests=["music"])
+    n2 = person("newcomer", 4, interests=["hiking"])
+    r3 = person("resident", 5, interests=["hiking"])
+    trio = Group((n1, r1, r2), 2.0, (), extras=(r2.registration_id,))
+    pair = Group((n2, r3), 1.0, ())
+    seats = {(s.registration_id.int, s.seat, s.side, s.pair_number) for s in seat([trio, pair])}
+    assert seats == {
+        (2, 1, "left", 1),  # resident left, newcomer right, same row
+        (1, 2, "right", 1),
+        (3, 3, "left", 1),  # the extra resident: next row on the left
+        (5, 5, "left", 2),  # the next group starts on the first row free on both sides
+        (4, 6, "right", 2),
+    }
+
+
+def test_neighbouring_groups_differ_in_their_main_shared_interest() -> None:
+    def pair(k: int, interest: str) -> Group:
+        n = person("newcomer", 2 * k, interests=[interest])
+        r = person("resident", 2 * k + 1, interests=[interest])
+        return Group((n, r), 1.0, ())
+
+    groups = [pair(1, "music"), pair(2, "music"), pair(3, "music"), pair(4, "hiking"), pair(5, "art")]
+    interest = {m.registration_id: next(iter(m.interests)) for g in groups for m in g.members}
+    order = [interest[s.registration_id] for s in seat(groups) if s.side == "right"]
+    assert order == ["music", "hiking", "music", "art", "music"]

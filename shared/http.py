@@ -7,6 +7,8 @@ import logging
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -63,6 +65,42 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
         return problem(500, "An internal error occurred; it has been logged.")
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details; ``detail`` says what to fix."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, str]] | None = None
+
+
+def document_problems(app: FastAPI) -> None:
+    """Make the OpenAPI document tell the truth: every 4xx/5xx answer is application/problem+json."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        schemas["Problem"] = Problem.model_json_schema()
+        problem_content = {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                for code in ("401", "404", "409", "422"):
+                    responses.setdefault(code, {"description": _TITLES[int(code)]})
+                for code, response in responses.items():
+                    if code[0] in "45":
+                        response["content"] = problem_content
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def health_router() -> APIRouter:

@@ -17,7 +17,7 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 
 from shared import db, logs, metrics, topics
 from shared.consumer import EventConsumer
-from shared.http import health_router, install_problem_handlers
+from shared.http import document_problems, health_router, install_problem_handlers
 from shared.outbox import OutboxRelay
 from shared.settings import Settings, get_settings
 
@@ -139,6 +139,7 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
     )
     app.state.runtime = runtime
     install_problem_handlers(app)
+    document_problems(app)
     app.include_router(health_router())
     for router in (spec.router, *spec.extra_routers):
         if router is not None:

@@ -1,0 +1,212 @@
+"""Sign-up throughput and latency of the registration service: ``python -m bench.registration``.
+
+Starts PostgreSQL and the broker (embedded, unless FMF_DATABASE_URL / FMF_KAFKA_BOOTSTRAP are set), the
+registration service as its own process, and -- in the same run -- a minimal FastAPI + asyncpg endpoint
+that inserts one row (``bench/ceiling_app.py``): the ceiling of this stack on this machine. Both get the
+same load: CLIENTS concurrent clients posting sign-ups for DURATION seconds, from one load process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+from deploy.local.embedded import EmbeddedPostgres, TansuBroker, free_port, wait_for_port
+from deploy.local.platform import PlatformConfig, ServiceProcesses
+from shared import db
+from shared.topics import ensure_topics
+from tests.factories import meeting_body
+
+GOAL_RATE = 1000.0
+GOAL_RATIO = 0.5
+
+
+async def load(
+    url: str, bodies: list[tuple[str, dict[str, object]]], clients: int, duration: float
+) -> tuple[int, list[float], int]:
+    """Run ``clients`` workers for ``duration`` s; return (ok count, latencies in s, error count)."""
+    latencies: list[float] = []
+    errors = 0
+    counter = iter(range(10**9))
+    deadline = time.perf_counter() + duration
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as http:
+
+        async def worker() -> None:
+            nonlocal errors
+            while time.perf_counter() < deadline:
+                path, body = bodies[next(counter) % len(bodies)]
+                started = time.perf_counter()
+                r = await http.post(path, json=body)
+                if r.status_code == 201:
+                    latencies.append(time.perf_counter() - started)
+                else:
+                    errors += 1
+
+        await asyncio.gather(*(worker() for _ in range(clients)))
+    return len(latencies), latencies, errors
+
+
+def figures(name: str, ok: int, latencies: list[float], errors: int, duration: float) -> dict[str, float]:
+    quantiles = statistics.quantiles(latencies, n=100)
+    rate = ok / duration
+    print(
+        f"  {name:<24} {rate:8.0f}/s   p50 {quantiles[49] * 1000:6.1f} ms   p99 {quantiles[98] * 1000:6.1f} ms"
+        f"   ({ok} ok, {errors} errors)"
+    )
+    return {"rate": rate, "p50": quantiles[49], "p99": quantiles[98]}
+
+
+async def prepare_registration(
+    config: PlatformConfig, meetings: int, people: int
+) -> list[tuple[str, dict[str, object]]]:
+    base = config.url("registration") + "/v1"
+    operator = {"Authorization": f"Bearer {config.operator_token}"}
+    async with httpx.AsyncClient(timeout=30) as http:
+        await http.post(
+            f"{base}/tenants",
+            headers=operator,
+            json={"slug": "bench", "name": "Benchmark kommune", "municipality_number": "9998"},
+        )
+        token = (await http.post(f"{base}/tenants/bench/tokens", headers=operator)).json()["token"]
+        coordinator = {"Authorization": f"Bearer {token}"}
+        ids = []
+        for _ in range(meetings):
+            m = await http.post(
+                f"{base}/tenants/bench/meetings",
+                headers=coordinator,
+                json=meeting_body(capacity={"newcomer": 500, "resident": 500}),
+            )
+            await http.post(f"{base}/meetings/{m.json()['id']}/publish", headers=coordinator)
+            ids.append(m.json()["id"])
+    run = uuid.uuid4().hex[:6]
+    return [
+        (
+            f"/v1/meetings/{ids[i % meetings]}/registrations",
+            {
+                "group": "resident",
+                "name": f"Resident {i}",
+                "email": f"r{i}.{run}@bench.example.no",
+                "language": "nb",
+                "consent": True,
+                "interests": ["football", "cooking"],
+                "occupation_field": "education",
+                "languages": ["nb", "en"],
+                "age_band": "45-54",
+                "first_time": True,
+            },
+        )
+        for i in range(people)
+    ]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--duration", type=float, default=15.0)
+    parser.add_argument("--meetings", type=int, default=200)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="fmf-bench-"))
+    postgres = broker = None
+    ceiling = None
+    services = None
+    try:
+        server_dsn = os.environ.get("FMF_DATABASE_URL")
+        if not server_dsn:
+            postgres = EmbeddedPostgres(work / "pg")
+            postgres.start()
+            server_dsn = postgres.dsn
+        bootstrap = os.environ.get("FMF_KAFKA_BOOTSTRAP")
+        if not bootstrap:
+            broker = TansuBroker()
+            broker.start()
+            bootstrap = broker.bootstrap
+        asyncio.run(ensure_topics(bootstrap, 6))
+        prefix = f"bench{uuid.uuid4().hex[:6]}"
+        config = PlatformConfig(
+            server_dsn=server_dsn,
+            kafka_bootstrap=bootstrap,
+            operator_token=secrets.token_urlsafe(16),
+            smtp_port=free_port(),
+            ports={"registration": free_port()},
+            database_prefix=prefix,
+            consumer_group_prefix=prefix,
+            log_dir=work / "log",
+            extra_env={"FMF_LOG_LEVEL": "WARNING", "FMF_DB_POOL_MAX": "20"},
+        )
+        services = ServiceProcesses(config, services=("registration",))
+        services.start()
+        services.wait_ready()
+        people = int(args.duration * 3000)
+        bodies = asyncio.run(prepare_registration(config, args.meetings, people))
+
+        ceiling_db = db.with_database(server_dsn, f"{prefix}_ceiling")
+        asyncio.run(db.ensure_database(ceiling_db))
+        ceiling_port = free_port()
+        ceiling = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bench.ceiling_app:build",
+                "--factory",
+                "--port",
+                str(ceiling_port),
+                "--log-level",
+                "warning",
+                "--timeout-keep-alive",
+                "75",
+            ],
+            env={**os.environ, "CEILING_DATABASE_URL": ceiling_db},
+        )
+        wait_for_port(ceiling_port, proc=ceiling)
+        ceiling_bodies = [("/signups", {"name": b["name"], "email": b["email"]}) for _, b in bodies]
+
+        print(
+            f"\nSign-ups, {args.clients} concurrent clients, {args.duration:.0f} s each, "
+            f"{args.meetings} published meetings; load from one process on this machine:"
+        )
+        ours = figures(
+            "registration service",
+            *asyncio.run(load(config.url("registration"), bodies, args.clients, args.duration)),
+            args.duration,
+        )
+        top = figures(
+            "ceiling (insert one row)",
+            *asyncio.run(load(f"http://127.0.0.1:{ceiling_port}", ceiling_bodies, args.clients, args.duration)),
+            args.duration,
+        )
+        ratio = ours["rate"] / top["rate"]
+        print(
+            f"\n  ratio to the ceiling: {ratio:.2f}  (goal >= {GOAL_RATIO})   "
+            f"registration rate: {ours['rate']:.0f}/s  (goal >= {GOAL_RATE:.0f}/s)"
+        )
+        return 0
+    finally:
+        if ceiling is not None:
+            ceiling.terminate()
+            ceiling.wait()
+        if services is not None:
+            services.stop()
+        if broker is not None:
+            broker.stop()
+        if postgres is not None:
+            postgres.destroy()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -244,14 +244,18 @@ async def find_or_create_participant(
     return updated
 
 
-async def has_live_registration(conn: Conn, meeting_id: uuid.UUID, participant_id: uuid.UUID) -> bool:
-    return bool(
-        await conn.fetchval(
-            "SELECT 1 FROM registrations WHERE meeting_id = $1 AND participant_id = $2 AND status <> 'cancelled'",
-            meeting_id,
-            participant_id,
-        )
+async def places(conn: Conn, meeting_id: uuid.UUID, participant_id: uuid.UUID, group: str) -> tuple[int, bool]:
+    """How many of ``group`` are confirmed, and whether the participant has a live place already."""
+    row = await conn.fetchrow(
+        "SELECT count(*) FILTER (WHERE \"group\" = $3 AND status = 'confirmed') AS confirmed,"
+        " coalesce(bool_or(participant_id = $2 AND status <> 'cancelled'), false) AS signed_up"
+        " FROM registrations WHERE meeting_id = $1",
+        meeting_id,
+        participant_id,
+        group,
     )
+    assert row is not None
+    return int(row["confirmed"]), bool(row["signed_up"])
 
 
 async def count_confirmed(conn: Conn, meeting_id: uuid.UUID, group: str) -> int:

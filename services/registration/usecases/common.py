@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 
@@ -39,19 +40,17 @@ async def scoped(pool: asyncpg.Pool, scope: object) -> AsyncIterator[Conn]:
         yield conn
 
 
-async def enter_tenant_of_meeting(conn: Conn, meeting_id: uuid.UUID) -> uuid.UUID | None:
-    """For public entry points: learn the meeting's tenant and scope the transaction to it."""
-    tenant_id: uuid.UUID | None = await conn.fetchval("SELECT tenant_of_meeting($1)", meeting_id)
-    if tenant_id is not None:
-        await set_tenant(conn, tenant_id)
-    return tenant_id
+async def enter_tenant_of_meeting(conn: Conn, meeting_id: uuid.UUID) -> None:
+    """For public entry points: scope the transaction to the meeting's tenant (to none if it is unknown)."""
+    await conn.execute(
+        "SELECT set_config('app.tenant_id', coalesce(tenant_of_meeting($1)::text, ''), true)", meeting_id
+    )
 
 
-async def enter_tenant_of_registration(conn: Conn, registration_id: uuid.UUID) -> uuid.UUID | None:
-    tenant_id: uuid.UUID | None = await conn.fetchval("SELECT tenant_of_registration($1)", registration_id)
-    if tenant_id is not None:
-        await set_tenant(conn, tenant_id)
-    return tenant_id
+async def enter_tenant_of_registration(conn: Conn, registration_id: uuid.UUID) -> None:
+    await conn.execute(
+        "SELECT set_config('app.tenant_id', coalesce(tenant_of_registration($1)::text, ''), true)", registration_id
+    )
 
 
 async def visible_tenant(conn: Conn, principal: Principal, slug: str) -> asyncpg.Record:
@@ -102,7 +101,10 @@ def snapshot(row: asyncpg.Record, roster: list[uuid.UUID] | None = None) -> Meet
     )
 
 
-def registration_event(type_: str, reg: asyncpg.Record, status: str, correlation: uuid.UUID) -> Envelope:
+Row = asyncpg.Record | Mapping[str, Any]
+
+
+def registration_event(type_: str, reg: Row, status: str, correlation: uuid.UUID) -> Envelope:
     data = RegistrationChanged(
         registration_id=reg["id"],
         participant_id=reg["participant_id"],

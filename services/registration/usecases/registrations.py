@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hmac
 import uuid
+from collections.abc import Mapping
+from typing import Any
 
 import asyncpg
 
@@ -31,7 +33,7 @@ LIVE = frozenset({"confirmed", "waitlisted"})
 
 async def sign_up(
     pool: asyncpg.Pool, principal: Principal | None, meeting_id: uuid.UUID, body: SignUpIn
-) -> tuple[asyncpg.Record, str]:
+) -> tuple[Mapping[str, Any], str]:
     async with scoped(pool, scope_of(principal)) as conn:
         if principal is None:
             await enter_tenant_of_meeting(conn, meeting_id)
@@ -66,10 +68,10 @@ async def sign_up(
             profile=Profile.model_validate(body.model_dump()).model_dump(),
             consent_at=now(),
         )
-        if await store.has_live_registration(conn, meeting_id, participant["id"]):
+        confirmed, signed_up = await store.places(conn, meeting_id, participant["id"], body.group)
+        if signed_up:
             raise Conflict("this person is already signed up for this meeting")
-        capacity = meeting[f"capacity_{body.group}"]
-        status = domain.place_for(await store.count_confirmed(conn, meeting_id, body.group), capacity)
+        status = domain.place_for(confirmed, meeting[f"capacity_{body.group}"])
         token = new_token()
         reg = await store.insert_registration(
             conn,
@@ -81,15 +83,14 @@ async def sign_up(
             status=status,
             token_hash=hash_token(token),
         )
-        registration = await store.registration(conn, reg["id"])
-        assert registration is not None
+        registration = {**dict(reg), "language": participant["language"], "profile": participant["profile"]}
         await outbox.enqueue(conn, SOURCE, _sign_up_events(participant, registration, status, token))
     metrics.REGISTRATIONS.labels(outcome=status).inc()
     return registration, token
 
 
 def _sign_up_events(
-    participant: asyncpg.Record, reg: asyncpg.Record, status: str, token: str
+    participant: asyncpg.Record, reg: Mapping[str, Any], status: str, token: str
 ) -> list[tuple[Envelope, object]]:
     correlation = uuid.uuid4()
     tenant_id, participant_id = reg["tenant_id"], participant["id"]

@@ -21,6 +21,7 @@ import time
 import uuid
 from pathlib import Path
 
+import aiohttp
 import httpx
 
 from deploy.local.embedded import EmbeddedPostgres, TansuBroker, free_port, wait_for_port

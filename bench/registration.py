@@ -42,19 +42,20 @@ async def load(
     errors = 0
     counter = iter(range(10**9))
     deadline = time.perf_counter() + duration
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as http:
+    connector = aiohttp.TCPConnector(limit=clients)
+    async with aiohttp.ClientSession(url, connector=connector) as http:
 
         async def worker() -> None:
             nonlocal errors
             while time.perf_counter() < deadline:
                 path, body = bodies[next(counter) % len(bodies)]
                 started = time.perf_counter()
-                r = await http.post(path, json=body)
-                if r.status_code == 201:
-                    latencies.append(time.perf_counter() - started)
-                else:
-                    errors += 1
+                async with http.post(path, json=body) as response:
+                    await response.read()
+                    if response.status == 201:
+                        latencies.append(time.perf_counter() - started)
+                    else:
+                        errors += 1
 
         await asyncio.gather(*(worker() for _ in range(clients)))
     return len(latencies), latencies, errors

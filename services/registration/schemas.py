@@ -149,6 +149,11 @@ class SignUpIn(Strict):
     first_time: bool | None = None
     invitation_code: str | None = Field(None, max_length=64)
 
+    @field_validator("email")
+    @classmethod
+    def lower_case(cls, value: str | None) -> str | None:
+        return value.lower() if value else value
+
     @field_validator("phone")
     @classmethod
     def e164(cls, value: str | None) -> str | None:

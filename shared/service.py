@@ -152,6 +152,11 @@ def runtime_of(request: Request) -> Runtime:
     return runtime
 
 
+async def current_runtime(request: Request) -> Runtime:
+    """The service's runtime as a FastAPI dependency (async: sync dependencies cost a worker thread)."""
+    return runtime_of(request)
+
+
 def serve(spec: ServiceSpec) -> None:
     import uvicorn
 

@@ -12,9 +12,9 @@ from services.registration.schemas import AgendaItemOut, GroupCounts, MeetingOut
 from shared.auth import Principal, bearer, resolve, unauthorized
 from shared.errors import NotFound
 from shared.events import Capacity, Venue
-from shared.service import Runtime, runtime_of
+from shared.service import Runtime, current_runtime, runtime_of
 
-RuntimeDep = Annotated[Runtime, Depends(runtime_of)]
+RuntimeDep = Annotated[Runtime, Depends(current_runtime)]
 
 
 async def optional_principal(request: Request) -> Principal | None:

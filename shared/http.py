@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import uuid
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request
@@ -13,8 +15,9 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared import metrics
+from shared import logs, metrics
 from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
 
 log = logging.getLogger(__name__)
@@ -40,6 +43,35 @@ def problem(status: int, detail: str, headers: dict[str, str] | None = None, **e
 def _field(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or "request"
+
+
+_MEETING_IN_PATH = re.compile(r"/meetings/([0-9a-fA-F-]{36})")
+
+
+class RequestContext:
+    """ASGI middleware: every log line of a request carries its correlation id (taken from the
+    X-Correlation-Id header or made up, and sent back), and the meeting id when the path has one."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        logs.clear()
+        headers = dict(scope.get("headers") or [])
+        correlation = headers.get(b"x-correlation-id", b"").decode(errors="replace")[:64] or str(uuid.uuid4())
+        logs.bind(correlation_id=correlation)
+        if match := _MEETING_IN_PATH.search(scope.get("path", "")):
+            logs.bind(meeting_id=match.group(1))
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append((b"x-correlation-id", correlation.encode()))
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
 
 
 def install_problem_handlers(app: FastAPI) -> None:

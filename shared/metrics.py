@@ -7,6 +7,8 @@ from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 registry = REGISTRY
 
 REGISTRATIONS = Counter("fmf_registrations_total", "Sign-ups by outcome.", ["outcome"])
+# Tenants are bounded (one per municipality, a few hundred), so the slug is a safe label.
+TENANT_SIGNUPS = Counter("fmf_tenant_signups_total", "Sign-ups per tenant.", ["tenant"])
 OUTBOX_BACKLOG = Gauge("fmf_outbox_backlog", "Outbox rows not yet published.")
 OUTBOX_PUBLISH_DELAY = Histogram(
     "fmf_outbox_publish_delay_seconds",

@@ -14,10 +14,11 @@ import asyncpg
 from fastapi import APIRouter, FastAPI, Request
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from prometheus_fastapi_instrumentator import Instrumentator
 
-from shared import db, logs, metrics, topics
+from shared import db, lag, logs, metrics, topics
 from shared.consumer import EventConsumer
-from shared.http import document_problems, health_router, install_problem_handlers
+from shared.http import RequestContext, document_problems, health_router, install_problem_handlers
 from shared.outbox import OutboxRelay
 from shared.settings import Settings, get_settings
 
@@ -87,6 +88,15 @@ class Runtime:
             bootstrap=settings.kafka_bootstrap,
         )
         tasks = [asyncio.create_task(_supervised("outbox-relay", relay.run))]
+        if self.spec.subscribes_to:
+            watch_lag = functools.partial(
+                lag.watch,
+                settings.kafka_bootstrap,
+                self.consumer.group,
+                self.spec.subscribes_to,
+                settings.lag_interval_s,
+            )
+            tasks.append(asyncio.create_task(_supervised("consumer-lag", watch_lag)))
         for task in self.spec.background:
             tasks.append(asyncio.create_task(_supervised(task.__name__, functools.partial(task, self))))
         try:
@@ -140,6 +150,8 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
     app.state.runtime = runtime
     install_problem_handlers(app)
     document_problems(app)
+    app.add_middleware(RequestContext)
+    Instrumentator(excluded_handlers=["/metrics", "/healthz", "/readyz"]).instrument(app, metric_namespace="")
     app.include_router(health_router())
     for router in (spec.router, *spec.extra_routers):
         if router is not None:

@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     # Outbox relay and consumers
     outbox_poll_interval_s: float = Field(1.0, gt=0, description="Relay poll fallback when no NOTIFY arrives.")
     outbox_batch_size: int = Field(200, ge=1, description="Outbox rows published per relay round.")
+    lag_interval_s: float = Field(15.0, gt=0, description="How often each service measures its consumer lag.")
     consumer_max_attempts: int = Field(3, ge=1, description="Attempts before a failing event goes to DLQ.")
 
     # Auth

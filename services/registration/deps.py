@@ -9,6 +9,7 @@ from fastapi import Depends, Header, Request
 
 from services.registration import domain, store
 from services.registration.schemas import AgendaItemOut, GroupCounts, MeetingOut, TenantOut
+from shared import logs
 from shared.auth import Principal, bearer, resolve, unauthorized
 from shared.errors import NotFound
 from shared.events import Capacity, Venue
@@ -26,6 +27,8 @@ async def optional_principal(request: Request) -> Principal | None:
         principal = await resolve(conn, token, runtime.settings.operator_token)
     if principal is None and request.headers.get("x-manage-token") is None:
         raise unauthorized("The bearer token is unknown, revoked, or its tenant is suspended.")
+    if principal is not None and principal.tenant_id is not None:
+        logs.bind(tenant_id=str(principal.tenant_id))
     return principal
 
 

@@ -116,7 +116,7 @@ async def insert_meeting(conn: Conn, **m: Any) -> Record:
 
 _MEETING = (
     "SELECT m.*, m.starts_at + m.duration_minutes * interval '1 minute' AS ends_at, t.timezone,"
-    " t.status AS tenant_status FROM meetings m JOIN tenants t ON t.id = m.tenant_id"
+    " t.status AS tenant_status, t.slug AS tenant_slug FROM meetings m JOIN tenants t ON t.id = m.tenant_id"
 )
 
 

@@ -86,6 +86,7 @@ async def sign_up(
         registration = {**dict(reg), "language": participant["language"], "profile": participant["profile"]}
         await outbox.enqueue(conn, SOURCE, _sign_up_events(participant, registration, status, token))
     metrics.REGISTRATIONS.labels(outcome=status).inc()
+    metrics.TENANT_SIGNUPS.labels(tenant=meeting["tenant_slug"]).inc()
     return registration, token
 
 

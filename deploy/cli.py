@@ -1,0 +1,162 @@
+"""The operator's command line: ``fmf --help`` (or ``python -m deploy.cli``).
+
+Tenant and token commands talk to the registration API (FMF_REGISTRATION_URL, FMF_OPERATOR_TOKEN);
+topic, replay and dead-letter commands talk to Kafka (FMF_KAFKA_BOOTSTRAP).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Annotated, Any
+
+import httpx
+import typer
+
+from shared import topics
+from shared.settings import get_settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Operate the Folk møter folk platform.")
+tenant_app = typer.Typer(no_args_is_help=True, help="Municipalities (tenants).")
+token_app = typer.Typer(no_args_is_help=True, help="Coordinator tokens.")
+topic_app = typer.Typer(no_args_is_help=True, help="Kafka topics.")
+dlq_app = typer.Typer(no_args_is_help=True, help="Dead-letter topics.")
+app.add_typer(tenant_app, name="tenant")
+app.add_typer(token_app, name="token")
+app.add_typer(topic_app, name="topic")
+app.add_typer(dlq_app, name="dlq")
+
+SERVICES = ("registration", "matching", "notification", "reporting")
+
+
+def _api() -> httpx.Client:
+    base = os.environ.get("FMF_REGISTRATION_URL", "http://127.0.0.1:8001")
+    token = get_settings().operator_token
+    if not token:
+        raise typer.BadParameter("set FMF_OPERATOR_TOKEN (make up prints it, and keeps it in var/operator-token)")
+    return httpx.Client(base_url=base + "/v1", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+
+def _check(response: httpx.Response) -> Any:
+    if response.status_code >= 400:
+        try:
+            detail = response.json().get("detail", response.text)
+        except ValueError:
+            detail = response.text
+        typer.echo(f"error {response.status_code}: {detail}", err=True)
+        raise typer.Exit(1)
+    return response.json() if response.content else None
+
+
+@tenant_app.command("create")
+def tenant_create(slug: str, name: str, municipality_number: str) -> None:
+    """Onboard a municipality, e.g. `fmf tenant create arendal "Arendal kommune" 4203`."""
+    with _api() as api:
+        tenant = _check(
+            api.post("/tenants", json={"slug": slug, "name": name, "municipality_number": municipality_number})
+        )
+    typer.echo(f"created {tenant['slug']} ({tenant['id']})")
+
+
+@tenant_app.command("list")
+def tenant_list() -> None:
+    with _api() as api:
+        for t in _check(api.get("/tenants")):
+            typer.echo(f"{t['slug']:<24} {t['municipality_number']}  {t['status']:<10} {t['name']}")
+
+
+@tenant_app.command("suspend")
+def tenant_suspend(slug: str) -> None:
+    """Its coordinators' tokens stop working and its meetings take no sign-ups; nothing is deleted."""
+    with _api() as api:
+        _check(api.post(f"/tenants/{slug}/suspend"))
+    typer.echo(f"suspended {slug}")
+
+
+@tenant_app.command("reactivate")
+def tenant_reactivate(slug: str) -> None:
+    with _api() as api:
+        _check(api.post(f"/tenants/{slug}/reactivate"))
+    typer.echo(f"reactivated {slug}")
+
+
+@token_app.command("issue")
+def token_issue(slug: str) -> None:
+    """A coordinator token for the tenant; it is shown once."""
+    with _api() as api:
+        token = _check(api.post(f"/tenants/{slug}/tokens"))
+    typer.echo(f"token id: {token['token_id']}\ntoken:    {token['token']}")
+
+
+@token_app.command("revoke")
+def token_revoke(slug: str, token_id: str) -> None:
+    with _api() as api:
+        _check(api.delete(f"/tenants/{slug}/tokens/{token_id}"))
+    typer.echo(f"revoked {token_id}")
+
+
+@topic_app.command("create")
+def topic_create(
+    partitions: Annotated[int | None, typer.Option(help="Default: FMF_TOPIC_PARTITIONS")] = None,
+) -> None:
+    """Create every topic and its dead-letter topic that does not exist yet."""
+    settings = get_settings()
+    created = asyncio.run(
+        topics.ensure_topics(
+            settings.kafka_bootstrap, partitions or settings.topic_partitions, settings.topic_replication
+        )
+    )
+    typer.echo("created: " + (", ".join(created) if created else "nothing, all topics exist"))
+
+
+@app.command()
+def replay(service: str) -> None:
+    """Re-read every topic a service consumes from the beginning (stop the service first). Events it
+    applied already are skipped by its inbox; use this after fixing what sent events to a DLQ."""
+    from deploy import offsets
+
+    if service not in SERVICES:
+        raise typer.BadParameter(f"one of: {', '.join(SERVICES)}")
+    settings = get_settings()
+    handlers = __import__(f"services.{service}.handlers", fromlist=["SUBSCRIBES_TO"])
+    group = f"{settings.consumer_group_prefix}-{service}"
+    moved = asyncio.run(offsets.rewind(settings.kafka_bootstrap, group, handlers.SUBSCRIBES_TO))
+    typer.echo(f"{group}: {moved} partitions rewound to the beginning")
+
+
+@app.command()
+def rebuild(service: str = "reporting") -> None:
+    """Empty a read model and rebuild it from the topics (reporting; stop the service first)."""
+    if service != "reporting":
+        raise typer.BadParameter("only reporting keeps a read model that can be rebuilt from the topics alone")
+    from services.reporting.rebuild import rebuild as run
+
+    result = asyncio.run(run(get_settings()))
+    typer.echo(f"rebuilt: {result.events} events applied, {result.skipped} skipped, in {result.seconds:.1f} s")
+
+
+@dlq_app.command("replay")
+def dlq_replay(topic: str) -> None:
+    """Publish the messages of <topic>.dlq to <topic> again, e.g. after a fix; the inbox skips duplicates."""
+    from deploy import offsets
+
+    if topic not in topics.ALL:
+        raise typer.BadParameter(f"one of: {', '.join(topics.ALL)}")
+    count = asyncio.run(offsets.republish_dead_letters(get_settings().kafka_bootstrap, topic))
+    typer.echo(f"republished {count} messages from {topics.dlq(topic)} to {topic}")
+
+
+@app.command()
+def demo(slug: str = "demo", people: int = 10) -> None:
+    """Run one whole meeting through the platform: tenant, token, meeting, sign-ups, close, pairs."""
+    from deploy.demo import run_demo
+
+    run_demo(_api(), slug, people, echo=typer.echo)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -8,6 +8,7 @@ as Alembic or yoyo would add an ORM or a second config format for no gain with p
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from pathlib import Path
@@ -64,7 +65,9 @@ async def ensure_database(dsn: str) -> None:
     try:
         exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
         if not exists:
-            await conn.execute(f'CREATE DATABASE "{name}"')
+            # Replicas starting together race to create it; losing the race is fine.
+            with contextlib.suppress(asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
+                await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
 

@@ -39,7 +39,13 @@ async def create_pool(dsn: str, min_size: int = 2, max_size: int = 10, role: str
         if role:
             await conn.execute(f'SET ROLE "{role}"')
 
-    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=init)
+    async def keep_session(conn: asyncpg.Connection) -> None:
+        # The default reset on release (RESET ALL, UNLISTEN, ...) costs a round trip per request. The
+        # services keep no session state on pooled connections: tenant scope is SET LOCAL, advisory
+        # locks are transaction-level and LISTEN runs on connections of its own.
+        return None
+
+    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=init, reset=keep_session)
     assert pool is not None
     return pool
 

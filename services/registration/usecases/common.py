@@ -36,7 +36,8 @@ def scope_of(principal: Principal | None) -> str:
 async def scoped(pool: asyncpg.Pool, scope: object) -> AsyncIterator[Conn]:
     """A transaction that sees only the rows of ``scope`` (a tenant id, ALL_TENANTS or NOBODY)."""
     async with pool.acquire() as conn, conn.transaction():
-        await set_tenant(conn, scope)
+        if scope != NOBODY:  # a fresh transaction sees nothing until a tenant is set
+            await set_tenant(conn, scope)
         yield conn
 
 

@@ -127,6 +127,7 @@ class OutboxRelay:
         """Publish one batch; return how many rows were published."""
         async with self.pool.acquire() as conn, conn.transaction():
             if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _RELAY_LOCK):
+                metrics.OUTBOX_BACKLOG.set(0)  # another replica relays and reports the backlog
                 return 0
             rows = await conn.fetch(
                 "SELECT seq, topic, key, body, headers, created_at FROM outbox"

@@ -32,6 +32,7 @@ _TRANSIENT = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, KafkaError
 
 _RELAY_LOCK = 0x464D4602
 NOTIFY_CHANNEL = "fmf_outbox"
+GATHER_S = 0.005
 
 
 async def enqueue(conn: Conn, source: str, events: Iterable[tuple[Envelope, object]]) -> None:
@@ -107,6 +108,8 @@ class OutboxRelay:
                     log.warning("outbox relay round failed; retrying", extra={"error": repr(exc)})
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_interval_s)
+                    # Let the commits of a busy moment gather, so that one round publishes them all.
+                    await asyncio.sleep(GATHER_S)
                 self._wake.clear()
         finally:
             if listener is not None and not listener.is_closed():

@@ -1,7 +1,6 @@
-"""Run the reporting service: `python -m services.reporting`."""
+"""`python -m services.reporting` runs the service; `python -m services.reporting rebuild` rebuilds its read model."""
 
-from services.reporting.app import SPEC
-from shared.service import serve
+from services.reporting.cli import app
 
 if __name__ == "__main__":
-    serve(SPEC)
+    app()

@@ -1,19 +1,28 @@
-"""HTTP routes of the reporting service."""
+"""HTTP routes of the reporting service: decode, authorise, delegate to the store and the reports."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+import asyncpg
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, Response
 
-from services.reporting import store
+from services.reporting import csv_export, pages, reports, store
 from shared import tenancy
 from shared.auth import Principal, bearer, resolve, unauthorized
-from shared.errors import NotFound
+from shared.errors import NotFound, Unprocessable
 from shared.service import Runtime, runtime_of
 
 router = APIRouter(prefix="/v1")
 RuntimeDep = Annotated[Runtime, Depends(runtime_of)]
+First = Annotated[date | None, Query(alias="from", description="First local date of a meeting, e.g. 2027-01-01.")]
+Last = Annotated[date | None, Query(alias="to", description="Last local date of a meeting (inclusive).")]
+Sep = Annotated[
+    csv_export.Separator, Query(description="semicolon (Norwegian Excel, decimal comma) or comma (decimal point).")
+]
+CSV = "text/csv; charset=utf-8"
 
 
 async def principal(request: Request) -> Principal:
@@ -25,15 +34,35 @@ async def principal(request: Request) -> Principal:
     return found
 
 
+Who = Annotated[Principal, Depends(principal)]
+
+
+async def operator(who: Who) -> Principal:
+    if who.role != "operator":
+        raise NotFound("no such resource")
+    return who
+
+
+Operator = Annotated[Principal, Depends(operator)]
+
+
+def _period(first: date | None, last: date | None) -> None:
+    if first and last and first > last:
+        raise Unprocessable(f"from ({first}) must not be after to ({last})")
+
+
+async def _visible_tenant(conn: Any, who: Principal, slug: str) -> asyncpg.Record:
+    tenant = await tenancy.tenant_by_slug(conn, slug)
+    if tenant is None or not who.can_see(tenant["tenant_id"]):
+        raise NotFound(f"no tenant '{slug}'")
+    return tenant
+
+
 @router.get("/tenants/{slug}/summary", tags=["coordinator"])
-async def tenant_summary(
-    slug: str, runtime: RuntimeDep, who: Annotated[Principal, Depends(principal)]
-) -> dict[str, Any]:
+async def tenant_summary(slug: str, runtime: RuntimeDep, who: Who) -> dict[str, Any]:
     """Counts per meeting: confirmed and waitlisted by group, cancellations, promotions, pairs."""
     async with runtime.db.acquire() as conn:
-        tenant = await tenancy.tenant_by_slug(conn, slug)
-        if tenant is None or not who.can_see(tenant["tenant_id"]):
-            raise NotFound(f"no tenant '{slug}'")
+        tenant = await _visible_tenant(conn, who, slug)
         rows = await store.tenant_summary(conn, tenant["tenant_id"])
     meetings = [
         {
@@ -51,3 +80,73 @@ async def tenant_summary(
         for r in rows
     ]
     return {"tenant": slug, "meetings": meetings}
+
+
+async def _tenant_report(
+    runtime: Runtime, who: Principal, slug: str, first: date | None, last: date | None
+) -> tuple[reports.TenantReport, str]:
+    _period(first, last)
+    async with runtime.db.acquire() as conn:
+        tenant = await _visible_tenant(conn, who, slug)
+        meetings = await store.meeting_figures(conn, tenant["tenant_id"], first, last)
+        loose = await store.loose_notifications(conn, tenant["tenant_id"], first, last)
+    return reports.tenant_report(slug, first, last, meetings, loose), tenant["name"]
+
+
+async def _national_report(runtime: Runtime, first: date | None, last: date | None) -> reports.NationalReport:
+    _period(first, last)
+    async with runtime.db.acquire() as conn:
+        grouped = await store.grouped_figures(conn, first, last)
+        known = await store.tenants(conn)
+    return reports.national_report(first, last, grouped, known)
+
+
+@router.get("/tenants/{slug}/report", tags=["coordinator"])
+async def tenant_report(slug: str, runtime: RuntimeDep, who: Who, first: First = None, last: Last = None) -> Any:
+    """A row per meeting (by its local start date) and the totals, without personal data."""
+    report, _ = await _tenant_report(runtime, who, slug, first, last)
+    return report.as_json()
+
+
+@router.get("/tenants/{slug}/report.csv", tags=["coordinator"], response_class=Response)
+async def tenant_report_csv(
+    slug: str, runtime: RuntimeDep, who: Who, first: First = None, last: Last = None, sep: Sep = "semicolon"
+) -> Response:
+    """The report as CSV: UTF-8 with a byte-order mark, a row per meeting, then the totals."""
+    report, _ = await _tenant_report(runtime, who, slug, first, last)
+    return Response(
+        csv_export.tenant_csv(report, sep),
+        media_type=CSV,
+        headers={"Content-Disposition": f'attachment; filename="report-{slug}.csv"'},
+    )
+
+
+@router.get("/tenants/{slug}/dashboard", tags=["coordinator"], response_class=HTMLResponse)
+async def tenant_dashboard(
+    slug: str, runtime: RuntimeDep, who: Who, first: First = None, last: Last = None
+) -> HTMLResponse:
+    report, name = await _tenant_report(runtime, who, slug, first, last)
+    return HTMLResponse(pages.tenant_page(report, name))
+
+
+@router.get("/national/report", tags=["operator"])
+async def national_report(runtime: RuntimeDep, _: Operator, first: First = None, last: Last = None) -> Any:
+    """Totals per tenant, per month and for the nation; counts of 1-4 people read "<5" (see the legend)."""
+    return (await _national_report(runtime, first, last)).as_json()
+
+
+@router.get("/national/report.csv", tags=["operator"], response_class=Response)
+async def national_report_csv(
+    runtime: RuntimeDep, _: Operator, first: First = None, last: Last = None, sep: Sep = "semicolon"
+) -> Response:
+    report = await _national_report(runtime, first, last)
+    return Response(
+        csv_export.national_csv(report, sep),
+        media_type=CSV,
+        headers={"Content-Disposition": 'attachment; filename="report-national.csv"'},
+    )
+
+
+@router.get("/national/dashboard", tags=["operator"], response_class=HTMLResponse)
+async def national_dashboard(runtime: RuntimeDep, _: Operator, first: First = None, last: Last = None) -> HTMLResponse:
+    return HTMLResponse(pages.national_page(await _national_report(runtime, first, last)))

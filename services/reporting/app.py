@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi import FastAPI
 
-from services.reporting import api, handlers
+from services.reporting import api, handlers, store
+from services.reporting.running import hold_running_lock
 from shared.service import ServiceSpec, create_app
 from shared.settings import Settings
 
 SPEC = ServiceSpec(
     name="reporting",
-    migrations=Path(__file__).with_name("migrations"),
+    migrations=store.MIGRATIONS,
     subscribes_to=handlers.SUBSCRIBES_TO,
     register_handlers=handlers.register,
     router=api.router,
+    background=[hold_running_lock],
     description="Aggregate, personal-data-free read model; per-tenant and national figures.",
 )
 

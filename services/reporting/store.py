@@ -3,35 +3,68 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
 
 import asyncpg
 
+from services.reporting import figures
 from shared.db import Conn
 
+MIGRATIONS = Path(__file__).with_name("migrations")
+# A statement and its arguments: what applying one event writes. The service executes an event's
+# writes at once; a rebuild runs many events' writes of one statement together (``executemany``).
+Write = tuple[str, tuple[Any, ...]]
 
-async def upsert_meeting(
-    conn: Conn,
+# Derived from events, so emptied by a rebuild (with the consumer's inbox rows).
+READ_MODEL_TABLES = (
+    "meetings",
+    "registrations",
+    "pairings",
+    "feedback",
+    "notifications",
+    "known_tenants",
+    "known_tokens",
+)
+
+
+_UPSERT_MEETING = (
+    "INSERT INTO meetings (meeting_id, tenant_id, format, status, starts_at, timezone)"
+    " VALUES ($1, $2, $3, $4, $5, $6)"
+    " ON CONFLICT (meeting_id) DO UPDATE SET format = EXCLUDED.format, status = EXCLUDED.status,"
+    " starts_at = EXCLUDED.starts_at, timezone = EXCLUDED.timezone"
+)
+
+
+def upsert_meeting(
     meeting_id: uuid.UUID,
     tenant_id: uuid.UUID,
     fmt: str,
     status: str,
     starts_at: datetime,
-) -> None:
-    await conn.execute(
-        "INSERT INTO meetings (meeting_id, tenant_id, format, status, starts_at) VALUES ($1, $2, $3, $4, $5)"
-        " ON CONFLICT (meeting_id) DO UPDATE SET format = EXCLUDED.format, status = EXCLUDED.status,"
-        " starts_at = EXCLUDED.starts_at",
+    timezone: str = "Europe/Oslo",
+) -> Write:
+    return _UPSERT_MEETING, (
         meeting_id,
         tenant_id,
         fmt,
         status,
         starts_at,
+        timezone,
     )
 
 
-async def upsert_registration(
-    conn: Conn,
+_UPSERT_REGISTRATION = (
+    'INSERT INTO registrations (registration_id, tenant_id, meeting_id, "group", status, was_promoted, first_time)'
+    " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (registration_id) DO UPDATE"
+    " SET status = EXCLUDED.status, was_promoted = registrations.was_promoted OR EXCLUDED.was_promoted,"
+    # after an erasure the profile arrives empty: keep what was known
+    " first_time = coalesce(EXCLUDED.first_time, registrations.first_time)"
+)
+
+
+def upsert_registration(
     registration_id: uuid.UUID,
     tenant_id: uuid.UUID,
     meeting_id: uuid.UUID,
@@ -39,11 +72,8 @@ async def upsert_registration(
     status: str,
     promoted: bool,
     first_time: bool | None,
-) -> None:
-    await conn.execute(
-        'INSERT INTO registrations (registration_id, tenant_id, meeting_id, "group", status, was_promoted, first_time)'
-        " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (registration_id) DO UPDATE"
-        " SET status = EXCLUDED.status, was_promoted = registrations.was_promoted OR EXCLUDED.was_promoted",
+) -> Write:
+    return _UPSERT_REGISTRATION, (
         registration_id,
         tenant_id,
         meeting_id,
@@ -54,24 +84,42 @@ async def upsert_registration(
     )
 
 
-async def upsert_pairing(
-    conn: Conn,
+_UPSERT_PAIRING = (
+    "INSERT INTO pairings (meeting_id, tenant_id, version, pairs, trios) VALUES ($1, $2, $3, $4, $5)"
+    " ON CONFLICT (meeting_id) DO UPDATE SET version = EXCLUDED.version, pairs = EXCLUDED.pairs,"
+    " trios = EXCLUDED.trios WHERE pairings.version <= EXCLUDED.version"
+)
+
+
+def upsert_pairing(
     meeting_id: uuid.UUID,
     tenant_id: uuid.UUID,
     version: int,
     pairs: int,
     trios: int,
-) -> None:
-    await conn.execute(
-        "INSERT INTO pairings (meeting_id, tenant_id, version, pairs, trios) VALUES ($1, $2, $3, $4, $5)"
-        " ON CONFLICT (meeting_id) DO UPDATE SET version = EXCLUDED.version, pairs = EXCLUDED.pairs,"
-        " trios = EXCLUDED.trios WHERE pairings.version <= EXCLUDED.version",
+) -> Write:
+    return _UPSERT_PAIRING, (
         meeting_id,
         tenant_id,
         version,
         pairs,
         trios,
     )
+
+
+async def apply(conn: Conn, writes: list[Write]) -> None:
+    for statement, args in writes:
+        await conn.execute(statement, *args)
+
+
+async def apply_many(conn: Conn, writes: list[Write]) -> None:
+    """Many events' writes, one ``executemany`` per statement. Each statement writes one table of its
+    own, so only the order among a statement's rows matters, and that order is kept."""
+    by_statement: dict[str, list[tuple[Any, ...]]] = {}
+    for statement, args in writes:
+        by_statement.setdefault(statement, []).append(args)
+    for statement, rows in by_statement.items():
+        await conn.executemany(statement, rows)
 
 
 async def tenant_summary(conn: Conn, tenant_id: uuid.UUID) -> list[asyncpg.Record]:
@@ -95,3 +143,213 @@ async def tenant_summary(conn: Conn, tenant_id: uuid.UUID) -> list[asyncpg.Recor
         """,
         tenant_id,
     )
+
+
+_UPSERT_FEEDBACK = (
+    'INSERT INTO feedback (registration_id, tenant_id, meeting_id, "group", rating, new_connection,'
+    " would_recommend) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (registration_id) DO UPDATE"
+    " SET rating = EXCLUDED.rating, new_connection = EXCLUDED.new_connection,"
+    " would_recommend = EXCLUDED.would_recommend"
+)
+
+
+def upsert_feedback(
+    registration_id: uuid.UUID,
+    tenant_id: uuid.UUID,
+    meeting_id: uuid.UUID,
+    group: str,
+    rating: int,
+    new_connection: bool,
+    would_recommend: bool,
+) -> Write:
+    return _UPSERT_FEEDBACK, (
+        registration_id,
+        tenant_id,
+        meeting_id,
+        group,
+        rating,
+        new_connection,
+        would_recommend,
+    )
+
+
+_RECORD_NOTIFICATION = (
+    "INSERT INTO notifications (notification_id, tenant_id, meeting_id, channel, outcome, occurred_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (notification_id) DO UPDATE"
+    " SET outcome = EXCLUDED.outcome, occurred_at = EXCLUDED.occurred_at"
+)
+
+
+def record_notification(
+    notification_id: uuid.UUID,
+    tenant_id: uuid.UUID,
+    meeting_id: uuid.UUID | None,
+    channel: str,
+    outcome: str,
+    occurred_at: datetime,
+) -> Write:
+    return _RECORD_NOTIFICATION, (
+        notification_id,
+        tenant_id,
+        meeting_id,
+        channel,
+        outcome,
+        occurred_at,
+    )
+
+
+# --- the figures -----------------------------------------------------------------------------
+
+_LOCAL_DATE = "(starts_at AT TIME ZONE timezone)::date"
+_PLACE = "('confirmed', 'attended', 'no_show')"
+_STATUS_FILTER = {
+    "signed_up": "true",
+    "confirmed": f"status IN {_PLACE}",
+    "waitlisted": "status = 'waitlisted'",
+    "promoted": "was_promoted",
+    "cancelled": "status = 'cancelled'",
+    "attended": "status = 'attended'",
+    "no_show": "status = 'no_show'",
+}
+_REGISTRATION_COUNTS = ",\n".join(
+    [
+        f"count(*) FILTER (WHERE \"group\" = '{g}' AND {_STATUS_FILTER[m]}) AS {g}_{m}"
+        for g in figures.GROUPS
+        for m in figures.STATUS_MEASURES
+    ]
+    + ["count(*) FILTER (WHERE \"group\" = 'resident' AND status = 'attended' AND first_time) AS reach_first_time"]
+)
+_NOTIFICATION_COUNTS = ",\n".join(
+    f"count(*) FILTER (WHERE channel = '{c}' AND outcome = '{o}') AS {c}_{o}"
+    for c in figures.CHANNELS
+    for o in figures.OUTCOMES
+)
+_COUNT_COLUMNS = ", ".join(
+    [f"reg.{g}_{m}" for g in figures.GROUPS for m in figures.STATUS_MEASURES]
+    + ["reg.reach_first_time"]
+    + [f"fb.{name}" for name in figures.FEEDBACK_COUNTS]
+    + [f"nt.{name}" for name in figures.NOTIFICATION_COUNTS]
+)
+_PER_MEETING = f"""
+    chosen AS (
+        SELECT meeting_id, tenant_id, format, status, starts_at, timezone,
+               to_char(starts_at AT TIME ZONE timezone, 'YYYY-MM') AS month
+        FROM meetings
+        WHERE ($1::uuid IS NULL OR tenant_id = $1)
+          AND ($2::date IS NULL OR {_LOCAL_DATE} >= $2)
+          AND ($3::date IS NULL OR {_LOCAL_DATE} <= $3)
+    ),
+    reg AS (
+        SELECT meeting_id, {_REGISTRATION_COUNTS}
+        FROM registrations WHERE meeting_id IN (SELECT meeting_id FROM chosen) GROUP BY meeting_id
+    ),
+    fb AS (
+        SELECT meeting_id, count(*) AS feedback_responses, sum(rating) AS feedback_rating_sum,
+               count(*) FILTER (WHERE new_connection) AS feedback_new_connection,
+               count(*) FILTER (WHERE would_recommend) AS feedback_would_recommend
+        FROM feedback WHERE meeting_id IN (SELECT meeting_id FROM chosen) GROUP BY meeting_id
+    ),
+    nt AS (
+        SELECT meeting_id, {_NOTIFICATION_COUNTS}
+        FROM notifications WHERE meeting_id IN (SELECT meeting_id FROM chosen) GROUP BY meeting_id
+    ),
+    per_meeting AS (
+        SELECT c.meeting_id, c.tenant_id, c.format, c.status, c.starts_at, c.timezone, c.month,
+               1 AS meetings,
+               CASE WHEN c.status <> 'cancelled' AND (c.status = 'completed'
+                    OR coalesce(reg.newcomer_attended + reg.resident_attended, 0) > 0) THEN 1 ELSE 0 END
+                   AS meetings_held,
+               CASE WHEN c.status = 'cancelled' THEN 1 ELSE 0 END AS meetings_cancelled,
+               coalesce(p.pairs, 0) AS pairs, coalesce(p.trios, 0) AS trios,
+               {_COUNT_COLUMNS}
+        FROM chosen c
+        LEFT JOIN reg USING (meeting_id)
+        LEFT JOIN fb USING (meeting_id)
+        LEFT JOIN nt USING (meeting_id)
+        LEFT JOIN pairings p USING (meeting_id)
+    ),
+    loose AS (
+        -- notifications not about one meeting count for the tenant and the month they were sent in
+        SELECT n.tenant_id, to_char(n.occurred_at AT TIME ZONE coalesce(t.timezone, 'Europe/Oslo'), 'YYYY-MM')
+                   AS month, {_NOTIFICATION_COUNTS}
+        FROM notifications n LEFT JOIN known_tenants t USING (tenant_id)
+        WHERE n.meeting_id IS NULL AND ($1::uuid IS NULL OR n.tenant_id = $1)
+          AND ($2::date IS NULL OR (n.occurred_at AT TIME ZONE coalesce(t.timezone, 'Europe/Oslo'))::date >= $2)
+          AND ($3::date IS NULL OR (n.occurred_at AT TIME ZONE coalesce(t.timezone, 'Europe/Oslo'))::date <= $3)
+        GROUP BY 1, 2
+    )"""
+
+
+async def meeting_figures(
+    conn: Conn, tenant_id: uuid.UUID | None, first: date | None, last: date | None
+) -> list[asyncpg.Record]:
+    """One row per meeting starting (local date) between ``first`` and ``last``, with its counts."""
+    return await conn.fetch(
+        f"WITH {_PER_MEETING} SELECT * FROM per_meeting ORDER BY starts_at, meeting_id", tenant_id, first, last
+    )
+
+
+async def loose_notifications(
+    conn: Conn, tenant_id: uuid.UUID | None, first: date | None, last: date | None
+) -> list[asyncpg.Record]:
+    """Notifications sent in the period that are about no meeting, per tenant and month."""
+    return await conn.fetch(f"WITH {_PER_MEETING} SELECT * FROM loose", tenant_id, first, last)
+
+
+_SUMS = ",\n".join(f"coalesce(sum({name}), 0)::bigint AS {name}" for name in figures.BASE_COUNTS)
+
+
+async def grouped_figures(conn: Conn, first: date | None, last: date | None) -> list[asyncpg.Record]:
+    """The counts per tenant, per month and for the nation (``tenant_id``/``month`` null where summed over)."""
+    return await conn.fetch(
+        f"""
+        WITH {_PER_MEETING},
+        everything AS (
+            SELECT tenant_id, month, {", ".join(figures.BASE_COUNTS)} FROM per_meeting
+            UNION ALL
+            SELECT tenant_id, month, {
+            ", ".join(name if name in figures.NOTIFICATION_COUNTS else "0" for name in figures.BASE_COUNTS)
+        } FROM loose
+        )
+        SELECT tenant_id, month, GROUPING(tenant_id) AS all_tenants, GROUPING(month) AS all_months, {_SUMS}
+        FROM everything
+        GROUP BY GROUPING SETS ((tenant_id), (month), ())
+        """,
+        None,
+        first,
+        last,
+    )
+
+
+async def tenants(conn: Conn) -> list[asyncpg.Record]:
+    return await conn.fetch("SELECT tenant_id, slug, name, municipality_number FROM known_tenants ORDER BY slug")
+
+
+# --- rebuild ---------------------------------------------------------------------------------
+
+
+async def empty_read_model(conn: Conn, consumer_group: str) -> None:
+    """Forget everything learnt from events, and that it was learnt, so a replay applies it all again."""
+    await conn.execute(f"TRUNCATE {', '.join(READ_MODEL_TABLES)}")
+    await conn.execute("DELETE FROM inbox WHERE consumer = $1", consumer_group)
+
+
+async def applied_events(conn: Conn, consumer_group: str) -> int:
+    return int(await conn.fetchval("SELECT count(*) FROM inbox WHERE consumer = $1", consumer_group))
+
+
+async def claim_events(
+    conn: Conn, consumer_group: str, events: list[tuple[uuid.UUID, uuid.UUID, str]]
+) -> set[uuid.UUID]:
+    """The inbox's claim for many events at once (id, tenant, type): the ids not applied before."""
+    rows = await conn.fetch(
+        "INSERT INTO inbox (consumer, event_id, tenant_id, event_type)"
+        " SELECT $1, e.id, e.tenant_id, e.type"
+        " FROM unnest($2::uuid[], $3::uuid[], $4::text[]) AS e(id, tenant_id, type)"
+        " ON CONFLICT DO NOTHING RETURNING event_id",
+        consumer_group,
+        [e[0] for e in events],
+        [e[1] for e in events],
+        [e[2] for e in events],
+    )
+    return {r["event_id"] for r in rows}

@@ -1,0 +1,65 @@
+"""Reports as CSV. Pure: no I/O.
+
+UTF-8 with a byte-order mark, so that Excel recognises the encoding (æ, ø, å survive). With the
+semicolon separator, which Norwegian Excel expects, decimals are written with a comma as well
+(``0,75``); with the comma separator they use a point.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Literal
+
+from services.reporting import figures
+from services.reporting.reports import NationalReport, TenantReport
+
+Separator = Literal["semicolon", "comma"]
+_CHARACTER = {"semicolon": ";", "comma": ","}
+BOM = "\ufeff"
+COLUMNS = (*figures.SHOWN_COUNTS, *figures.RATIOS)
+
+
+def _cell(value: figures.Value | figures.Ratio, separator: Separator) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        text = f"{value:.4f}".rstrip("0").rstrip(".")
+        return text.replace(".", ",") if separator == "semicolon" else text
+    return str(value)
+
+
+def _figures(cells: Mapping[str, figures.Value], separator: Separator) -> list[str]:
+    ratios = figures.ratios(cells)
+    return [_cell(cells[name], separator) for name in figures.SHOWN_COUNTS] + [
+        _cell(ratios[name], separator) for name in figures.RATIOS
+    ]
+
+
+def _write(header: Sequence[str], rows: Iterable[Sequence[str]], separator: Separator) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=_CHARACTER[separator], lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return BOM + out.getvalue()
+
+
+def tenant_csv(report: TenantReport, separator: Separator = "semicolon") -> str:
+    """A row per meeting, then a row of totals (which also counts notifications about no meeting)."""
+    header = ["meeting_id", "date", "format", "status", *COLUMNS]
+    rows = [[m.meeting_id, m.date, m.format, m.status, *_figures(m.counts, separator)] for m in report.meetings]
+    rows.append(["total", "", "", "", *_figures(report.totals, separator)])
+    return _write(header, rows, separator)
+
+
+def national_csv(report: NationalReport, separator: Separator = "semicolon") -> str:
+    """The nation, then a row per tenant, then a row per month; suppressed cells read '<5' or ':'."""
+    header = ["row", "tenant", "name", "municipality_number", "month", *COLUMNS]
+    rows = [["nation", "", "", "", "", *_figures(report.nation, separator)]]
+    for slug, cells in report.tenants.items():
+        tenant = report.names[slug]
+        rows.append(["tenant", slug, tenant.name, tenant.municipality_number, "", *_figures(cells, separator)])
+    for month, cells in report.months.items():
+        rows.append(["month", "", "", "", month, *_figures(cells, separator)])
+    return _write(header, rows, separator)

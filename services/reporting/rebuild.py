@@ -1,0 +1,184 @@
+"""``python -m services.reporting rebuild``: empty the read model and replay every topic from the start.
+
+The command first moves the service's consumer group back to the beginning of every partition it
+reads, then empties the read model and the group's inbox rows, then applies every event up to the
+end offsets it found, through the same handlers as the service, committing the group's offsets as
+it goes. Stopped half-way, nothing is lost: the service (or the next rebuild) goes on from the
+committed offsets, and the inbox skips what was applied already. Events that arrive meanwhile are
+left for the service. Run it while the reporting service is stopped; it refuses otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError
+from faststream.kafka import KafkaBroker
+from pydantic import ValidationError
+
+from services.reporting import handlers, store
+from services.reporting.running import RUNNING_LOCK
+from shared import db, inbox, topics
+from shared.consumer import EventConsumer
+from shared.db import Conn
+from shared.events import Envelope
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+BATCH = 5000
+
+
+class ServiceRunning(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Rebuilt:
+    events: int  # applied
+    skipped: int  # unparseable or failing; they went to the dead-letter topics when first consumed
+    seconds: float
+
+
+def consumer_group(settings: Settings) -> str:
+    return f"{settings.consumer_group_prefix}-reporting"
+
+
+async def _join(consumer: AIOKafkaConsumer, patience: float) -> list[TopicPartition]:
+    """Join the service's consumer group and wait until it has every partition (it is the only member)."""
+    await consumer.topics()  # fetch metadata
+    wanted = {TopicPartition(t, p) for t in handlers.SUBSCRIBES_TO for p in consumer.partitions_for_topic(t) or ()}
+    deadline = time.monotonic() + patience
+    while consumer.assignment() != wanted:
+        if time.monotonic() > deadline:
+            raise ServiceRunning("another member holds partitions of the reporting consumer group; stop it first")
+        await asyncio.sleep(0.2)  # the group coordinator joins in the background
+    return sorted(wanted)
+
+
+async def rebuild(settings: Settings) -> Rebuilt:
+    started = time.perf_counter()
+    group = consumer_group(settings)
+    await db.ensure_database(settings.database_url)
+    await db.migrate(settings.database_url, store.MIGRATIONS)
+    await topics.ensure_topics(settings.kafka_bootstrap, settings.topic_partitions, settings.topic_replication)
+    conn = await asyncpg.connect(settings.database_url)
+    consumer = AIOKafkaConsumer(
+        *handlers.SUBSCRIBES_TO,
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=settings.kafka_session_timeout_ms,
+        heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+    )
+    try:
+        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", RUNNING_LOCK):
+            raise ServiceRunning("the reporting service is running; stop it before rebuilding its read model")
+        await consumer.start()
+        partitions = await _join(consumer, patience=6 * settings.kafka_session_timeout_ms / 1000 + 10)
+        beginning = await consumer.beginning_offsets(partitions)
+        for tp in partitions:
+            consumer.seek(tp, beginning[tp])
+        await _commit(consumer, {tp: beginning[tp] for tp in partitions}, patience=30)
+        async with conn.transaction():
+            await store.empty_read_model(conn, group)
+        ends = await consumer.end_offsets(partitions)
+        todo = {tp: (beginning[tp], ends[tp]) for tp in partitions if ends[tp] > beginning[tp]}
+        applied, skipped = await _replay(conn, consumer, group, todo)
+    finally:
+        await consumer.stop()
+        await conn.close()
+    return Rebuilt(applied, skipped, time.perf_counter() - started)
+
+
+async def _replay(
+    conn: asyncpg.Connection, consumer: AIOKafkaConsumer, group: str, todo: dict[TopicPartition, tuple[int, int]]
+) -> tuple[int, int]:
+    """Apply every record from each partition's beginning up to (not including) its end offset."""
+    event_consumer = EventConsumer(group, None, KafkaBroker())  # only its handlers are used
+    handlers.register(event_consumer)
+    applied = skipped = 0
+    next_offset = {tp: first for tp, (first, _) in todo.items()}
+    ends = {tp: end for tp, (_, end) in todo.items()}
+    while any(next_offset[tp] < ends[tp] for tp in todo):
+        wanted = [tp for tp in todo if next_offset[tp] < ends[tp]]
+        batch = await consumer.getmany(*wanted, timeout_ms=1000, max_records=BATCH)
+        records = [r for tp, recs in batch.items() for r in recs if next_offset[tp] <= r.offset < ends[tp]]
+        done, failed = await _apply(conn, event_consumer, records)
+        applied, skipped = applied + done, skipped + failed
+        offsets = {}
+        for tp, recs in batch.items():
+            if recs:
+                # never past the end: what arrived during the rebuild is the service's to apply
+                next_offset[tp] = min(ends[tp], max(next_offset[tp], recs[-1].offset + 1))
+                offsets[tp] = next_offset[tp]
+        if offsets:
+            await _commit(consumer, offsets, patience=30)
+    return applied, skipped
+
+
+async def _commit(consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int], patience: float) -> None:
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            await consumer.commit(offsets)
+            return
+        except CommitFailedError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+
+
+async def _apply(conn: asyncpg.Connection, consumer: EventConsumer, records: list[ConsumerRecord]) -> tuple[int, int]:
+    """Apply a batch in one transaction; if any event fails, apply them one by one and skip the failing."""
+    events: list[Envelope] = []
+    skipped = 0
+    for record in records:
+        if not record.value:
+            continue
+        try:
+            events.append(Envelope.model_validate_json(record.value))
+        except ValidationError:
+            skipped += 1
+    try:
+        async with conn.transaction():
+            # A crash loses nothing a rerun cannot redo, so commits need not wait for the disk.
+            await conn.execute("SET LOCAL synchronous_commit = off")
+            known = [e for e in events if e.type in consumer.handlers]
+            fresh = await store.claim_events(conn, consumer.group, [(e.id, e.tenant_id, e.type) for e in known])
+            applied, writes = 0, []
+            for event in known:
+                if event.id in fresh:  # and only once, should the batch hold the event twice
+                    fresh.discard(event.id)
+                    applied += 1
+                    writer = handlers.WRITERS.get(event.type)
+                    if writer is None:
+                        await consumer.handlers[event.type](conn, event)  # tenants and tokens: few
+                    else:
+                        writes += writer(event)
+            await store.apply_many(conn, writes)
+        return applied, skipped
+    except Exception:
+        log.warning("a batch failed during the rebuild; applying it event by event", exc_info=True)
+    applied = 0
+    for event in events:
+        try:
+            async with conn.transaction():
+                applied += await _one(conn, consumer, event)
+        except Exception:
+            skipped += 1
+            log.exception("event skipped during the rebuild", extra={"event_id": str(event.id), "type": event.type})
+    return applied, skipped
+
+
+async def _one(conn: Conn, consumer: EventConsumer, event: Envelope) -> int:
+    handler = consumer.handlers.get(event.type)
+    if handler is None or not await inbox.claim(conn, consumer.group, event):
+        return 0
+    await handler(conn, event)
+    return 1

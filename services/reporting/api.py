@@ -13,10 +13,10 @@ from services.reporting import csv_export, pages, reports, store
 from shared import tenancy
 from shared.auth import Principal, bearer, resolve, unauthorized
 from shared.errors import NotFound, Unprocessable
-from shared.service import Runtime, runtime_of
+from shared.service import Runtime, current_runtime, runtime_of
 
 router = APIRouter(prefix="/v1")
-RuntimeDep = Annotated[Runtime, Depends(runtime_of)]
+RuntimeDep = Annotated[Runtime, Depends(current_runtime)]
 First = Annotated[date | None, Query(alias="from", description="First local date of a meeting, e.g. 2027-01-01.")]
 Last = Annotated[date | None, Query(alias="to", description="Last local date of a meeting (inclusive).")]
 Sep = Annotated[

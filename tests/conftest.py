@@ -45,8 +45,10 @@ def postgres_dsn() -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def kafka_bootstrap() -> Iterator[str]:
+    """A broker per test module: a fresh platform's consumer groups read from the beginning, and must not
+    wade through every event the modules before produced."""
     if os.environ.get("FMF_KAFKA_BOOTSTRAP"):
         bootstrap = os.environ["FMF_KAFKA_BOOTSTRAP"]
         asyncio.run(ensure_topics(bootstrap, TEST_PARTITIONS))

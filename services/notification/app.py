@@ -10,14 +10,23 @@ from services.notification import handlers, sender
 from shared.service import ServiceSpec, create_app
 from shared.settings import Settings
 
-SPEC = ServiceSpec(
-    name="notification",
-    migrations=Path(__file__).with_name("migrations"),
-    subscribes_to=handlers.SUBSCRIBES_TO,
-    register_handlers=handlers.register,
-    background=[sender.run_sender],
-    description="Contact details, message templates per language, delivery by e-mail, the record of what was sent.",
-)
+
+def spec(clock: sender.Clock = sender.system_clock) -> ServiceSpec:
+    """The service; ``clock`` is what the sender takes for "now" (tests move it)."""
+    return ServiceSpec(
+        name="notification",
+        migrations=Path(__file__).with_name("migrations"),
+        subscribes_to=handlers.SUBSCRIBES_TO,
+        register_handlers=handlers.register,
+        background=[sender.sender_task(clock)],
+        description=(
+            "Contact details, message templates per language (nb, nn, en), delivery by e-mail and SMS,"
+            " reminders, retries, and the record of what was sent."
+        ),
+    )
+
+
+SPEC = spec()
 
 
 def build(settings: Settings | None = None) -> FastAPI:

@@ -1,17 +1,23 @@
-"""Events notification consumes: contacts, meetings, and the registration changes that cause messages."""
+"""Events notification consumes: tenants, contacts and manage links, meetings, registrations and
+published pairs. Each handler only decodes its event and hands it to ``planning``."""
 
 from __future__ import annotations
 
-from services.notification import store
+from services.notification import planning
 from shared import tenancy, topics
 from shared.consumer import EventConsumer
 from shared.db import Conn
-from shared.events import ContactUpserted, Envelope, MeetingSnapshot, RegistrationChanged
+from shared.events import (
+    ContactUpserted,
+    Envelope,
+    ManageLink,
+    MeetingSnapshot,
+    Pairing,
+    ParticipantErased,
+    RegistrationChanged,
+)
 
-SUBSCRIBES_TO = (topics.TENANTS, topics.MEETINGS, topics.REGISTRATIONS, topics.CONTACTS)
-
-# registration event type -> notification kind
-KIND_OF = {"registration.confirmed": "registration_confirmed"}
+SUBSCRIBES_TO = (topics.TENANTS, topics.MEETINGS, topics.REGISTRATIONS, topics.CONTACTS, topics.MATCHING)
 
 
 def register(consumer: EventConsumer) -> None:
@@ -19,8 +25,11 @@ def register(consumer: EventConsumer) -> None:
 
     @consumer.on("contact.upserted")
     async def contact_upserted(conn: Conn, event: Envelope) -> None:
-        c = ContactUpserted.model_validate(event.data)
-        await store.upsert_contact(conn, **c.model_dump())
+        await planning.contact_upserted(conn, ContactUpserted.model_validate(event.data))
+
+    @consumer.on("contact.manage_link")
+    async def manage_link(conn: Conn, event: Envelope) -> None:
+        await planning.manage_link(conn, ManageLink.model_validate(event.data))
 
     @consumer.on(
         "meeting.created",
@@ -30,29 +39,21 @@ def register(consumer: EventConsumer) -> None:
         "meeting.cancelled",
         "meeting.completed",
     )
-    async def meeting_changed(conn: Conn, event: Envelope) -> None:
-        m = MeetingSnapshot.model_validate(event.data)
-        await store.upsert_meeting(
-            conn,
-            meeting_id=m.meeting_id,
-            tenant_id=m.tenant_id,
-            title=m.title,
-            status=m.status,
-            starts_at=m.starts_at,
-            duration_minutes=m.duration_minutes,
-            timezone=m.timezone,
-            venue=m.venue.model_dump(),
-        )
+    async def meeting_event(conn: Conn, event: Envelope) -> None:
+        await planning.meeting_event(conn, event, MeetingSnapshot.model_validate(event.data))
 
-    @consumer.on(*KIND_OF)
+    @consumer.on("registration.confirmed", "registration.waitlisted", "registration.promoted", "registration.cancelled")
     async def registration_changed(conn: Conn, event: Envelope) -> None:
-        r = RegistrationChanged.model_validate(event.data)
-        await store.add_notification(
-            conn,
-            tenant_id=r.tenant_id,
-            cause_event_id=event.id,
-            participant_id=r.participant_id,
-            meeting_id=r.meeting_id,
-            kind=KIND_OF[event.type],
-            channel="email",
-        )
+        await planning.registration_changed(conn, event, RegistrationChanged.model_validate(event.data))
+
+    @consumer.on("registration.attended", "registration.no_show")
+    async def attendance(conn: Conn, event: Envelope) -> None:
+        await planning.registration_status(conn, RegistrationChanged.model_validate(event.data))
+
+    @consumer.on("participant.erased")
+    async def participant_erased(conn: Conn, event: Envelope) -> None:
+        await planning.participant_erased(conn, event, ParticipantErased.model_validate(event.data))
+
+    @consumer.on("matching.pairs_published")
+    async def pairs_published(conn: Conn, event: Envelope) -> None:
+        await planning.pairs_published(conn, event, Pairing.model_validate(event.data))

@@ -1,101 +1,222 @@
-"""The sender loop: picks due notifications one at a time (``FOR UPDATE SKIP LOCKED``), so several
-workers and replicas share the work and each notification is sent by exactly one of them."""
+"""The sender: picks due notifications one at a time (``FOR UPDATE SKIP LOCKED``), so several workers
+and replicas share the work and each notification is handled by exactly one of them. Reminders and
+feedback requests are rows with a future ``due_at``: the same loop sends them when their time comes,
+also after a restart.
+
+The row stays locked while its message goes out and the outcome is recorded in the same
+transaction, together with the ``notification.sent`` / ``notification.failed`` event (outbox).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import random
-from datetime import UTC, datetime, timedelta
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import asyncpg
+from prometheus_client import Histogram
 
-from services.notification import store, templates
-from services.notification.mailer import Mailer, PermanentFailure, TemporaryFailure
+from services.notification import domain, messages, store
+from services.notification.failures import PermanentFailure, TemporaryFailure
+from services.notification.mailer import Mailer
+from services.notification.messages import Facts, MeetingView
+from services.notification.sms import SmsGateway
 from shared import metrics, outbox
+from shared.db import Conn
 from shared.events import NotificationOutcome, make_event
 from shared.service import Runtime
+from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 SOURCE = "notification"
-MAX_ATTEMPTS = 8
-WORKERS = 4
+_DB_TROUBLE = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+Clock = Callable[[], datetime]
+
+DELIVERY_DELAY = Histogram(
+    "fmf_notification_delivery_seconds",
+    "From the event that caused a message to its acceptance by the SMTP server or SMS gateway.",
+    ["channel"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800),
+)
 
 
-def backoff(attempt: int, base_s: float = 2.0, cap_s: float = 900.0) -> timedelta:
-    """Exponential backoff with full jitter."""
-    return timedelta(seconds=random.uniform(0, min(cap_s, base_s * 2**attempt)))
+def system_clock() -> datetime:
+    return datetime.now(UTC)
 
 
-async def send_one(pool: asyncpg.Pool, mailer: Mailer) -> bool:
-    """Send one due notification; False when nothing is due."""
-    async with pool.acquire() as conn, conn.transaction():
-        row = await store.claim_due(conn)
-        if row is None:
-            return False
-        context = {
-            "name": row["name"],
-            **templates.meeting_context(
-                row["title"], row["starts_at"], row["duration_minutes"], row["timezone"], row["venue"]
-            ),
-        }
-        rendered = templates.render(row["kind"], row["language"], context)
-        outcome = "sent"
-        error: str | None = None
+@dataclass
+class Outcome:
+    status: str  # sent | failed | retry | skipped | deferred
+    channel: str
+    error: str | None = None
+
+
+class Sender:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        settings: Settings,
+        mailer: Mailer,
+        sms: SmsGateway,
+        clock: Clock = system_clock,
+    ) -> None:
+        self.pool = pool
+        self.settings = settings
+        self.mailer = mailer
+        self.sms = sms
+        self.clock = clock
+
+    async def send_one(self) -> bool:
+        """Handle one due notification; False when nothing is due."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            now = self.clock()
+            row = await store.claim_due(conn, now, domain.WITH_MANAGE_LINK, self.settings.manage_link_wait_s)
+            if row is None:
+                return False
+            outcome = await self._handle(conn, row, now)
+            if outcome.status in ("sent", "failed"):
+                await _publish_outcome(conn, row, outcome)
+            if row["kind"] == domain.ERASURE_CONFIRMED and outcome.status in ("sent", "failed", "skipped"):
+                await store.delete_erased_contact(conn, row["participant_id"])
+        metrics.NOTIFICATIONS.labels(channel=outcome.channel, kind=row["kind"], status=outcome.status).inc()
+        if outcome.status == "sent" and row["kind"] not in domain.SCHEDULED and row["cause_occurred_at"]:
+            DELIVERY_DELAY.labels(channel=outcome.channel).observe(
+                max(0.0, (system_clock() - row["cause_occurred_at"]).total_seconds())
+            )
+        return True
+
+    async def _handle(self, conn: Conn, row: asyncpg.Record, now: datetime) -> Outcome:
+        decision = domain.decide(_situation(row, self.sms.enabled), now)
+        if isinstance(decision, domain.Skip):
+            await store.mark_skipped(conn, row["id"], decision.reason)
+            return Outcome("skipped", row["channel"], decision.reason)
+        if isinstance(decision, domain.Defer):
+            await store.defer(conn, row["id"], "sms", decision.until)
+            return Outcome("deferred", "sms")
+        if isinstance(decision, domain.Fail):
+            await store.mark_failed(conn, row["id"], row["channel"], decision.reason, attempted=False)
+            return Outcome("failed", row["channel"], decision.reason)
+        channel, address = decision.channel, decision.address
         try:
-            if not row["email"]:
-                raise PermanentFailure("no e-mail address")
-            await mailer.send(mailer.message(row["email"], rendered.subject, rendered.body, str(row["id"])))
-            await store.mark_sent(conn, row["id"])
+            await self._deliver(row, channel, address)
         except TemporaryFailure as exc:
-            error = str(exc)
-            if row["attempts"] + 1 < MAX_ATTEMPTS:
-                await store.retry_later(conn, row["id"], datetime.now(UTC) + backoff(row["attempts"]), error)
-                metrics.NOTIFICATIONS.labels(channel=row["channel"], kind=row["kind"], status="retry").inc()
-                return True
-            outcome = "failed"
+            error = domain.redact(str(exc), row["email"], row["phone"])
+            attempts = row["attempts"] + 1
+            if attempts < self.settings.sender_max_attempts:
+                delay = domain.retry_delay(
+                    attempts, self.settings.sender_backoff_base_s, self.settings.sender_backoff_cap_s
+                )
+                await store.retry_later(conn, row["id"], channel, now + delay, error)
+                log.warning(
+                    "notification delivery failed; retrying",
+                    extra={"kind": row["kind"], "channel": channel, "attempt": attempts, "error": error},
+                )
+                return Outcome("retry", channel, error)
+            await store.mark_failed(conn, row["id"], channel, error, attempted=True)
+            return Outcome("failed", channel, error)
         except PermanentFailure as exc:
-            error, outcome = str(exc), "failed"
-        if outcome == "failed":
-            await store.mark_failed(conn, row["id"], error or "")
-        event = make_event(
-            f"notification.{outcome}",
-            row["tenant_id"],
-            NotificationOutcome(
-                notification_id=row["id"],
-                tenant_id=row["tenant_id"],
-                meeting_id=row["meeting_id"],
-                participant_id=row["participant_id"],
-                kind=row["kind"],
-                channel=row["channel"],
-                error=error,
-            ),
-        )
-        await outbox.enqueue(conn, SOURCE, [(event, row["meeting_id"] or row["participant_id"])])
-    metrics.NOTIFICATIONS.labels(channel=row["channel"], kind=row["kind"], status=outcome).inc()
-    return True
+            error = domain.redact(str(exc), row["email"], row["phone"])
+            await store.mark_failed(conn, row["id"], channel, error, attempted=True)
+            return Outcome("failed", channel, error)
+        await store.mark_sent(conn, row["id"], channel)
+        return Outcome("sent", channel)
+
+    async def _deliver(self, row: asyncpg.Record, channel: domain.Channel, address: str) -> None:
+        try:
+            rendered = messages.render(_facts(row), channel, self.settings.public_base_url)
+        except Exception as exc:  # a template that cannot render will not render on a retry either
+            log.exception("message could not be rendered", extra={"kind": row["kind"]})
+            raise PermanentFailure(f"the message could not be rendered: {type(exc).__name__}") from exc
+        if channel == "email":
+            msg = self.mailer.message(address, rendered.subject, rendered.body, str(row["id"]), rendered.language)
+            await self.mailer.send(msg)
+        else:
+            await self.sms.send(address, rendered.body, str(row["id"]))
 
 
-async def run_sender(runtime: Runtime) -> None:
-    """Send what is due; wake on NOTIFY from new notifications, poll for retries and late contacts."""
+def _situation(row: asyncpg.Record, sms_enabled: bool) -> domain.Situation:
+    return domain.Situation(
+        kind=row["kind"],
+        recipient=domain.Recipient(email=row["email"], phone=row["phone"]),
+        meeting_starts_at=row["starts_at"],
+        meeting_status=row["meeting_status"],
+        registration_status=row["registration_status"],
+        timezone=row["timezone"],
+        sms_enabled=sms_enabled,
+    )
+
+
+def _facts(row: asyncpg.Record) -> Facts:
+    meeting = None
+    if row["meeting_id"] is not None and row["title"] is not None:
+        meeting = MeetingView(row["title"], row["starts_at"], row["duration_minutes"], row["timezone"], row["venue"])
+    return Facts(
+        kind=row["kind"],
+        name=row["name"],
+        language=row["language"],
+        meeting=meeting,
+        registration_id=row["registration_id"],
+        manage_token=row["manage_token"],
+        details=row["details"] or {},
+    )
+
+
+async def _publish_outcome(conn: Conn, row: asyncpg.Record, outcome: Outcome) -> None:
+    event = make_event(
+        f"notification.{outcome.status}",
+        row["tenant_id"],
+        NotificationOutcome(
+            notification_id=row["id"],
+            tenant_id=row["tenant_id"],
+            meeting_id=row["meeting_id"],
+            participant_id=row["participant_id"],
+            kind=row["kind"],
+            channel="sms" if outcome.channel == "sms" else "email",
+            error=outcome.error,
+        ),
+    )
+    event.causation_id = row["cause_event_id"]
+    await outbox.enqueue(conn, SOURCE, [(event, row["meeting_id"] or row["participant_id"])])
+
+
+async def run(sender: Sender, listen_dsn: str, workers: int, poll_interval_s: float) -> None:
+    """Send what is due; wake on NOTIFY (new notifications, contacts, manage links), else poll."""
     wake = asyncio.Event()
-    listener = await asyncpg.connect(runtime.settings.database_url)
+    listener = await asyncpg.connect(listen_dsn)
     await listener.add_listener("fmf_notifications", lambda *_: wake.set())
-    mailer = Mailer(runtime.settings)
 
     async def worker() -> None:
         while True:
             try:
-                while await send_one(runtime.db, mailer):
+                while await sender.send_one():
                     pass
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            except _DB_TROUBLE:
                 log.warning("sender round failed; retrying", exc_info=True)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), runtime.settings.sender_poll_interval_s)
+                await asyncio.wait_for(wake.wait(), poll_interval_s)
             wake.clear()
 
     try:
-        await asyncio.gather(*(worker() for _ in range(WORKERS)))
+        await asyncio.gather(*(worker() for _ in range(workers)))
     finally:
         await listener.close()
+
+
+def sender_task(clock: Clock = system_clock) -> Callable[[Runtime], Awaitable[None]]:
+    """The background task of the service; tests pass a clock they control."""
+
+    async def run_sender(runtime: Runtime) -> None:
+        settings = runtime.settings
+        mailer, sms = Mailer(settings), SmsGateway(settings)
+        sender = Sender(runtime.db, settings, mailer, sms, clock)
+        try:
+            await run(sender, settings.database_url, settings.sender_workers, settings.sender_poll_interval_s)
+        finally:
+            await mailer.close()
+            await sms.close()
+
+    return run_sender

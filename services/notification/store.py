@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -10,85 +11,336 @@ import asyncpg
 
 from shared.db import Conn
 
+# --- contacts, manage links and erasure ---------------------------------------------------------------
 
-async def upsert_contact(conn: Conn, **c: Any) -> None:
+_NOT_ERASED = "NOT EXISTS (SELECT 1 FROM erased_participants e WHERE e.participant_id = $1)"
+
+
+async def upsert_contact(
+    conn: Conn,
+    *,
+    participant_id: uuid.UUID,
+    tenant_id: uuid.UUID,
+    name: str,
+    email: str | None,
+    phone: str | None,
+    language: str,
+) -> None:
+    """Keep the contact details, unless the participant has been erased (a late event changes nothing)."""
     await conn.execute(
         "INSERT INTO contacts (participant_id, tenant_id, name, email, phone, language)"
-        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (participant_id) DO UPDATE SET name = EXCLUDED.name,"
-        " email = EXCLUDED.email, phone = EXCLUDED.phone, language = EXCLUDED.language, updated_at = now()",
-        c["participant_id"],
-        c["tenant_id"],
-        c["name"],
-        c["email"],
-        c["phone"],
-        c["language"],
+        f" SELECT $1::uuid, $2::uuid, $3::text, $4::text, $5::text, $6::text WHERE {_NOT_ERASED}"
+        " ON CONFLICT (participant_id) DO UPDATE SET name = EXCLUDED.name, email = EXCLUDED.email,"
+        " phone = EXCLUDED.phone, language = EXCLUDED.language, updated_at = now()"
+        " WHERE contacts.erased_at IS NULL",
+        participant_id,
+        tenant_id,
+        name,
+        email,
+        phone,
+        language,
     )
 
 
-async def upsert_meeting(conn: Conn, **m: Any) -> None:
+async def upsert_manage_link(
+    conn: Conn,
+    *,
+    participant_id: uuid.UUID,
+    registration_id: uuid.UUID,
+    meeting_id: uuid.UUID,
+    tenant_id: uuid.UUID,
+    manage_token: str,
+) -> None:
     await conn.execute(
-        "INSERT INTO meetings (meeting_id, tenant_id, title, status, starts_at, duration_minutes, timezone, venue)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (meeting_id) DO UPDATE SET title = EXCLUDED.title,"
-        " status = EXCLUDED.status, starts_at = EXCLUDED.starts_at, duration_minutes = EXCLUDED.duration_minutes,"
-        " timezone = EXCLUDED.timezone, venue = EXCLUDED.venue",
-        m["meeting_id"],
-        m["tenant_id"],
-        m["title"],
-        m["status"],
-        m["starts_at"],
-        m["duration_minutes"],
-        m["timezone"],
-        m["venue"],
+        "INSERT INTO manage_links (participant_id, registration_id, meeting_id, tenant_id, manage_token)"
+        f" SELECT $1::uuid, $2::uuid, $3::uuid, $4::uuid, $5::text WHERE {_NOT_ERASED}"
+        " ON CONFLICT (registration_id) DO UPDATE SET manage_token = EXCLUDED.manage_token",
+        participant_id,
+        registration_id,
+        meeting_id,
+        tenant_id,
+        manage_token,
     )
 
 
-async def add_notification(conn: Conn, **n: Any) -> bool:
-    """Record a notification to send; False if this (cause, recipient, kind) exists already."""
+async def erase_participant(conn: Conn, participant_id: uuid.UUID, tenant_id: uuid.UUID, erased_at: datetime) -> bool:
+    """Forget what identifies the participant; True if their contact details were known.
+
+    The contact row stays, marked erased, only until the erasure confirmation has gone out.
+    """
+    await conn.execute(
+        "INSERT INTO erased_participants (participant_id, tenant_id, erased_at) VALUES ($1, $2, $3)"
+        " ON CONFLICT DO NOTHING",
+        participant_id,
+        tenant_id,
+        erased_at,
+    )
+    await conn.execute("DELETE FROM manage_links WHERE participant_id = $1", participant_id)
+    await conn.execute("DELETE FROM seatings WHERE participant_id = $1", participant_id)
+    await conn.execute("DELETE FROM notifications WHERE participant_id = $1 AND status = 'pending'", participant_id)
+    # Error texts may quote an address; the record keeps only that something failed.
+    await conn.execute(
+        "UPDATE notifications SET last_error = 'erased' WHERE participant_id = $1 AND last_error IS NOT NULL",
+        participant_id,
+    )
+    updated = await conn.fetchval(
+        "UPDATE contacts SET erased_at = $2 WHERE participant_id = $1 RETURNING true", participant_id, erased_at
+    )
+    return bool(updated)
+
+
+async def delete_erased_contact(conn: Conn, participant_id: uuid.UUID) -> None:
+    """Forget the contact for good, with anything still planned for them (an event applied while
+    the erasure was)."""
+    deleted = await conn.fetchval(
+        "DELETE FROM contacts WHERE participant_id = $1 AND erased_at IS NOT NULL RETURNING true", participant_id
+    )
+    if deleted:
+        await conn.execute("DELETE FROM notifications WHERE participant_id = $1 AND status = 'pending'", participant_id)
+
+
+async def contact(conn: Conn, participant_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM contacts WHERE participant_id = $1", participant_id)
+
+
+# --- meetings and registrations -----------------------------------------------------------------------
+
+_MEETING_LOCK = 0x464D4E31  # namespace of the per-meeting advisory locks
+
+
+async def lock_meeting(conn: Conn, meeting_id: uuid.UUID) -> None:
+    """Serialise, until the transaction ends, the events of one meeting that replicas apply at once.
+
+    A meeting's events and its registrations' events travel on different topics, so two replicas can
+    apply them side by side; without the lock each would miss what the other is writing (a sign-up
+    would find no meeting to schedule reminders for, while the meeting found no sign-up).
+    """
+    await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", _MEETING_LOCK, str(meeting_id))
+
+
+async def meeting(conn: Conn, meeting_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM meetings WHERE meeting_id = $1", meeting_id)
+
+
+async def upsert_meeting(
+    conn: Conn,
+    *,
+    meeting_id: uuid.UUID,
+    tenant_id: uuid.UUID,
+    title: str,
+    format: str,
+    status: str,
+    starts_at: datetime,
+    duration_minutes: int,
+    timezone: str,
+    venue: dict[str, Any],
+) -> None:
+    await conn.execute(
+        "INSERT INTO meetings (meeting_id, tenant_id, title, format, status, starts_at, duration_minutes,"
+        " timezone, venue) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (meeting_id) DO UPDATE"
+        " SET title = EXCLUDED.title, format = EXCLUDED.format, status = EXCLUDED.status,"
+        " starts_at = EXCLUDED.starts_at, duration_minutes = EXCLUDED.duration_minutes,"
+        " timezone = EXCLUDED.timezone, venue = EXCLUDED.venue",
+        meeting_id,
+        tenant_id,
+        title,
+        format,
+        status,
+        starts_at,
+        duration_minutes,
+        timezone,
+        venue,
+    )
+
+
+async def upsert_registration(
+    conn: Conn,
+    *,
+    registration_id: uuid.UUID,
+    tenant_id: uuid.UUID,
+    meeting_id: uuid.UUID,
+    participant_id: uuid.UUID,
+    status: str,
+    confirmed_by: uuid.UUID | None = None,
+    confirmed_at: datetime | None = None,
+) -> None:
+    """Record the registration's status; ``confirmed_by`` is set only by a confirming event."""
+    await conn.execute(
+        "INSERT INTO registrations (registration_id, tenant_id, meeting_id, participant_id, status,"
+        " confirmed_by, confirmed_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        " ON CONFLICT (registration_id) DO UPDATE SET status = EXCLUDED.status,"
+        " confirmed_by = COALESCE(EXCLUDED.confirmed_by, registrations.confirmed_by),"
+        " confirmed_at = COALESCE(EXCLUDED.confirmed_at, registrations.confirmed_at)",
+        registration_id,
+        tenant_id,
+        meeting_id,
+        participant_id,
+        status,
+        confirmed_by,
+        confirmed_at,
+    )
+
+
+async def registrations_of(conn: Conn, meeting_id: uuid.UUID, statuses: Iterable[str]) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT * FROM registrations WHERE meeting_id = $1 AND status = ANY($2::text[]) ORDER BY registration_id",
+        meeting_id,
+        list(statuses),
+    )
+
+
+# --- the seating each person was told ------------------------------------------------------------------
+
+
+async def seating_version(conn: Conn, meeting_id: uuid.UUID) -> int | None:
+    version: int | None = await conn.fetchval("SELECT max(version) FROM seatings WHERE meeting_id = $1", meeting_id)
+    return version
+
+
+async def told_seating(conn: Conn, meeting_id: uuid.UUID) -> list[asyncpg.Record]:
+    return await conn.fetch("SELECT * FROM seatings WHERE meeting_id = $1", meeting_id)
+
+
+async def save_seating(
+    conn: Conn, meeting_id: uuid.UUID, version: int, rows: list[tuple[uuid.UUID, uuid.UUID, int, list[uuid.UUID]]]
+) -> None:
+    """Replace the meeting's seating with ``rows`` of (registration, participant, seat, partners)."""
+    await conn.execute("DELETE FROM seatings WHERE meeting_id = $1", meeting_id)
+    await conn.executemany(
+        "INSERT INTO seatings (meeting_id, registration_id, participant_id, version, seat, partners)"
+        " VALUES ($1, $2, $3, $4, $5, $6)",
+        [(meeting_id, rid, pid, version, seat, partners) for rid, pid, seat, partners in rows],
+    )
+
+
+# --- notifications ---------------------------------------------------------------------------------------
+
+
+async def add_notification(
+    conn: Conn,
+    *,
+    tenant_id: uuid.UUID,
+    cause_event_id: uuid.UUID,
+    cause_occurred_at: datetime,
+    participant_id: uuid.UUID,
+    kind: str,
+    channel: str,
+    meeting_id: uuid.UUID | None = None,
+    registration_id: uuid.UUID | None = None,
+    due_at: datetime | None = None,
+    details: dict[str, Any] | None = None,
+    even_if_erased: bool = False,
+) -> bool:
+    """Record a notification to send; False if this (cause, recipient, kind) exists already.
+
+    Nothing is recorded for an erased participant, except their erasure confirmation.
+    """
     inserted = await conn.fetchval(
-        "INSERT INTO notifications (id, tenant_id, cause_event_id, participant_id, meeting_id, kind, channel)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING true",
+        "INSERT INTO notifications (id, tenant_id, cause_event_id, cause_occurred_at, participant_id, kind,"
+        " channel, meeting_id, registration_id, due_at, details)"
+        " SELECT $2::uuid, $3::uuid, $4::uuid, $5::timestamptz, $1::uuid, $6::text, $7::text, $8::uuid, $9::uuid,"
+        " COALESCE($10::timestamptz, now()), $11::jsonb"
+        f" WHERE $12::boolean OR {_NOT_ERASED}"
+        " ON CONFLICT (cause_event_id, participant_id, kind) DO NOTHING RETURNING true",
+        participant_id,
         uuid.uuid4(),
-        n["tenant_id"],
-        n["cause_event_id"],
-        n["participant_id"],
-        n["meeting_id"],
-        n["kind"],
-        n["channel"],
+        tenant_id,
+        cause_event_id,
+        cause_occurred_at,
+        kind,
+        channel,
+        meeting_id,
+        registration_id,
+        due_at,
+        details or {},
+        even_if_erased,
     )
     return bool(inserted)
 
 
-async def claim_due(conn: Conn) -> asyncpg.Record | None:
-    """One due notification whose contact and meeting are known, locked for this sender."""
+async def remove_pending(
+    conn: Conn,
+    kinds: Iterable[str],
+    *,
+    meeting_id: uuid.UUID | None = None,
+    registration_id: uuid.UUID | None = None,
+) -> int:
+    """Delete unsent notifications of ``kinds`` for a meeting or one registration; how many went."""
+    if (meeting_id is None) == (registration_id is None):
+        raise ValueError("give a meeting or a registration")
+    column, value = ("meeting_id", meeting_id) if meeting_id is not None else ("registration_id", registration_id)
+    result: str = await conn.execute(
+        f"DELETE FROM notifications WHERE {column} = $1 AND kind = ANY($2::text[]) AND status = 'pending'",
+        value,
+        list(kinds),
+    )
+    return int(result.split()[-1])
+
+
+async def claim_due(conn: Conn, now: datetime, link_kinds: Iterable[str], link_wait_s: float) -> asyncpg.Record | None:
+    """One due notification whose contact (and meeting) are known, locked for this sender.
+
+    A message that carries a manage link waits up to ``link_wait_s`` for the link to arrive.
+    """
     return await conn.fetchrow(
-        "SELECT n.*, c.name, c.email, c.phone, c.language, m.title, m.starts_at, m.duration_minutes,"
-        " m.timezone, m.venue FROM notifications n"
+        "SELECT n.*, c.name, c.email, c.phone, c.language, m.title, m.starts_at, m.duration_minutes, m.venue,"
+        " m.status AS meeting_status, r.status AS registration_status, l.manage_token,"
+        " COALESCE(m.timezone, t.timezone, 'Europe/Oslo') AS timezone"
+        " FROM notifications n"
         " JOIN contacts c ON c.participant_id = n.participant_id"
-        " JOIN meetings m ON m.meeting_id = n.meeting_id"
-        " WHERE n.status = 'pending' AND n.due_at <= now()"
-        " ORDER BY n.due_at LIMIT 1 FOR UPDATE OF n SKIP LOCKED"
+        " LEFT JOIN meetings m ON m.meeting_id = n.meeting_id"
+        " LEFT JOIN registrations r ON r.registration_id = n.registration_id"
+        " LEFT JOIN manage_links l ON l.registration_id = n.registration_id"
+        " LEFT JOIN known_tenants t ON t.tenant_id = n.tenant_id"
+        " WHERE n.status = 'pending' AND n.due_at <= $1"
+        " AND (c.erased_at IS NULL OR n.kind = 'erasure_confirmed')"
+        " AND (n.meeting_id IS NULL OR m.meeting_id IS NOT NULL)"
+        " AND (n.registration_id IS NULL OR l.registration_id IS NOT NULL OR NOT n.kind = ANY($2::text[])"
+        "      OR n.created_at <= $1 - make_interval(secs => $3))"
+        " ORDER BY n.due_at LIMIT 1 FOR UPDATE OF n SKIP LOCKED",
+        now,
+        list(link_kinds),
+        link_wait_s,
     )
 
 
-async def mark_sent(conn: Conn, notification_id: uuid.UUID) -> None:
+async def mark_sent(conn: Conn, notification_id: uuid.UUID, channel: str) -> None:
     await conn.execute(
-        "UPDATE notifications SET status = 'sent', sent_at = now(), attempts = attempts + 1 WHERE id = $1",
+        "UPDATE notifications SET status = 'sent', channel = $2, sent_at = now(), attempts = attempts + 1,"
+        " last_error = NULL WHERE id = $1",
         notification_id,
+        channel,
     )
 
 
-async def retry_later(conn: Conn, notification_id: uuid.UUID, due_at: datetime, error: str) -> None:
+async def retry_later(conn: Conn, notification_id: uuid.UUID, channel: str, due_at: datetime, error: str) -> None:
     await conn.execute(
-        "UPDATE notifications SET attempts = attempts + 1, due_at = $2, last_error = $3 WHERE id = $1",
+        "UPDATE notifications SET attempts = attempts + 1, channel = $2, due_at = $3, last_error = $4 WHERE id = $1",
         notification_id,
+        channel,
         due_at,
         error,
     )
 
 
-async def mark_failed(conn: Conn, notification_id: uuid.UUID, error: str) -> None:
+async def mark_failed(conn: Conn, notification_id: uuid.UUID, channel: str, error: str, *, attempted: bool) -> None:
     await conn.execute(
-        "UPDATE notifications SET status = 'failed', attempts = attempts + 1, last_error = $2 WHERE id = $1",
+        "UPDATE notifications SET status = 'failed', channel = $2, last_error = $3,"
+        " attempts = attempts + $4::int WHERE id = $1",
         notification_id,
+        channel,
         error,
+        1 if attempted else 0,
+    )
+
+
+async def mark_skipped(conn: Conn, notification_id: uuid.UUID, reason: str) -> None:
+    await conn.execute(
+        "UPDATE notifications SET status = 'skipped', last_error = $2 WHERE id = $1", notification_id, reason
+    )
+
+
+async def defer(conn: Conn, notification_id: uuid.UUID, channel: str, until: datetime) -> None:
+    await conn.execute(
+        "UPDATE notifications SET channel = $2, due_at = $3 WHERE id = $1", notification_id, channel, until
     )

@@ -1,23 +1,78 @@
-"""Message templates per language (nb, nn, en); the first line of a template is the subject."""
+"""Message templates per language (nb, nn, en) and channel.
+
+``templates/<language>/<kind>.txt`` is the e-mail: its first line is the subject.
+``templates/<language>/sms/<kind>.txt`` is the SMS text; line breaks in it are only for reading the
+file and become spaces. ``templates/<language>/parts/`` holds pieces several messages share.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 LANGUAGES = ("nb", "nn", "en")
 FALLBACK = "nb"
+FOLDER = Path(__file__).with_name("templates")
 _env = Environment(
-    loader=FileSystemLoader(Path(__file__).with_name("templates")),
+    loader=FileSystemLoader(FOLDER),
     undefined=StrictUndefined,
     keep_trailing_newline=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
     autoescape=False,  # plain-text messages
 )
+
+_WEEKDAYS = {
+    "nb": ("mandag", "tirsdag", "onsdag", "torsdag", "fredag", "lørdag", "søndag"),
+    "nn": ("måndag", "tysdag", "onsdag", "torsdag", "fredag", "laurdag", "søndag"),
+    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
+}
+_NORWEGIAN_MONTHS = (
+    "januar",
+    "februar",
+    "mars",
+    "april",
+    "mai",
+    "juni",
+    "juli",
+    "august",
+    "september",
+    "oktober",
+    "november",
+    "desember",
+)
+_MONTHS = {
+    "nb": _NORWEGIAN_MONTHS,
+    "nn": _NORWEGIAN_MONTHS,
+    "en": (
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ),
+}
+# (hour, hours, minute, minutes, "and") per language, for "1 time og 45 minutter".
+_DURATION_WORDS = {
+    "nb": ("time", "timer", "minutt", "minutter", "og"),
+    "nn": ("time", "timar", "minutt", "minutt", "og"),
+    "en": ("hour", "hours", "minute", "minutes", "and"),
+}
+_DURATION_SHORT = {"nb": ("t", "min"), "nn": ("t", "min"), "en": ("h", "min")}
+
+Channel = Literal["email", "sms"]
 
 
 @dataclass(frozen=True)
@@ -35,9 +90,18 @@ def language_for(preferred: str) -> str:
     return primary if primary in LANGUAGES else FALLBACK
 
 
+def has_template(kind: str, channel: Channel, language: str = FALLBACK) -> bool:
+    return (FOLDER / _path(kind, channel, language)).is_file()
+
+
+def _path(kind: str, channel: Channel, language: str) -> str:
+    return f"{language}/{kind}.txt" if channel == "email" else f"{language}/sms/{kind}.txt"
+
+
 def meeting_context(
     title: str, starts_at: datetime, duration_minutes: int, timezone: str, venue: dict[str, Any]
 ) -> dict[str, Any]:
+    """The facts about a meeting that every language shows the same way."""
     local = starts_at.astimezone(ZoneInfo(timezone))
     end = local + timedelta(minutes=duration_minutes)
     return {
@@ -48,11 +112,54 @@ def meeting_context(
         "duration": duration_minutes,
         "venue_name": venue.get("name", ""),
         "venue_address": venue.get("address", ""),
+        "local_start": local,
     }
 
 
-def render(kind: str, preferred_language: str, context: dict[str, Any]) -> Rendered:
+def long_date(local: datetime, language: str, *, year: bool = True) -> str:
+    """ "tirsdag 2. mars 2027" / "Tuesday 2 March 2027"."""
+    weekday, month = _WEEKDAYS[language][local.weekday()], _MONTHS[language][local.month - 1]
+    day = f"{weekday} {local.day} {month}" if language == "en" else f"{weekday} {local.day}. {month}"
+    return f"{day} {local.year}" if year else day
+
+
+def duration_text(minutes: int, language: str) -> str:
+    """ "1 time og 45 minutter" / "1 hour and 45 minutes"."""
+    hour, hours, minute, minutes_word, and_ = _DURATION_WORDS[language]
+    h, m = divmod(minutes, 60)
+    parts = []
+    if h:
+        parts.append(f"{h} {hour if h == 1 else hours}")
+    if m or not h:
+        parts.append(f"{m} {minute if m == 1 else minutes_word}")
+    return f" {and_} ".join(parts)
+
+
+def duration_short(minutes: int, language: str) -> str:
+    """ "1 t 45 min" / "1 h 45 min"."""
+    h_unit, m_unit = _DURATION_SHORT[language]
+    h, m = divmod(minutes, 60)
+    parts = ([f"{h} {h_unit}"] if h else []) + ([f"{m} {m_unit}"] if m or not h else [])
+    return " ".join(parts)
+
+
+def _localised(context: dict[str, Any], language: str) -> dict[str, Any]:
+    extra: dict[str, Any] = {"lang": language}
+    local = context.get("local_start")
+    if isinstance(local, datetime):
+        extra["day"] = long_date(local, language)
+        extra["day_short"] = long_date(local, language, year=False)
+    if isinstance(context.get("duration"), int):
+        extra["duration_text"] = duration_text(context["duration"], language)
+        extra["duration_short"] = duration_short(context["duration"], language)
+    return {**context, **extra}
+
+
+def render(kind: str, preferred_language: str, context: dict[str, Any], channel: Channel = "email") -> Rendered:
+    """The message of ``kind`` in the reader's language (bokmål when we have none in theirs)."""
     language = language_for(preferred_language)
-    text = _env.get_template(f"{language}/{kind}.txt").render(**context)
+    text = _env.get_template(_path(kind, channel, language)).render(**_localised(context, language))
+    if channel == "sms":
+        return Rendered(language, "", " ".join(text.split()))
     subject, _, body = text.partition("\n")
     return Rendered(language, subject.strip(), body.lstrip("\n"))

@@ -1,0 +1,257 @@
+"""The rules of notification, without I/O: which messages exist, when scheduled ones fall due, which
+channel carries a message, quiet hours for SMS, and how long to wait before another attempt.
+
+Every rule that depends on the time takes ``now`` as an argument, so tests can choose it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+Channel = Literal["email", "sms"]
+
+# The kinds of message, and the channel each prefers.
+REGISTRATION_CONFIRMED = "registration_confirmed"
+REGISTRATION_WAITLISTED = "registration_waitlisted"
+REGISTRATION_PROMOTED = "registration_promoted"
+REGISTRATION_CANCELLED = "registration_cancelled"
+MEETING_CHANGED = "meeting_changed"
+MEETING_CANCELLED = "meeting_cancelled"
+PAIRS_PUBLISHED = "pairs_published"
+SEAT_CHANGED = "seat_changed"
+REMINDER_24H = "reminder_24h"
+REMINDER_2H = "reminder_2h"
+FEEDBACK_REQUEST = "feedback_request"
+ERASURE_CONFIRMED = "erasure_confirmed"
+
+KINDS: tuple[str, ...] = (
+    REGISTRATION_CONFIRMED,
+    REGISTRATION_WAITLISTED,
+    REGISTRATION_PROMOTED,
+    REGISTRATION_CANCELLED,
+    MEETING_CHANGED,
+    MEETING_CANCELLED,
+    PAIRS_PUBLISHED,
+    SEAT_CHANGED,
+    REMINDER_24H,
+    REMINDER_2H,
+    FEEDBACK_REQUEST,
+    ERASURE_CONFIRMED,
+)
+# The one kind that only makes sense as an SMS; every other kind goes by e-mail, or by SMS to
+# someone who gave only a phone number.
+SMS_ONLY = frozenset({REMINDER_2H})
+REMINDERS = frozenset({REMINDER_24H, REMINDER_2H})
+SCHEDULED = frozenset({REMINDER_24H, REMINDER_2H, FEEDBACK_REQUEST})
+# Messages that tell the reader how to cancel or give feedback, through the manage link.
+WITH_MANAGE_LINK = frozenset(
+    {
+        REGISTRATION_CONFIRMED,
+        REGISTRATION_WAITLISTED,
+        REGISTRATION_PROMOTED,
+        MEETING_CHANGED,
+        PAIRS_PUBLISHED,
+        SEAT_CHANGED,
+        REMINDER_24H,
+        REMINDER_2H,
+        FEEDBACK_REQUEST,
+    }
+)
+# Registration event type -> the message it causes.
+KIND_OF_REGISTRATION_EVENT = {
+    "registration.confirmed": REGISTRATION_CONFIRMED,
+    "registration.waitlisted": REGISTRATION_WAITLISTED,
+    "registration.promoted": REGISTRATION_PROMOTED,
+    "registration.cancelled": REGISTRATION_CANCELLED,
+}
+LIVE_STATUSES = frozenset({"confirmed", "waitlisted"})
+
+QUIET_FROM = time(21, 0)
+QUIET_UNTIL = time(8, 0)
+
+
+# --- scheduled messages -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    kind: str
+    due_at: datetime
+
+
+def schedule(starts_at: datetime, duration_minutes: int, since: datetime) -> list[Scheduled]:
+    """The reminders and the feedback request of one confirmed place.
+
+    A reminder whose time had already passed when the place was confirmed (``since``) is left out:
+    someone who signs up an hour before needs no reminder. The feedback request always follows.
+    """
+    reminders = [
+        Scheduled(REMINDER_24H, starts_at - timedelta(hours=24)),
+        Scheduled(REMINDER_2H, starts_at - timedelta(hours=2)),
+    ]
+    ends_at = starts_at + timedelta(minutes=duration_minutes)
+    return [r for r in reminders if r.due_at > since] + [Scheduled(FEEDBACK_REQUEST, ends_at)]
+
+
+@dataclass(frozen=True)
+class MeetingFacts:
+    starts_at: datetime
+    duration_minutes: int
+    venue: dict[str, str]
+
+
+def meeting_changes(before: MeetingFacts | None, after: MeetingFacts) -> list[str]:
+    """What participants must hear about: ``time`` (start or end) and/or ``place``.
+
+    Everything, if the meeting was not known before. A new title or capacity is no news to them.
+    """
+    if before is None:
+        return ["time", "place"]
+    changes = []
+    if (before.starts_at, before.duration_minutes) != (after.starts_at, after.duration_minutes):
+        changes.append("time")
+    if (before.venue.get("name"), before.venue.get("address")) != (after.venue.get("name"), after.venue.get("address")):
+        changes.append("place")
+    return changes
+
+
+# --- what to do with a due message ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recipient:
+    email: str | None
+    phone: str | None
+
+
+@dataclass(frozen=True)
+class Situation:
+    """What is known about a due message when the sender picks it."""
+
+    kind: str
+    recipient: Recipient
+    meeting_starts_at: datetime | None
+    meeting_status: str | None
+    registration_status: str | None
+    timezone: str
+    sms_enabled: bool
+
+
+@dataclass(frozen=True)
+class Send:
+    channel: Channel
+    address: str
+
+
+@dataclass(frozen=True)
+class Defer:
+    until: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class Skip:
+    reason: str
+
+
+@dataclass(frozen=True)
+class Fail:
+    reason: str
+
+
+Decision = Send | Defer | Skip | Fail
+
+
+def decide(s: Situation, now: datetime) -> Decision:
+    """Send (and how), wait, skip or give up on a message that is due now."""
+    stale = _stale(s, now)
+    if stale:
+        return Skip(stale)
+    channel = channel_for(s.kind, s.recipient, s.sms_enabled)
+    if isinstance(channel, Skip | Fail):
+        return channel
+    if channel.channel == "sms":
+        quiet_until = end_of_quiet_hours(now, s.timezone)
+        if quiet_until is not None:
+            return Defer(quiet_until, "quiet hours: no SMS between 21:00 and 08:00")
+    return channel
+
+
+def _stale(s: Situation, now: datetime) -> str | None:
+    # Events of registrations and of meetings travel on different topics, so a message about the
+    # meeting can be planned just before the cancellation of the place arrives.
+    if s.registration_status == "cancelled" and s.kind != REGISTRATION_CANCELLED:
+        return "the registration is cancelled"
+    if s.kind in SCHEDULED and s.meeting_status == "cancelled":
+        return "the meeting is cancelled"
+    if s.kind in REMINDERS:
+        if s.registration_status != "confirmed":
+            return "the place is no longer confirmed"
+        if s.meeting_starts_at is not None and now >= s.meeting_starts_at:
+            return "the meeting has started"
+    if s.kind == FEEDBACK_REQUEST and s.registration_status not in ("confirmed", "attended"):
+        return "the participant did not take part"
+    return None
+
+
+def channel_for(kind: str, recipient: Recipient, sms_enabled: bool) -> Send | Skip | Fail:
+    if kind in SMS_ONLY:
+        if not recipient.phone:
+            return Skip("no phone number")
+        if not sms_enabled:
+            return Skip("SMS is not configured")
+        return Send("sms", recipient.phone)
+    if recipient.email:
+        return Send("email", recipient.email)
+    if recipient.phone and sms_enabled:
+        return Send("sms", recipient.phone)
+    return Fail("no e-mail address, and no phone number that SMS can reach")
+
+
+def in_quiet_hours(now: datetime, timezone: str) -> bool:
+    return end_of_quiet_hours(now, timezone) is not None
+
+
+def end_of_quiet_hours(now: datetime, timezone: str) -> datetime | None:
+    """08:00 tenant time when ``now`` is between 21:00 and 08:00 there, else None."""
+    tz = ZoneInfo(timezone)
+    local = now.astimezone(tz)
+    if QUIET_UNTIL <= local.time() < QUIET_FROM:
+        return None
+    day = local.date() if local.time() < QUIET_UNTIL else local.date() + timedelta(days=1)
+    return datetime.combine(day, QUIET_UNTIL, tzinfo=tz)
+
+
+# --- retries ----------------------------------------------------------------------------------------
+
+
+def retry_delay(attempt: int, base_s: float, cap_s: float, rand: Callable[[], float] = random.random) -> timedelta:
+    """Exponential backoff with jitter: half the step is fixed, half random, so replicas spread out.
+
+    ``attempt`` counts the attempts made so far (1 after the first failure).
+    """
+    step = min(cap_s, base_s * 2 ** max(attempt - 1, 0))
+    return timedelta(seconds=step / 2 + rand() * step / 2)
+
+
+def smtp_code_is_temporary(code: int) -> bool:
+    """SMTP 4xx: try again later; 5xx (an unknown mailbox, a rejected address): give up."""
+    return 400 <= code < 500
+
+
+def gateway_status_is_temporary(status: int) -> bool:
+    """Gateway 5xx, throttling and our own key trouble are worth another try; a bad number is not."""
+    return status >= 500 or status in (401, 403, 408, 429)
+
+
+def redact(text: str, *secrets: str | None) -> str:
+    """An error text fit for the record and for events: without the address it was about."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "<recipient>")
+    return text[:500]

@@ -1,0 +1,239 @@
+"""What each consumed event means for the messages to send: record them, schedule them, remove them.
+
+Every function runs in the consumer's transaction, after the inbox has claimed the event. Each
+notification row is keyed by (cause event, recipient, kind), so nothing here can plan a message twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from services.notification import domain, seating, store
+from shared.db import Conn
+from shared.events import (
+    ContactUpserted,
+    Envelope,
+    ManageLink,
+    MeetingSnapshot,
+    Pairing,
+    ParticipantErased,
+    RegistrationChanged,
+)
+
+CONFIRMING = frozenset({"registration.confirmed", "registration.promoted"})
+
+
+async def contact_upserted(conn: Conn, c: ContactUpserted) -> None:
+    await store.upsert_contact(
+        conn,
+        participant_id=c.participant_id,
+        tenant_id=c.tenant_id,
+        name=c.name,
+        email=c.email,
+        phone=c.phone,
+        language=c.language,
+    )
+
+
+async def manage_link(conn: Conn, link: ManageLink) -> None:
+    await store.upsert_manage_link(
+        conn,
+        participant_id=link.participant_id,
+        registration_id=link.registration_id,
+        meeting_id=link.meeting_id,
+        tenant_id=link.tenant_id,
+        manage_token=link.manage_token,
+    )
+
+
+async def registration_changed(conn: Conn, event: Envelope, r: RegistrationChanged) -> None:
+    await store.lock_meeting(conn, r.meeting_id)
+    confirming = event.type in CONFIRMING
+    await store.upsert_registration(
+        conn,
+        registration_id=r.registration_id,
+        tenant_id=r.tenant_id,
+        meeting_id=r.meeting_id,
+        participant_id=r.participant_id,
+        status="confirmed" if confirming else r.status,
+        confirmed_by=event.id if confirming else None,
+        confirmed_at=event.occurred_at if confirming else None,
+    )
+    kind = domain.KIND_OF_REGISTRATION_EVENT.get(event.type)
+    if kind is not None:
+        await _tell(conn, event, r.participant_id, kind, r.meeting_id, r.registration_id)
+    if event.type == "registration.cancelled":
+        await store.remove_pending(conn, domain.SCHEDULED, registration_id=r.registration_id)
+    if confirming:
+        meeting = await store.meeting(conn, r.meeting_id)
+        if meeting is not None:  # else scheduled when the meeting arrives
+            await _schedule(conn, meeting, r.registration_id, r.participant_id, event.id, event.occurred_at)
+
+
+async def meeting_event(conn: Conn, event: Envelope, m: MeetingSnapshot) -> None:
+    await store.lock_meeting(conn, m.meeting_id)
+    before = await store.meeting(conn, m.meeting_id)
+    await store.upsert_meeting(
+        conn,
+        meeting_id=m.meeting_id,
+        tenant_id=m.tenant_id,
+        title=m.title,
+        format=m.format,
+        status=m.status,
+        starts_at=m.starts_at,
+        duration_minutes=m.duration_minutes,
+        timezone=m.timezone,
+        venue=m.venue.model_dump(),
+    )
+    meeting = await store.meeting(conn, m.meeting_id)
+    assert meeting is not None
+    if event.type == "meeting.cancelled":
+        await store.remove_pending(conn, domain.SCHEDULED, meeting_id=m.meeting_id)
+        for reg in await store.registrations_of(conn, m.meeting_id, domain.LIVE_STATUSES):
+            await _tell(
+                conn, event, reg["participant_id"], domain.MEETING_CANCELLED, m.meeting_id, reg["registration_id"]
+            )
+        return
+    confirmed = await store.registrations_of(conn, m.meeting_id, ("confirmed",))
+    if before is None:
+        # Registrations that arrived before their meeting get their reminders now.
+        for reg in confirmed:
+            if reg["confirmed_by"] is not None:
+                rid, pid = reg["registration_id"], reg["participant_id"]
+                await _schedule(conn, meeting, rid, pid, reg["confirmed_by"], reg["confirmed_at"])
+        return
+    changes = domain.meeting_changes(_facts(before), _facts(meeting))
+    if "time" in changes:
+        await store.remove_pending(conn, domain.SCHEDULED, meeting_id=m.meeting_id)
+        for reg in confirmed:
+            await _schedule(conn, meeting, reg["registration_id"], reg["participant_id"], event.id, event.occurred_at)
+    if event.type == "meeting.changed" and changes:
+        for reg in await store.registrations_of(conn, m.meeting_id, domain.LIVE_STATUSES):
+            await _tell(
+                conn,
+                event,
+                reg["participant_id"],
+                domain.MEETING_CHANGED,
+                m.meeting_id,
+                reg["registration_id"],
+                details={"changes": changes},
+            )
+
+
+async def pairs_published(conn: Conn, event: Envelope, plan: Pairing) -> None:
+    await store.lock_meeting(conn, plan.meeting_id)
+    version = await store.seating_version(conn, plan.meeting_id)
+    if version is not None and plan.version <= version:
+        return  # an older plan than the one people were told about
+    told = {
+        row["registration_id"]: seating.Told(row["seat"], frozenset(row["partners"]))
+        for row in await store.told_seating(conn, plan.meeting_id)
+    }
+    for notice in seating.notices(plan, told):
+        await _tell(
+            conn,
+            event,
+            notice.participant_id,
+            domain.PAIRS_PUBLISHED if notice.first else domain.SEAT_CHANGED,
+            plan.meeting_id,
+            notice.registration_id,
+            details={"seat": notice.seat, "pair_number": notice.pair_number, "interests": list(notice.interests)},
+        )
+    participant_of = {m.registration_id: m.participant_id for p in plan.pairs for m in p.members}
+    await store.save_seating(
+        conn,
+        plan.meeting_id,
+        plan.version,
+        [
+            (rid, participant_of[rid], told_now.seat, sorted(told_now.partners))
+            for rid, told_now in seating.seating(plan).items()
+        ],
+    )
+
+
+async def participant_erased(conn: Conn, event: Envelope, e: ParticipantErased) -> None:
+    had_contact = await store.erase_participant(conn, e.participant_id, e.tenant_id, event.occurred_at)
+    if had_contact and e.reason != "request":
+        # Erased because the retention period ended: nobody asked, so nothing to confirm.
+        await store.delete_erased_contact(conn, e.participant_id)
+    elif had_contact:
+        await store.add_notification(
+            conn,
+            tenant_id=e.tenant_id,
+            cause_event_id=event.id,
+            cause_occurred_at=event.occurred_at,
+            participant_id=e.participant_id,
+            kind=domain.ERASURE_CONFIRMED,
+            channel="email",
+            even_if_erased=True,
+        )
+
+
+async def registration_status(conn: Conn, r: RegistrationChanged) -> None:
+    """Attendance: kept so a feedback request skips those who did not come."""
+    await store.lock_meeting(conn, r.meeting_id)
+    await store.upsert_registration(
+        conn,
+        registration_id=r.registration_id,
+        tenant_id=r.tenant_id,
+        meeting_id=r.meeting_id,
+        participant_id=r.participant_id,
+        status=r.status,
+    )
+
+
+def _facts(meeting: asyncpg.Record) -> domain.MeetingFacts:
+    return domain.MeetingFacts(meeting["starts_at"], meeting["duration_minutes"], dict(meeting["venue"]))
+
+
+async def _tell(
+    conn: Conn,
+    cause: Envelope,
+    participant_id: uuid.UUID,
+    kind: str,
+    meeting_id: uuid.UUID,
+    registration_id: uuid.UUID,
+    *,
+    details: dict[str, Any] | None = None,
+) -> None:
+    await store.add_notification(
+        conn,
+        tenant_id=cause.tenant_id,
+        cause_event_id=cause.id,
+        cause_occurred_at=cause.occurred_at,
+        participant_id=participant_id,
+        kind=kind,
+        channel="email",
+        meeting_id=meeting_id,
+        registration_id=registration_id,
+        details=details,
+    )
+
+
+async def _schedule(
+    conn: Conn,
+    meeting: asyncpg.Record,
+    registration_id: uuid.UUID,
+    participant_id: uuid.UUID,
+    cause_id: uuid.UUID,
+    since: datetime,
+) -> None:
+    if meeting["status"] in ("cancelled", "completed"):
+        return
+    for item in domain.schedule(meeting["starts_at"], meeting["duration_minutes"], since):
+        await store.add_notification(
+            conn,
+            tenant_id=meeting["tenant_id"],
+            cause_event_id=cause_id,
+            cause_occurred_at=since,
+            participant_id=participant_id,
+            kind=item.kind,
+            channel="sms" if item.kind in domain.SMS_ONLY else "email",
+            meeting_id=meeting["meeting_id"],
+            registration_id=registration_id,
+            due_at=item.due_at,
+        )

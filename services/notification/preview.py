@@ -1,0 +1,96 @@
+"""Render every message in every language and channel into files, for reviewers and translators.
+
+    python -m services.notification.preview [--out var/preview] [--no-link]
+
+Writes ``<out>/<language>/<kind>.email.txt`` and ``<kind>.sms.txt``, and ``<out>/index.txt`` with
+the length of each SMS in GSM-7 characters and SMS parts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from services.notification import domain, gsm7, messages, templates
+from services.notification.messages import Facts, MeetingView
+from services.notification.templates import Channel, Rendered
+
+SAMPLE_MEETING = MeetingView(
+    title="Kaffe og prat",
+    starts_at=datetime(2027, 3, 2, 9, 0, tzinfo=UTC),  # 10:00 in Oslo
+    duration_minutes=105,
+    timezone="Europe/Oslo",
+    venue={"name": "Arendal bibliotek", "address": "Torvet 6, 4836 Arendal", "kind": "library"},
+)
+SAMPLE_REGISTRATION = uuid.UUID("3f2b8c1e-7a4d-4e5f-9b6a-1c2d3e4f5a6b")
+SAMPLE_TOKEN = "q8Zr3kVb1sT0yWm5Xn2Lp7Hc4Ja9Gd6Fe0Ui3Oo8Kw"  # as long as a real manage token
+SAMPLE_BASE_URL = "https://pamelding.folkmoterfolk.no"
+SAMPLE_DETAILS: dict[str, dict[str, Any]] = {
+    domain.PAIRS_PUBLISHED: {"seat": 7, "pair_number": 4, "interests": ["football", "cooking"]},
+    domain.SEAT_CHANGED: {"seat": 12, "pair_number": 6, "interests": ["music"]},
+    domain.MEETING_CHANGED: {"changes": ["time", "place"]},
+}
+
+
+def sample(kind: str, language: str, *, with_link: bool = True) -> Facts:
+    return Facts(
+        kind=kind,
+        name="Amina",
+        language=language,
+        meeting=None if kind == domain.ERASURE_CONFIRMED else SAMPLE_MEETING,
+        registration_id=SAMPLE_REGISTRATION,
+        manage_token=SAMPLE_TOKEN if with_link and kind in domain.WITH_MANAGE_LINK else None,
+        details=SAMPLE_DETAILS.get(kind, {}),
+    )
+
+
+def channels(kind: str) -> list[Channel]:
+    found: list[Channel] = ["email", "sms"]
+    return [c for c in found if templates.has_template(kind, c)]
+
+
+def render_all(*, with_link: bool = True) -> dict[tuple[str, str, Channel], Rendered]:
+    return {
+        (language, kind, channel): messages.render(
+            sample(kind, language, with_link=with_link), channel, SAMPLE_BASE_URL
+        )
+        for language in templates.LANGUAGES
+        for kind in domain.KINDS
+        for channel in channels(kind)
+    }
+
+
+def write(out: Path, rendered: dict[tuple[str, str, Channel], Rendered]) -> list[Path]:
+    written = []
+    index = ["SMS lengths (GSM-7 characters; one SMS holds 160):", ""]
+    for (language, kind, channel), message in sorted(rendered.items()):
+        path = out / language / f"{kind}.{channel}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if channel == "email":
+            path.write_text(f"Subject: {message.subject}\n\n{message.body}", encoding="utf-8")
+        else:
+            path.write_text(message.body + "\n", encoding="utf-8")
+            septets = gsm7.length(message.body)
+            size = f"{septets} chars" if septets is not None else f"not GSM-7: {gsm7.outside(message.body)!r}"
+            index.append(f"{language}/{kind}: {size}, {gsm7.parts(message.body)} part(s)")
+        written.append(path)
+    (out / "index.txt").write_text("\n".join(index) + "\n", encoding="utf-8")
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m services.notification.preview", description=__doc__)
+    parser.add_argument("--out", type=Path, default=Path("var/preview"), help="folder to write into")
+    parser.add_argument("--no-link", action="store_true", help="render as if no manage link were known")
+    args = parser.parse_args(argv)
+    written = write(args.out, render_all(with_link=not args.no_link))
+    print(f"wrote {len(written)} messages to {args.out}/ (see {args.out / 'index.txt'} for SMS lengths)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""Who hears about a published seating plan, and what: pure rules over the ``Pairing`` contract.
+
+The first published version is told to everyone seated. A re-match after publishing publishes a
+new version; then only those whose seat or partner changed since what they were last told hear
+of it. The message names the seat and the shared interests, never the partner.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from shared import vocabulary
+from shared.events import Pairing
+
+SHARED_INTERESTS = "shared interests:"
+
+
+@dataclass(frozen=True)
+class Told:
+    """What one person was told about their place at the table."""
+
+    seat: int
+    partners: frozenset[uuid.UUID]
+
+
+@dataclass(frozen=True)
+class SeatNotice:
+    registration_id: uuid.UUID
+    participant_id: uuid.UUID
+    seat: int
+    pair_number: int
+    interests: tuple[str, ...]  # vocabulary ids where known, so each reader gets their own language
+    first: bool  # first time this person hears of a seat (else: their seat or partner changed)
+
+
+def seating(plan: Pairing) -> dict[uuid.UUID, Told]:
+    out: dict[uuid.UUID, Told] = {}
+    for pair in plan.pairs:
+        everyone = {m.registration_id for m in pair.members}
+        for member in pair.members:
+            out[member.registration_id] = Told(member.seat, frozenset(everyone - {member.registration_id}))
+    return out
+
+
+def notices(plan: Pairing, told_before: dict[uuid.UUID, Told]) -> list[SeatNotice]:
+    """One notice per person whose seat or partners differ from what they were told before."""
+    now_told = seating(plan)
+    changed = set(plan.changed)
+    out = []
+    for pair in plan.pairs:
+        interests = shared_interests(pair.reasons)
+        for member in pair.members:
+            rid = member.registration_id
+            before = told_before.get(rid)
+            if before is not None and before == now_told[rid] and rid not in changed:
+                continue
+            out.append(
+                SeatNotice(rid, member.participant_id, member.seat, pair.number, interests, first=before is None)
+            )
+    return out
+
+
+def shared_interests(reasons: list[str]) -> tuple[str, ...]:
+    """The interests from a reason like "shared interests: Football, Cooking", as vocabulary ids."""
+    by_label = {
+        str(item[lang]).casefold(): item["id"]
+        for item in vocabulary.vocabulary()["interests"]
+        for lang in ("en", "nb", "nn")
+        if isinstance(item, dict) and item.get(lang)
+    }
+    found: list[str] = []
+    for reason in reasons:
+        if not reason.casefold().startswith(SHARED_INTERESTS):
+            continue
+        for label in reason[len(SHARED_INTERESTS) :].split(","):
+            label = label.strip()
+            if label:
+                found.append(by_label.get(label.casefold(), label))
+    return tuple(dict.fromkeys(found))
+
+
+def interest_labels(interests: list[str] | tuple[str, ...], language: str) -> list[str]:
+    known = vocabulary.ids("interests")
+    return [vocabulary.label("interests", i, language) if i in known else i for i in interests]

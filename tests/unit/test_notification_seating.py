@@ -1,0 +1,73 @@
+"""Who hears about a published seating plan: everyone the first time, then only those it changes."""
+
+from __future__ import annotations
+
+import uuid
+
+from services.notification import seating
+from shared.events import Pair, Pairing, PairMember
+
+
+def member(rid: uuid.UUID, group: str, seat: int) -> PairMember:
+    return PairMember(
+        participant_id=uuid.uuid5(rid, "p"),
+        registration_id=rid,
+        group=group,
+        seat=seat,
+        side="left" if seat % 2 else "right",
+    )
+
+
+def plan(version: int, groups: list[tuple[uuid.UUID, uuid.UUID]], changed: list[uuid.UUID] | None = None) -> Pairing:
+    pairs = [
+        Pair(
+            number=i + 1,
+            members=[member(n, "newcomer", 2 * i + 1), member(r, "resident", 2 * i + 2)],
+            reasons=["shared interests: Football, Cooking", "close in age"] if i == 0 else ["close in age"],
+        )
+        for i, (n, r) in enumerate(groups)
+    ]
+    meeting = uuid.uuid4()
+    return Pairing(
+        meeting_id=meeting, tenant_id=meeting, version=version, status="published", pairs=pairs, changed=changed or []
+    )
+
+
+N = [uuid.uuid4() for _ in range(3)]
+R = [uuid.uuid4() for _ in range(3)]
+
+
+def test_first_publication_tells_everyone_their_seat_and_shared_interests() -> None:
+    first = plan(1, list(zip(N, R, strict=True)))
+    notices = seating.notices(first, {})
+    assert len(notices) == 6 and all(n.first for n in notices)
+    by_reg = {n.registration_id: n for n in notices}
+    assert by_reg[N[0]].seat == 1 and by_reg[R[0]].seat == 2 and by_reg[N[2]].seat == 5
+    assert by_reg[N[0]].interests == ("football", "cooking")
+    assert by_reg[N[1]].interests == ()
+    assert by_reg[N[0]].participant_id == uuid.uuid5(N[0], "p")
+
+
+def test_a_rematch_tells_only_those_whose_seat_or_partner_changed() -> None:
+    first = plan(1, list(zip(N, R, strict=True)))
+    told = seating.seating(first)
+    # R1 and R2 swap partners (and so seats); pair 1 stays as it was.
+    second = plan(2, [(N[0], R[0]), (N[1], R[2]), (N[2], R[1])], changed=[N[1], R[2], N[2], R[1]])
+    notices = seating.notices(second, told)
+    assert {n.registration_id for n in notices} == {N[1], N[2], R[1], R[2]}
+    assert not any(n.first for n in notices)
+
+
+def test_a_newcomer_to_the_table_is_told_for_the_first_time() -> None:
+    first = plan(1, list(zip(N[:2], R[:2], strict=True)))
+    second = plan(2, list(zip(N, R, strict=True)))
+    notices = seating.notices(second, seating.seating(first))
+    assert [(n.registration_id, n.first) for n in notices] == [(N[2], True), (R[2], True)]
+
+
+def test_shared_interests_are_read_from_the_reasons_and_shown_in_the_readers_language() -> None:
+    ids = seating.shared_interests(["both work in Health care", "shared interests: Football, Cooking, Knitting"])
+    assert ids == ("football", "cooking", "Knitting")  # an unknown label is kept as it was written
+    assert seating.interest_labels(list(ids), "nb") == ["Fotball", "Matlaging", "Knitting"]
+    assert seating.interest_labels(list(ids), "en") == ["Football", "Cooking", "Knitting"]
+    assert seating.shared_interests(["close in age"]) == ()

@@ -1,0 +1,169 @@
+"""Every message in every language and channel: it renders, says what it must, and an SMS stays short."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from services.notification import domain, gsm7, messages, preview, templates
+
+INVITATIONS_AND_REMINDERS = [
+    domain.REGISTRATION_CONFIRMED,
+    domain.REGISTRATION_WAITLISTED,
+    domain.REGISTRATION_PROMOTED,
+    domain.MEETING_CHANGED,
+    domain.PAIRS_PUBLISHED,
+    domain.SEAT_CHANGED,
+    domain.REMINDER_24H,
+    domain.REMINDER_2H,
+]
+# (daytime, the length, no obligation to keep in touch) as each language and channel words them
+PROMISE = {
+    ("nb", "email"): ("på dagtid", "1 time og 45 minutter", "ingen plikt til å holde kontakt etterpå"),
+    ("nn", "email"): ("på dagtid", "1 time og 45 minutt", "inga plikt til å halde kontakt etterpå"),
+    ("en", "email"): ("in the daytime", "1 hour and 45 minutes", "no obligation to keep in touch afterwards"),
+    ("nb", "sms"): ("Dagtid", "1 t 45 min", "Ingen plikt til kontakt etterpå"),
+    ("nn", "sms"): ("Dagtid", "1 t 45 min", "Inga plikt til kontakt etterpå"),
+    ("en", "sms"): ("Daytime", "1 h 45 min", "No need to keep in touch after"),
+}
+ALL = [
+    (language, kind, channel)
+    for language in templates.LANGUAGES
+    for kind in domain.KINDS
+    for channel in preview.channels(kind)
+]
+LINK = messages.manage_url(preview.SAMPLE_BASE_URL, preview.SAMPLE_REGISTRATION, preview.SAMPLE_TOKEN)
+
+
+def text(kind: str, language: str, channel: templates.Channel = "email", *, with_link: bool = True) -> str:
+    rendered = messages.render(preview.sample(kind, language, with_link=with_link), channel, preview.SAMPLE_BASE_URL)
+    assert rendered.language == language
+    return f"{rendered.subject}\n{rendered.body}"
+
+
+def test_every_kind_has_an_e_mail_or_is_sms_only_and_every_kind_has_an_sms() -> None:
+    for kind in domain.KINDS:
+        assert preview.channels(kind) == (["sms"] if kind in domain.SMS_ONLY else ["email", "sms"]), kind
+        for language in templates.LANGUAGES:
+            for channel in preview.channels(kind):
+                assert templates.has_template(kind, channel, language), (language, kind, channel)
+
+
+@pytest.mark.parametrize(("language", "kind", "channel"), ALL)
+def test_every_message_renders_with_a_greeting_and_a_one_line_subject(language: str, kind: str, channel: str) -> None:
+    rendered = messages.render(preview.sample(kind, language), channel, preview.SAMPLE_BASE_URL)  # type: ignore[arg-type]
+    assert "Amina" in rendered.body
+    assert "{{" not in rendered.body and "{%" not in rendered.body
+    if channel == "email":
+        assert rendered.subject and "\n" not in rendered.subject
+        assert "\n\n\n" not in rendered.body
+    else:
+        assert rendered.subject == "" and "\n" not in rendered.body
+
+
+# SMS texts that stay short: the seat (its e-mail carries the rest), the waiting list, a change.
+SMS_WITHOUT_PROMISE = {
+    domain.PAIRS_PUBLISHED,
+    domain.SEAT_CHANGED,
+    domain.REGISTRATION_WAITLISTED,
+    domain.MEETING_CHANGED,
+}
+SMS_WITHOUT_LINK = {domain.PAIRS_PUBLISHED, domain.SEAT_CHANGED}
+
+
+@pytest.mark.parametrize("kind", INVITATIONS_AND_REMINDERS)
+@pytest.mark.parametrize("language", templates.LANGUAGES)
+def test_invitations_and_reminders_state_the_promise_and_how_to_cancel(kind: str, language: str) -> None:
+    for channel in preview.channels(kind):
+        body = text(kind, language, channel)
+        if channel == "email" or kind not in SMS_WITHOUT_PROMISE:
+            for phrase in PROMISE[(language, channel)]:
+                assert phrase in body, (language, kind, channel, phrase)
+        if channel == "email" or kind not in SMS_WITHOUT_LINK:
+            assert LINK in body, (language, kind, channel)
+
+
+@pytest.mark.parametrize("language", templates.LANGUAGES)
+def test_the_length_follows_the_meetings_format(language: str) -> None:
+    facts = preview.sample(domain.REGISTRATION_CONFIRMED, language)
+    assert facts.meeting is not None
+    long_meeting = dataclasses.replace(facts, meeting=dataclasses.replace(facts.meeting, duration_minutes=150))
+    body = messages.render(long_meeting, "email", "http://x").body
+    expected = {"nb": "2 timer og 30 minutter", "nn": "2 timar og 30 minutt", "en": "2 hours and 30 minutes"}
+    assert expected[language] in body and "12:30" in body
+
+
+def test_meeting_details_are_in_the_readers_language_and_tenant_time() -> None:
+    nb, nn, en = (text(domain.REMINDER_24H, lang) for lang in ("nb", "nn", "en"))
+    assert "tirsdag 2. mars 2027, klokka 10:00–11:45" in nb and "Hvor: Arendal bibliotek, Torvet 6" in nb
+    assert "tysdag 2. mars 2027, klokka 10:00–11:45" in nn and "Kvar: Arendal bibliotek" in nn
+    assert "Tuesday 2 March 2027, 10:00–11:45" in en and "Where: Arendal bibliotek" in en
+    assert text(domain.REMINDER_24H, "nb").startswith("Påminnelse: Kaffe og prat tirsdag 2. mars\n")
+
+
+def test_an_unknown_language_falls_back_to_bokmal_for_subject_body_and_sms() -> None:
+    arabic = dataclasses.replace(preview.sample(domain.REGISTRATION_CONFIRMED, "nb"), language="ar")
+    rendered = messages.render(arabic, "email", "http://x")
+    assert rendered.language == "nb" and rendered.subject == "Du er påmeldt: Kaffe og prat"
+    sms = messages.render(dataclasses.replace(arabic, kind=domain.REMINDER_2H), "sms", "http://x")
+    assert sms.language == "nb" and sms.body.startswith("Hei Amina! I dag kl. 10:00-11:45")
+
+
+@pytest.mark.parametrize("language", templates.LANGUAGES)
+def test_the_seat_message_names_seat_and_interests_never_the_partner(language: str) -> None:
+    body = text(domain.PAIRS_PUBLISHED, language)
+    seat = {"nb": "sitter du på plass 7", "nn": "sit du på plass 7", "en": "you sit at seat 7"}[language]
+    host = {
+        "nb": "Verten vil presentere deg for samtalepartneren din",
+        "nn": "Verten vil presentere deg for samtalepartnaren din",
+        "en": "The host will introduce you to your conversation partner",
+    }[language]
+    interests = {"nb": "Fotball, Matlaging", "nn": "Fotball, Matlaging", "en": "Football, Cooking"}[language]
+    assert seat in body and host in body and interests in body
+    assert "@" not in body and "+47" not in body
+    changed = text(domain.SEAT_CHANGED, language)
+    assert "12" in changed and {"nb": "Musikk", "nn": "Musikk", "en": "Music"}[language] in changed
+
+
+@pytest.mark.parametrize("language", templates.LANGUAGES)
+def test_without_a_manage_link_messages_say_to_tell_the_organiser(language: str) -> None:
+    body = text(domain.REGISTRATION_CONFIRMED, language, with_link=False)
+    assert "/manage/" not in body
+    assert {"nb": "arrangøren", "nn": "arrangøren", "en": "organiser"}[language] in body
+
+
+@pytest.mark.parametrize(
+    ("changes", "nb"),
+    [(["time"], "Møtet har fått ny tid."), (["place"], "Møtet har fått nytt sted."), (["time", "place"], "ny tid og")],
+)
+def test_a_changed_meeting_says_what_changed(changes: list[str], nb: str) -> None:
+    facts = dataclasses.replace(preview.sample(domain.MEETING_CHANGED, "nb"), details={"changes": changes})
+    assert nb in messages.render(facts, "email", "http://x").body
+
+
+@pytest.mark.parametrize("language", templates.LANGUAGES)
+@pytest.mark.parametrize("kind", domain.KINDS)
+def test_an_sms_is_gsm7_and_fits_one_sms_without_the_link_and_two_with_it(kind: str, language: str) -> None:
+    short = messages.render(preview.sample(kind, language, with_link=False), "sms", preview.SAMPLE_BASE_URL).body
+    assert gsm7.outside(short) == ""
+    assert gsm7.length(short) is not None and gsm7.length(short) <= 160, short  # type: ignore[operator]
+    linked = messages.render(preview.sample(kind, language), "sms", preview.SAMPLE_BASE_URL).body
+    assert gsm7.parts(linked) <= 2, linked
+
+
+def test_gsm7_counting() -> None:
+    assert gsm7.length("Hei på deg, Åse! Ærlig talt: ØL") == 31
+    assert gsm7.length("€5 {x}") == 9  # € { } count twice
+    assert gsm7.length("«Kaffe»") is None and gsm7.outside("«Kaffe» – ok") == "«»–"
+    assert gsm7.parts("a" * 160) == 1 and gsm7.parts("a" * 161) == 2 and gsm7.parts("a" * 307) == 3
+
+
+def test_the_preview_command_writes_every_message_in_every_language(tmp_path: Path) -> None:
+    assert preview.main(["--out", str(tmp_path)]) == 0
+    for language, kind, channel in ALL:
+        written = (tmp_path / language / f"{kind}.{channel}.txt").read_text(encoding="utf-8")
+        assert "Amina" in written
+    index = (tmp_path / "index.txt").read_text(encoding="utf-8")
+    assert index.count(" part(s)") == len(templates.LANGUAGES) * len(domain.KINDS)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate
 from typing import NoReturn
 
 import aiosmtplib
@@ -32,7 +32,9 @@ class Mailer:
         msg["To"] = to
         msg["Subject"] = subject
         msg["Date"] = formatdate(localtime=False, usegmt=True)
-        msg["Message-ID"] = make_msgid(idstring=notification_id.replace("-", ""), domain="folkmoterfolk.no")
+        # The same notification always has the same Message-ID: if a crash between the server's accept and
+        # our commit makes it go out twice, mail systems see one message.
+        msg["Message-ID"] = f"<{notification_id}@folkmoterfolk.no>"
         msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies, please
         msg["X-FMF-Notification-Id"] = notification_id
         msg.set_content(body)

@@ -49,28 +49,8 @@ async def lock_meeting(conn: Conn, meeting_id: uuid.UUID) -> asyncpg.Record | No
     return await conn.fetchrow("SELECT * FROM meetings WHERE meeting_id = $1 FOR UPDATE", meeting_id)
 
 
-async def latest_version(conn: Conn, meeting_id: uuid.UUID) -> int:
-    return int(await conn.fetchval("SELECT coalesce(max(version), 0) FROM proposals WHERE meeting_id = $1", meeting_id))
-
-
 async def candidates(conn: Conn, registration_ids: list[uuid.UUID]) -> list[asyncpg.Record]:
     return await conn.fetch("SELECT * FROM candidates WHERE registration_id = ANY($1::uuid[])", registration_ids)
-
-
-async def insert_proposal(
-    conn: Conn,
-    meeting_id: uuid.UUID,
-    version: int,
-    tenant_id: uuid.UUID,
-    proposal: dict[str, Any],
-) -> None:
-    await conn.execute(
-        "INSERT INTO proposals (meeting_id, version, tenant_id, proposal) VALUES ($1, $2, $3, $4)",
-        meeting_id,
-        version,
-        tenant_id,
-        proposal,
-    )
 
 
 async def latest_proposal(conn: Conn, meeting_id: uuid.UUID) -> asyncpg.Record | None:

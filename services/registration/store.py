@@ -295,10 +295,6 @@ async def registration(conn: Conn, registration_id: uuid.UUID) -> Record | None:
     return await conn.fetchrow(_REGISTRATION_WITH_PARTICIPANT + " WHERE r.id = $1", registration_id)
 
 
-async def registration_by_token(conn: Conn, token_hash: str) -> Record | None:
-    return await conn.fetchrow(_REGISTRATION_WITH_PARTICIPANT + " WHERE r.manage_token_hash = $1", token_hash)
-
-
 async def registrations_of_meeting(conn: Conn, meeting_id: uuid.UUID) -> list[Record]:
     return await conn.fetch(
         _REGISTRATION_WITH_PARTICIPANT + " WHERE r.meeting_id = $1 ORDER BY r.signed_up_at, r.id", meeting_id

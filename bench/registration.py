@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import secrets
 import shutil
@@ -35,29 +36,30 @@ GOAL_RATIO = 0.5
 
 
 async def load(
-    url: str, bodies: list[tuple[str, dict[str, object]]], clients: int, duration: float
+    urls: list[str], bodies: list[tuple[str, dict[str, object]]], clients: int, duration: float
 ) -> tuple[int, list[float], int]:
-    """Run ``clients`` workers for ``duration`` s; return (ok count, latencies in s, error count)."""
+    """Run ``clients`` workers for ``duration`` s, spread evenly over the replicas at ``urls``;
+    return (ok count, latencies in s, error count)."""
     latencies: list[float] = []
     errors = 0
     counter = iter(range(10**9))
     deadline = time.perf_counter() + duration
     connector = aiohttp.TCPConnector(limit=clients)
-    async with aiohttp.ClientSession(url, connector=connector) as http:
+    async with aiohttp.ClientSession(connector=connector) as http:
 
-        async def worker() -> None:
+        async def worker(url: str) -> None:
             nonlocal errors
             while time.perf_counter() < deadline:
                 path, body = bodies[next(counter) % len(bodies)]
                 started = time.perf_counter()
-                async with http.post(path, json=body) as response:
+                async with http.post(url + path, json=body) as response:
                     await response.read()
                     if response.status == 201:
                         latencies.append(time.perf_counter() - started)
                     else:
                         errors += 1
 
-        await asyncio.gather(*(worker() for _ in range(clients)))
+        await asyncio.gather(*(worker(urls[i % len(urls)]) for i in range(clients)))
     return len(latencies), latencies, errors
 
 
@@ -114,17 +116,39 @@ async def prepare_registration(
     ]
 
 
+def start_ceiling(port: int, database_url: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.ceiling_app:build",
+            "--factory",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--timeout-keep-alive",
+            "75",
+        ],
+        env={**os.environ, "CEILING_DATABASE_URL": database_url},
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--duration", type=float, default=15.0)
     parser.add_argument("--meetings", type=int, default=200)
+    parser.add_argument(
+        "--replicas", type=int, default=1, help="processes of each server, the load spread over them (as behind nginx)"
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="fmf-bench-"))
     postgres = broker = None
-    ceiling = None
-    services = None
+    ceilings: list[subprocess.Popen[bytes]] = []
+    replicas: list[ServiceProcesses] = []
     try:
         server_dsn = os.environ.get("FMF_DATABASE_URL")
         if not server_dsn:
@@ -149,46 +173,38 @@ def main() -> int:
             log_dir=work / "log",
             extra_env={"FMF_LOG_LEVEL": "WARNING", "FMF_DB_POOL_MAX": "20"},
         )
-        services = ServiceProcesses(config, services=("registration",))
-        services.start()
-        services.wait_ready()
+        configs = [config] + [
+            dataclasses.replace(config, ports={"registration": free_port()}) for _ in range(args.replicas - 1)
+        ]
+        for replica_config in configs:  # one after the other: the first applies the migrations
+            replicas.append(ServiceProcesses(replica_config, services=("registration",)))
+            replicas[-1].start()
+            replicas[-1].wait_ready()
         people = int(args.duration * 3000)
         bodies = asyncio.run(prepare_registration(config, args.meetings, people))
 
         ceiling_db = db.with_database(server_dsn, f"{prefix}_ceiling")
         asyncio.run(db.ensure_database(ceiling_db))
-        ceiling_port = free_port()
-        ceiling = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "bench.ceiling_app:build",
-                "--factory",
-                "--port",
-                str(ceiling_port),
-                "--log-level",
-                "warning",
-                "--timeout-keep-alive",
-                "75",
-            ],
-            env={**os.environ, "CEILING_DATABASE_URL": ceiling_db},
-        )
-        wait_for_port(ceiling_port, proc=ceiling)
+        ceiling_ports = [free_port() for _ in range(args.replicas)]
+        for port in ceiling_ports:
+            ceilings.append(start_ceiling(port, ceiling_db))
+            wait_for_port(port, proc=ceilings[-1])
+        ceiling_urls = [f"http://127.0.0.1:{port}" for port in ceiling_ports]
         ceiling_bodies = [("/signups", {"name": b["name"], "email": b["email"]}) for _, b in bodies]
 
         print(
             f"\nSign-ups, {args.clients} concurrent clients, {args.duration:.0f} s each, "
-            f"{args.meetings} published meetings; load from one process on this machine:"
+            f"{args.meetings} published meetings, {args.replicas} process(es) of each server; "
+            "load from one process on this machine:"
         )
         ours = figures(
             "registration service",
-            *asyncio.run(load(config.url("registration"), bodies, args.clients, args.duration)),
+            *asyncio.run(load([c.url("registration") for c in configs], bodies, args.clients, args.duration)),
             args.duration,
         )
         top = figures(
             "ceiling (insert one row)",
-            *asyncio.run(load(f"http://127.0.0.1:{ceiling_port}", ceiling_bodies, args.clients, args.duration)),
+            *asyncio.run(load(ceiling_urls, ceiling_bodies, args.clients, args.duration)),
             args.duration,
         )
         ratio = ours["rate"] / top["rate"]
@@ -198,10 +214,10 @@ def main() -> int:
         )
         return 0
     finally:
-        if ceiling is not None:
+        for ceiling in ceilings:
             ceiling.terminate()
             ceiling.wait()
-        if services is not None:
+        for services in replicas:
             services.stop()
         if broker is not None:
             broker.stop()

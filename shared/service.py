@@ -82,10 +82,10 @@ class Runtime:
         relay = OutboxRelay(
             self.pool,
             settings.database_url,
-            self.broker,
+            settings.kafka_bootstrap,
             poll_interval_s=settings.outbox_poll_interval_s,
             batch_size=settings.outbox_batch_size,
-            bootstrap=settings.kafka_bootstrap,
+            client_id=f"fmf-{self.spec.name}-outbox",
         )
         tasks = [asyncio.create_task(_supervised("outbox-relay", relay.run))]
         if self.spec.subscribes_to:

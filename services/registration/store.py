@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from shared.db import Conn
+from shared.db import Conn, literal
 
 Record = asyncpg.Record
 
@@ -17,16 +17,16 @@ Record = asyncpg.Record
 # --- tenants and tokens ------------------------------------------------------------------------
 
 
-async def insert_tenant(conn: Conn, tenant_id: uuid.UUID, slug: str, name: str, number: str) -> Record:
-    row = await conn.fetchrow(
-        "INSERT INTO tenants (id, slug, name, municipality_number) VALUES ($1, $2, $3, $4) RETURNING *",
+async def insert_tenant(conn: Conn, tenant_id: uuid.UUID, slug: str, name: str, number: str) -> Record | None:
+    """The new tenant, or None when its slug or municipality number is taken."""
+    return await conn.fetchrow(
+        "INSERT INTO tenants (id, slug, name, municipality_number) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT DO NOTHING RETURNING *",
         tenant_id,
         slug,
         name,
         number,
     )
-    assert row is not None
-    return row
 
 
 async def tenants(conn: Conn) -> list[Record]:
@@ -114,6 +114,12 @@ async def insert_meeting(conn: Conn, **m: Any) -> Record:
     return row
 
 
+def scope_to_tenant_of_meeting(meeting_id: uuid.UUID) -> str:
+    """A statement (for ``db.transaction``'s setup) scoping the transaction to the meeting's tenant."""
+    meeting = literal(str(uuid.UUID(str(meeting_id))))
+    return f"SELECT set_config('app.tenant_id', coalesce(tenant_of_meeting({meeting}::uuid)::text, ''), true)"
+
+
 _MEETING = (
     "SELECT m.*, m.starts_at + m.duration_minutes * interval '1 minute' AS ends_at, t.timezone,"
     " t.status AS tenant_status, t.slug AS tenant_slug FROM meetings m JOIN tenants t ON t.id = m.tenant_id"
@@ -184,9 +190,40 @@ async def confirmed_registration_ids(conn: Conn, meeting_id: uuid.UUID) -> list[
 # --- participants and registrations ----------------------------------------------------------
 
 
-async def find_or_create_participant(
+# The sign-up's second statement, after the meeting lock (so it sees every earlier sign-up): the person
+# found by e-mail or phone (two index look-ups rather than an OR, which would scan the tenant) and updated,
+# or created; with the group's confirmed count and whether the person holds a live place already.
+_ENROL = """
+WITH found AS (
+    SELECT id FROM participants WHERE id = ANY(ARRAY(
+        SELECT id FROM participants WHERE tenant_id = $1 AND email = $2
+        UNION ALL SELECT id FROM participants WHERE tenant_id = $1 AND phone = $3
+    )) AND erased_at IS NULL ORDER BY created_at LIMIT 1 FOR UPDATE
+), updated AS (
+    UPDATE participants p SET name = $4, email = COALESCE($2, p.email), phone = COALESCE($3, p.phone),
+        language = $5, profile = $6, consent_at = $7
+    FROM found WHERE p.id = found.id RETURNING p.*
+), inserted AS (
+    INSERT INTO participants (id, tenant_id, name, email, phone, language, profile, consent_at)
+    SELECT $8, $1, $4, $2, $3, $5, $6, $7 WHERE NOT EXISTS (SELECT FROM found)
+    ON CONFLICT DO NOTHING RETURNING *
+), person AS (
+    SELECT * FROM updated UNION ALL SELECT * FROM inserted
+)
+SELECT person.*,
+    (SELECT count(*) FROM registrations
+     WHERE meeting_id = $9 AND "group" = $10 AND status = 'confirmed') AS confirmed_in_group,
+    EXISTS (SELECT FROM registrations r
+            WHERE r.meeting_id = $9 AND r.participant_id = person.id AND r.status <> 'cancelled') AS signed_up
+FROM person
+"""
+
+
+async def enrol(
     conn: Conn,
     tenant_id: uuid.UUID,
+    meeting_id: uuid.UUID,
+    group: str,
     *,
     name: str,
     email: str | None,
@@ -194,37 +231,21 @@ async def find_or_create_participant(
     language: str,
     profile: dict[str, Any],
     consent_at: datetime,
-) -> Record:
-    """The tenant's participant with this e-mail or phone (updated), or a new one."""
-    # Two index look-ups instead of one OR, which the planner could only answer by scanning the tenant.
+) -> tuple[Record, int, bool]:
+    """The tenant's participant with this e-mail or phone (updated) or a new one; how many of ``group``
+    are confirmed for the meeting; and whether the participant has a live place in it already.
+
+    Call it with the meeting locked.
+    """
     row = await conn.fetchrow(
-        "SELECT id FROM participants WHERE id = ANY(ARRAY("
-        " SELECT id FROM participants WHERE tenant_id = $1 AND email = $2"
-        " UNION ALL SELECT id FROM participants WHERE tenant_id = $1 AND phone = $3"
-        ")) AND erased_at IS NULL ORDER BY created_at LIMIT 1 FOR UPDATE",
-        tenant_id,
-        email,
-        phone,
+        _ENROL, tenant_id, email, phone, name, language, profile, consent_at, uuid.uuid4(), meeting_id, group
     )
-    if row is None:
-        row = await conn.fetchrow(
-            "INSERT INTO participants (id, tenant_id, name, email, phone, language, profile, consent_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING *",
-            uuid.uuid4(),
-            tenant_id,
-            name,
-            email,
-            phone,
-            language,
-            profile,
-            consent_at,
-        )
-        if row is not None:
-            return row
-        # A concurrent sign-up of the same person won the insert; use theirs.
-        return await find_or_create_participant(
+    if row is None:  # a concurrent sign-up of the same person won the insert; use theirs
+        return await enrol(
             conn,
             tenant_id,
+            meeting_id,
+            group,
             name=name,
             email=email,
             phone=phone,
@@ -232,33 +253,7 @@ async def find_or_create_participant(
             profile=profile,
             consent_at=consent_at,
         )
-    updated = await conn.fetchrow(
-        "UPDATE participants SET name = $2, email = COALESCE($3, email), phone = COALESCE($4, phone),"
-        " language = $5, profile = $6, consent_at = $7 WHERE id = $1 RETURNING *",
-        row["id"],
-        name,
-        email,
-        phone,
-        language,
-        profile,
-        consent_at,
-    )
-    assert updated is not None
-    return updated
-
-
-async def places(conn: Conn, meeting_id: uuid.UUID, participant_id: uuid.UUID, group: str) -> tuple[int, bool]:
-    """How many of ``group`` are confirmed, and whether the participant has a live place already."""
-    row = await conn.fetchrow(
-        "SELECT count(*) FILTER (WHERE \"group\" = $3 AND status = 'confirmed') AS confirmed,"
-        " coalesce(bool_or(participant_id = $2 AND status <> 'cancelled'), false) AS signed_up"
-        " FROM registrations WHERE meeting_id = $1",
-        meeting_id,
-        participant_id,
-        group,
-    )
-    assert row is not None
-    return int(row["confirmed"]), bool(row["signed_up"])
+    return row, int(row["confirmed_in_group"]), bool(row["signed_up"])
 
 
 async def count_confirmed(conn: Conn, meeting_id: uuid.UUID, group: str) -> int:
@@ -366,10 +361,11 @@ async def feedback(conn: Conn, registration_id: uuid.UUID) -> Record | None:
 
 async def insert_feedback(
     conn: Conn, registration_id: uuid.UUID, tenant_id: uuid.UUID, meeting_id: uuid.UUID, answers: dict[str, Any]
-) -> Record:
-    row = await conn.fetchrow(
+) -> Record | None:
+    """The stored feedback, or None when this registration has given feedback already."""
+    return await conn.fetchrow(
         "INSERT INTO feedback (registration_id, tenant_id, meeting_id, rating, new_connection, would_recommend,"
-        " comment) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *",
+        " comment) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING *",
         registration_id,
         tenant_id,
         meeting_id,
@@ -378,8 +374,6 @@ async def insert_feedback(
         answers["would_recommend"],
         answers.get("comment"),
     )
-    assert row is not None
-    return row
 
 
 async def participant(conn: Conn, participant_id: uuid.UUID, *, lock: bool = False) -> Record | None:

@@ -12,7 +12,7 @@ import asyncpg
 
 from services.registration import store
 from shared.auth import Principal, hash_token
-from shared.db import ALL_TENANTS, Conn, set_tenant
+from shared.db import ALL_TENANTS, Conn, tenant_scope, transaction
 from shared.errors import NotFound
 from shared.events import Capacity, Envelope, MeetingSnapshot, Profile, RegistrationChanged, Venue, make_event
 
@@ -33,19 +33,19 @@ def scope_of(principal: Principal | None) -> str:
 
 
 @contextlib.asynccontextmanager
-async def scoped(pool: asyncpg.Pool, scope: object) -> AsyncIterator[Conn]:
-    """A transaction that sees only the rows of ``scope`` (a tenant id, ALL_TENANTS or NOBODY)."""
-    async with pool.acquire() as conn, conn.transaction():
-        if scope != NOBODY:  # a fresh transaction sees nothing until a tenant is set
-            await set_tenant(conn, scope)
+async def scoped(pool: asyncpg.Pool, scope: str, *, public_meeting: uuid.UUID | None = None) -> AsyncIterator[Conn]:
+    """A transaction that sees only the rows of ``scope`` (a tenant id, ALL_TENANTS or NOBODY).
+
+    A public caller (NOBODY) who names a meeting sees that meeting's tenant, or nothing if it is unknown.
+    """
+    if scope != NOBODY:
+        setup = tenant_scope(scope)
+    elif public_meeting is not None:
+        setup = store.scope_to_tenant_of_meeting(public_meeting)
+    else:
+        setup = ""  # a fresh transaction sees nothing until a tenant is set
+    async with transaction(pool, setup) as conn:
         yield conn
-
-
-async def enter_tenant_of_meeting(conn: Conn, meeting_id: uuid.UUID) -> None:
-    """For public entry points: scope the transaction to the meeting's tenant (to none if it is unknown)."""
-    await conn.execute(
-        "SELECT set_config('app.tenant_id', coalesce(tenant_of_meeting($1)::text, ''), true)", meeting_id
-    )
 
 
 async def enter_tenant_of_registration(conn: Conn, registration_id: uuid.UUID) -> None:

@@ -11,7 +11,6 @@ from services.registration import domain, store
 from services.registration.schemas import MeetingIn, MeetingUpdate
 from services.registration.usecases.common import (
     SOURCE,
-    enter_tenant_of_meeting,
     now,
     scope_of,
     scoped,
@@ -83,9 +82,7 @@ async def get_meeting(
     pool: asyncpg.Pool, principal: Principal | None, meeting_id: uuid.UUID
 ) -> tuple[asyncpg.Record, dict[str, int], bool]:
     """The meeting, its counts, and whether the caller is its coordinator. Anyone sees it once published."""
-    async with scoped(pool, scope_of(principal)) as conn:
-        if principal is None:
-            await enter_tenant_of_meeting(conn, meeting_id)
+    async with scoped(pool, scope_of(principal), public_meeting=meeting_id) as conn:
         row = await store.meeting(conn, meeting_id)
         coordinator = row is not None and principal is not None and principal.can_see(row["tenant_id"])
         if row is None or not (coordinator or row["status"] != "draft"):

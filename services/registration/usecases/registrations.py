@@ -13,7 +13,6 @@ from services.registration import domain, store
 from services.registration.schemas import AttendanceIn, FeedbackIn, SignUpIn
 from services.registration.usecases.common import (
     SOURCE,
-    enter_tenant_of_meeting,
     now,
     registration_event,
     registration_for,
@@ -34,9 +33,7 @@ LIVE = frozenset({"confirmed", "waitlisted"})
 async def sign_up(
     pool: asyncpg.Pool, principal: Principal | None, meeting_id: uuid.UUID, body: SignUpIn
 ) -> tuple[Mapping[str, Any], str]:
-    async with scoped(pool, scope_of(principal)) as conn:
-        if principal is None:
-            await enter_tenant_of_meeting(conn, meeting_id)
+    async with scoped(pool, scope_of(principal), public_meeting=meeting_id) as conn:
         # The meeting row lock serialises sign-ups per meeting, so capacity can never be exceeded.
         meeting = await store.meeting(conn, meeting_id, lock=True)
         coordinator = meeting is not None and principal is not None and principal.can_see(meeting["tenant_id"])
@@ -58,9 +55,11 @@ async def sign_up(
             problem = domain.level_problem(body.norwegian_level, FORMATS[meeting["format"]].min_norwegian_level)
             if problem:
                 raise Unprocessable(problem)
-        participant = await store.find_or_create_participant(
+        participant, confirmed, signed_up = await store.enrol(
             conn,
             meeting["tenant_id"],
+            meeting_id,
+            body.group,
             name=body.name,
             email=body.email,
             phone=body.phone,
@@ -68,7 +67,6 @@ async def sign_up(
             profile=Profile.model_validate(body.model_dump()).model_dump(),
             consent_at=now(),
         )
-        confirmed, signed_up = await store.places(conn, meeting_id, participant["id"], body.group)
         if signed_up:
             raise Conflict("this person is already signed up for this meeting")
         status = domain.place_for(confirmed, meeting[f"capacity_{body.group}"])
@@ -223,13 +221,9 @@ async def give_feedback(
             raise Conflict("feedback opens when the meeting has ended")
         if reg["status"] in ("cancelled", "waitlisted"):
             raise Conflict(f"this registration is {reg['status']}; feedback is for those who took part")
-        try:
-            async with conn.transaction():
-                row = await store.insert_feedback(
-                    conn, registration_id, reg["tenant_id"], reg["meeting_id"], body.model_dump()
-                )
-        except asyncpg.UniqueViolationError as exc:
-            raise Conflict("feedback for this registration has been given already; thank you!") from exc
+        row = await store.insert_feedback(conn, registration_id, reg["tenant_id"], reg["meeting_id"], body.model_dump())
+        if row is None:
+            raise Conflict("feedback for this registration has been given already; thank you!")
         data = FeedbackGiven(
             registration_id=registration_id,
             participant_id=reg["participant_id"],

@@ -35,13 +35,11 @@ async def _tenant(conn: Conn, slug: str, *, lock: bool = False) -> asyncpg.Recor
 
 async def create_tenant(pool: asyncpg.Pool, body: TenantIn) -> asyncpg.Record:
     async with scoped(pool, ALL_TENANTS) as conn:
-        try:
-            async with conn.transaction():  # a savepoint, so a clash leaves nothing behind
-                row = await store.insert_tenant(conn, uuid.uuid4(), body.slug, body.name, body.municipality_number)
-        except asyncpg.UniqueViolationError as exc:
+        row = await store.insert_tenant(conn, uuid.uuid4(), body.slug, body.name, body.municipality_number)
+        if row is None:
             raise Conflict(
                 f"a tenant with slug '{body.slug}' or municipality number {body.municipality_number} exists already"
-            ) from exc
+            )
         await store.upsert_known_tenant(conn, row)
         await outbox.enqueue(conn, SOURCE, [(make_event("tenant.created", row["id"], _created(row)), row["id"])])
         return row

@@ -4,6 +4,7 @@ Starts PostgreSQL and the broker (embedded, unless FMF_DATABASE_URL / FMF_KAFKA_
 registration service as its own process, and -- in the same run -- a minimal FastAPI + asyncpg endpoint
 that inserts one row (``bench/ceiling_app.py``): the ceiling of this stack on this machine. Both get the
 same load: CLIENTS concurrent clients posting sign-ups for DURATION seconds, from one load process.
+Beside each rate it prints the CPU time per sign-up of the server processes and of PostgreSQL.
 """
 
 from __future__ import annotations
@@ -63,12 +64,61 @@ async def load(
     return len(latencies), latencies, errors
 
 
-def figures(name: str, ok: int, latencies: list[float], errors: int, duration: float) -> dict[str, float]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far (Linux ``/proc``; 0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime: stat(5) fields 14, 15
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+class CpuMeter:
+    """CPU time per sign-up of the server processes and, when it is embedded, of PostgreSQL: where a
+    request's cost goes, which the rate alone does not tell."""
+
+    def __init__(self, servers: list[int], postgres: EmbeddedPostgres | None) -> None:
+        self.servers = servers
+        self.postmaster = int((postgres.data_dir / "postmaster.pid").read_text().split()[0]) if postgres else None
+
+    def _snapshot(self) -> tuple[float, dict[int, float]]:
+        pg = [self.postmaster, *children_of(self.postmaster)] if self.postmaster else []
+        return sum(cpu_seconds(pid) for pid in self.servers), {pid: cpu_seconds(pid) for pid in pg}
+
+    def __enter__(self) -> CpuMeter:
+        self.start = self._snapshot()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        servers, pg = self._snapshot()
+        self.server_used = servers - self.start[0]
+        # A backend that started during the run counts from zero; the pools keep theirs open.
+        self.pg_used = sum(used - self.start[1].get(pid, 0.0) for pid, used in pg.items())
+
+    def per_request(self, ok: int) -> str:
+        pg = f", PostgreSQL {self.pg_used / ok * 1000:.2f} ms" if self.postmaster else ""
+        return f"CPU per sign-up: server {self.server_used / ok * 1000:.2f} ms{pg}"
+
+
+def figures(
+    name: str, ok: int, latencies: list[float], errors: int, duration: float, cpu: CpuMeter
+) -> dict[str, float]:
     quantiles = statistics.quantiles(latencies, n=100)
     rate = ok / duration
     print(
         f"  {name:<24} {rate:8.0f}/s   p50 {quantiles[49] * 1000:6.1f} ms   p99 {quantiles[98] * 1000:6.1f} ms"
-        f"   ({ok} ok, {errors} errors)"
+        f"   ({ok} ok, {errors} errors)\n  {'':<24} {cpu.per_request(ok)}"
     )
     return {"rate": rate, "p50": quantiles[49], "p99": quantiles[98]}
 
@@ -154,7 +204,7 @@ def main() -> int:
         if not server_dsn:
             postgres = EmbeddedPostgres(work / "pg")
             postgres.start()
-            server_dsn = postgres.dsn
+            server_dsn = postgres.socket_dsn
         bootstrap = os.environ.get("FMF_KAFKA_BOOTSTRAP")
         if not bootstrap:
             broker = TansuBroker()
@@ -197,16 +247,12 @@ def main() -> int:
             f"{args.meetings} published meetings, {args.replicas} process(es) of each server; "
             "load from one process on this machine:"
         )
-        ours = figures(
-            "registration service",
-            *asyncio.run(load([c.url("registration") for c in configs], bodies, args.clients, args.duration)),
-            args.duration,
-        )
-        top = figures(
-            "ceiling (insert one row)",
-            *asyncio.run(load(ceiling_urls, ceiling_bodies, args.clients, args.duration)),
-            args.duration,
-        )
+        with CpuMeter([r.procs["registration"].pid for r in replicas], postgres) as cpu:
+            result = asyncio.run(load([c.url("registration") for c in configs], bodies, args.clients, args.duration))
+        ours = figures("registration service", *result, args.duration, cpu)
+        with CpuMeter([c.pid for c in ceilings], postgres) as cpu:
+            result = asyncio.run(load(ceiling_urls, ceiling_bodies, args.clients, args.duration))
+        top = figures("ceiling (insert one row)", *result, args.duration, cpu)
         ratio = ours["rate"] / top["rate"]
         print(
             f"\n  ratio to the ceiling: {ratio:.2f}  (goal >= {GOAL_RATIO})   "

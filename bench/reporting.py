@@ -203,8 +203,7 @@ def meeting_events(events: Events, rng: random.Random, tenant: uuid.UUID) -> Non
 
 
 async def publish(bootstrap: str, events: Events) -> float:
-    """Publish one record per produce request, as the outbox relay does: the embedded broker gives a
-    multi-record batch a single offset, so batching here would corrupt the partitions' offsets."""
+    """Publish each key's records in order, one record per produce request."""
     started = time.perf_counter()
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0, max_batch_size=16)
     await producer.start()

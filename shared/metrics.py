@@ -10,6 +10,8 @@ REGISTRATIONS = Counter("fmf_registrations_total", "Sign-ups by outcome.", ["out
 # Tenants are bounded (one per municipality, a few hundred), so the slug is a safe label.
 TENANT_SIGNUPS = Counter("fmf_tenant_signups_total", "Sign-ups per tenant.", ["tenant"])
 OUTBOX_BACKLOG = Gauge("fmf_outbox_backlog", "Outbox rows not yet published.")
+# The relay produces with aiokafka's record batches, which FastStream's middleware does not see.
+OUTBOX_PUBLISHED = Counter("fmf_outbox_published_total", "Outbox events published to Kafka.", ["topic"])
 OUTBOX_PUBLISH_DELAY = Histogram(
     "fmf_outbox_publish_delay_seconds",
     "Time from outbox insert to publish.",

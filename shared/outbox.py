@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 import asyncpg
@@ -35,38 +36,61 @@ NOTIFY_CHANNEL = "fmf_outbox"
 GATHER_S = 0.005
 
 
-# One statement for all of a transaction's events: one round trip, one NOTIFY; ``seq`` follows the list.
-_INSERT = (
-    "INSERT INTO outbox (event_id, tenant_id, topic, key, event_type, body, headers)"
-    " SELECT e, t, tp, k, et, b::jsonb, h FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[],"
-    " $6::text[], $7::jsonb[]) WITH ORDINALITY AS u (e, t, tp, k, et, b, h, n) ORDER BY n"
-)
+@functools.cache
+def _insert_sql(first: int = 1) -> str:
+    """One statement for all of a transaction's events (one round trip, one NOTIFY), its seven
+    parameters numbered from ``first``; ``seq`` follows the order of the list."""
+    e, t, tp, k, et, b, h = (f"${first + i}" for i in range(7))
+    return (
+        "INSERT INTO outbox (event_id, tenant_id, topic, key, event_type, body, headers)"
+        f" SELECT e, t, tp, k, et, b::json, h FROM unnest({e}::uuid[], {t}::uuid[], {tp}::text[], {k}::text[],"
+        f" {et}::text[], {b}::text[], {h}::json[]) WITH ORDINALITY AS u (e, t, tp, k, et, b, h, n) ORDER BY n"
+    )
+
 
 # event id, tenant id, topic, key, event type, body as JSON text (None for a tombstone), headers
 Row = tuple[uuid.UUID, uuid.UUID, str, str, str, str | None, dict[str, str]]
 
 
+def _rows(source: str, events: Iterable[tuple[Envelope, object]]) -> list[Row]:
+    return [
+        (
+            event.id,
+            event.tenant_id,
+            topic_for(event.type),
+            str(key),
+            event.type,
+            event.model_dump_json(),
+            event.headers(source),
+        )
+        for event, key in events
+    ]
+
+
+def _columns(rows: list[Row]) -> list[list[object]]:
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
 async def _insert(conn: Conn, rows: list[Row]) -> None:
     if rows:
-        await conn.execute(_INSERT, *(list(column) for column in zip(*rows, strict=True)))
+        await conn.execute(_insert_sql(), *_columns(rows))
 
 
 async def enqueue(conn: Conn, source: str, events: Iterable[tuple[Envelope, object]]) -> None:
     """Add events (each with its partition key) to the outbox, in the caller's transaction."""
-    await _insert(
-        conn,
-        [
-            (
-                event.id,
-                event.tenant_id,
-                topic_for(event.type),
-                str(key),
-                event.type,
-                event.model_dump_json(),
-                event.headers(source),
-            )
-            for event, key in events
-        ],
+    await _insert(conn, _rows(source, events))
+
+
+async def fetchrow_with_events(
+    conn: Conn, statement: str, args: Sequence[object], source: str, events: Iterable[tuple[Envelope, object]]
+) -> asyncpg.Record | None:
+    """Run ``statement`` (parameters ``$1``..``$n``, from ``args``) and enqueue ``events`` in the same
+    statement, as a data-modifying CTE: a state change and its events in one round trip."""
+    rows = _rows(source, events)
+    if not rows:
+        return await conn.fetchrow(statement, *args)
+    return await conn.fetchrow(
+        f"WITH outbox_rows AS ({_insert_sql(len(args) + 1)}) {statement}", *args, *_columns(rows)
     )
 
 
@@ -153,7 +177,7 @@ class OutboxRelay:
             if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _RELAY_LOCK):
                 metrics.OUTBOX_BACKLOG.set(0)  # another replica relays and reports the backlog
                 return 0
-            # The body as text: it goes to Kafka as it is, with no decoding and encoding again.
+            # The body as text: it goes to Kafka as it was written.
             rows = await conn.fetch(
                 "SELECT seq, topic, key, body::text AS body, headers, created_at FROM outbox"
                 " WHERE published_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
@@ -192,6 +216,7 @@ class OutboxRelay:
         sent_at = datetime.now(UTC)
         for row in rows:
             metrics.OUTBOX_PUBLISH_DELAY.observe(max((sent_at - row["created_at"]).total_seconds(), 0.0))
+        metrics.OUTBOX_PUBLISHED.labels(topic=topic).inc(len(rows))
 
     @staticmethod
     async def _send(producer: AIOKafkaProducer, batch: BatchBuilder, topic: str, partition: int) -> None:

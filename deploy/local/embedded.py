@@ -13,6 +13,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 _PG_SYSTEM_USER = "embedded_postgres"  # postgres refuses to run as root
 
@@ -50,6 +51,12 @@ class EmbeddedPostgres:
     @property
     def dsn(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    @property
+    def socket_dsn(self) -> str:
+        """The same server over its Unix-domain socket, for clients on this machine: each round trip
+        then skips the loopback TCP stack."""
+        return f"postgresql://postgres@/postgres?host={quote(str(self.data_dir), safe='/')}&port={self.port}"
 
     def _prepare_user(self) -> None:
         if platform.system() == "Windows" or os.geteuid() != 0:

@@ -68,7 +68,7 @@ def main() -> int:
         if not server_dsn:
             postgres = EmbeddedPostgres(VAR / "postgres", _port_or_free(int(os.environ.get("FMF_PG_PORT", 55432))))
             postgres.start()
-            server_dsn = postgres.dsn
+            server_dsn = postgres.socket_dsn
         bootstrap = os.environ.get("FMF_KAFKA_BOOTSTRAP")
         if not bootstrap:
             (VAR / "log").mkdir(exist_ok=True)
@@ -95,7 +95,7 @@ def main() -> int:
         print("\nFolk møter folk is up.\n")
         for name in SERVICES:
             print(f"  {name:<13} {config.url(name)}/docs   metrics: {config.url(name)}/metrics")
-        print(f"\n  PostgreSQL    {server_dsn}")
+        print(f"\n  PostgreSQL    {postgres.dsn if postgres is not None else server_dsn}")
         print(f"  Kafka         {bootstrap}")
         print(f"  SMTP sink     127.0.0.1:{smtp_port} -> {VAR / 'mail'}/*.eml")
         print(f"  Logs          {VAR / 'log'}/")

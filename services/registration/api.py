@@ -22,6 +22,8 @@ from services.registration.usecases import meetings, tenants
 from shared import vocabulary
 
 router = APIRouter(prefix="/v1")
+# Routes are matched in order, and the public sign-up is the busiest of them all: it comes first.
+router.include_router(api_registrations.router)
 
 
 @router.get("/vocabulary", tags=["public"])
@@ -123,5 +125,3 @@ for _action in ("publish", "close", "cancel", "complete"):
         response_model=MeetingOut,
         tags=["coordinator"],
     )
-
-router.include_router(api_registrations.router)

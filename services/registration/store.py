@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
+from shared import outbox
 from shared.db import Conn, literal
+from shared.events import Envelope
 
 Record = asyncpg.Record
 
@@ -265,17 +268,15 @@ async def count_confirmed(conn: Conn, meeting_id: uuid.UUID, group: str) -> int:
     return int(n)
 
 
-async def insert_registration(conn: Conn, **r: Any) -> Record:
-    row = await conn.fetchrow(
+async def insert_registration(conn: Conn, source: str, events: Iterable[tuple[Envelope, object]], **r: Any) -> Record:
+    """Insert the registration and enqueue the events it causes, in one statement."""
+    row = await outbox.fetchrow_with_events(
+        conn,
         'INSERT INTO registrations (id, tenant_id, meeting_id, participant_id, "group", status, manage_token_hash)'
         " VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *",
-        r["id"],
-        r["tenant_id"],
-        r["meeting_id"],
-        r["participant_id"],
-        r["group"],
-        r["status"],
-        r["token_hash"],
+        (r["id"], r["tenant_id"], r["meeting_id"], r["participant_id"], r["group"], r["status"], r["token_hash"]),
+        source,
+        events,
     )
     assert row is not None
     return row

@@ -70,13 +70,17 @@ def test_runner_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) ->
             )
             assert demo.status_code == 200
 
-            def faststream_metrics(url: str) -> bool:
-                return "\nfaststream_" in http.get(url + "/metrics").text
+            def kafka_metrics(url: str) -> bool:
+                """FastStream's consumer metrics are wired, and Kafka traffic has been counted: messages
+                consumed, or (registration, which consumes only matching's events) outbox events published."""
+                text = http.get(url + "/metrics").text
+                wired = "# TYPE faststream_received_messages_total counter" in text
+                return wired and ("\nfaststream_" in text or "\nfmf_outbox_published_total{" in text)
 
             deadline = time.monotonic() + 30
-            while not all(faststream_metrics(u) for u in services.values()) and time.monotonic() < deadline:
+            while not all(kafka_metrics(u) for u in services.values()) and time.monotonic() < deadline:
                 time.sleep(0.5)
-            assert all(faststream_metrics(u) for u in services.values())
+            assert all(kafka_metrics(u) for u in services.values())
     finally:
         runner.send_signal(signal.SIGINT)
         rest, _ = runner.communicate(timeout=60)

@@ -71,26 +71,24 @@ async def sign_up(
             raise Conflict("this person is already signed up for this meeting")
         status = domain.place_for(confirmed, meeting[f"capacity_{body.group}"])
         token = new_token()
-        reg = await store.insert_registration(
-            conn,
-            id=uuid.uuid4(),
-            tenant_id=meeting["tenant_id"],
-            meeting_id=meeting_id,
-            participant_id=participant["id"],
-            group=body.group,
-            status=status,
-            token_hash=hash_token(token),
+        registration: dict[str, Any] = {
+            "id": uuid.uuid4(),
+            "tenant_id": meeting["tenant_id"],
+            "meeting_id": meeting_id,
+            "participant_id": participant["id"],
+            "group": body.group,
+            "status": status,
+        }
+        events = _sign_up_events(
+            participant, {**registration, "language": participant["language"], "profile": participant["profile"]}, token
         )
-        registration = {**dict(reg), "language": participant["language"], "profile": participant["profile"]}
-        await outbox.enqueue(conn, SOURCE, _sign_up_events(participant, registration, status, token))
+        await store.insert_registration(conn, SOURCE, events, **registration, token_hash=hash_token(token))
     metrics.REGISTRATIONS.labels(outcome=status).inc()
     metrics.TENANT_SIGNUPS.labels(tenant=meeting["tenant_slug"]).inc()
     return registration, token
 
 
-def _sign_up_events(
-    participant: asyncpg.Record, reg: Mapping[str, Any], status: str, token: str
-) -> list[tuple[Envelope, object]]:
+def _sign_up_events(participant: asyncpg.Record, reg: Mapping[str, Any], token: str) -> list[tuple[Envelope, object]]:
     correlation = uuid.uuid4()
     tenant_id, participant_id = reg["tenant_id"], participant["id"]
     contact = ContactUpserted(
@@ -114,7 +112,7 @@ def _sign_up_events(
             make_event("contact.manage_link", tenant_id, link, correlation_id=correlation),
             f"{participant_id}/{reg['id']}",
         ),
-        (registration_event(f"registration.{status}", reg, status, correlation), reg["meeting_id"]),
+        (registration_event(f"registration.{reg['status']}", reg, reg["status"], correlation), reg["meeting_id"]),
     ]
 
 

@@ -108,12 +108,12 @@ async def enqueue_tombstones(
 
 
 class OutboxRelay:
-    """Publishes the outbox to Kafka: per round, one produce request per partition, in ``seq`` order.
+    """Publishes the outbox to Kafka in ``seq`` order: per round, each partition's rows as record batches.
 
-    A partition's rows go out as record batches, one after the other, each awaited before the next; a
-    batch is appended whole or not at all, so a failure never lets a later row of a key overtake an
-    earlier one. Rows are partitioned as Kafka's default partitioner does (murmur2 of the key), so a
-    key lands where any other producer would put it.
+    A partition's batches go out one after the other, each awaited before the next; a batch is appended
+    whole or not at all, so a failure never lets a later row of a key overtake an earlier one. Rows are
+    partitioned as Kafka's default partitioner does (murmur2 of the key), so a key lands where any
+    other producer would put it.
     """
 
     def __init__(
@@ -197,9 +197,11 @@ class OutboxRelay:
 
     async def _publish(self, rows: list[asyncpg.Record]) -> None:
         producer = await self._started_producer()
+        partitions = {topic: sorted(await producer.partitions_for(topic)) for topic in {r["topic"] for r in rows}}
         by_partition: dict[tuple[str, int], list[asyncpg.Record]] = defaultdict(list)
         for row in rows:  # rows are in seq order, so each partition's list is too
-            by_partition[(row["topic"], await self._partition(producer, row["topic"], row["key"]))].append(row)
+            partition = self._partitioner(row["key"].encode(), partitions[row["topic"]], partitions[row["topic"]])
+            by_partition[(row["topic"], int(partition))].append(row)
         await asyncio.gather(*(self._publish_partition(producer, *where, part) for where, part in by_partition.items()))
 
     async def _publish_partition(
@@ -224,16 +226,13 @@ class OutboxRelay:
             batch.close()
             await (await producer.send_batch(batch, topic, partition=partition))
 
-    async def _partition(self, producer: AIOKafkaProducer, topic: str, key: str) -> int:
-        partitions = sorted(await producer.partitions_for(topic))
-        return int(self._partitioner(key.encode(), partitions, partitions))
-
     async def _started_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
             producer = AIOKafkaProducer(
                 bootstrap_servers=self.bootstrap,
                 client_id=self.client_id,
                 enable_idempotence=False,  # the embedded broker lacks it; the inbox makes it unnecessary
+                max_batch_size=256 * 1024,  # a busy round's rows of a partition in one batch, far below 1 MB
             )
             await producer.start()
             self._producer = producer

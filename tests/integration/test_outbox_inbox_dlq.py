@@ -206,3 +206,35 @@ async def test_tombstones_are_published_as_null_values(
     [record] = [r for r in await read_all(kafka_bootstrap, [topics.CONTACTS]) if r.key == key.encode()]
     assert record.value is None
     assert dict(record.headers)["ce_type"] == b"tombstone"
+
+
+async def test_a_transaction_begins_with_its_setup_and_a_failure_leaves_nothing(pool: asyncpg.Pool) -> None:
+    tenant = uuid.uuid4()
+    async with db.transaction(pool, db.tenant_scope(f"{tenant}'; DROP TABLE outbox; --")) as conn:
+        scope = await conn.fetchval("SELECT current_setting('app.tenant_id')")
+        assert scope == f"{tenant}'; DROP TABLE outbox; --"  # a literal, never SQL
+        await outbox.enqueue(conn, "test", [(tenant_event(tenant, "kept"), tenant)])
+    with pytest.raises(RuntimeError):
+        async with db.transaction(pool, db.tenant_scope(tenant)) as conn:
+            await outbox.enqueue(conn, "test", [(tenant_event(tenant, "dropped"), tenant)])
+            raise RuntimeError("the state change failed")
+    async with pool.acquire() as conn:
+        assert not conn.is_in_transaction()
+        assert await conn.fetchval("SELECT current_setting('app.tenant_id', true)") in (None, "")
+        slugs = await conn.fetch("SELECT body->'data'->>'slug' AS slug FROM outbox WHERE tenant_id = $1", tenant)
+    assert [r["slug"] for r in slugs] == ["kept"]
+
+
+async def test_a_change_and_its_events_go_in_one_statement(pool: asyncpg.Pool) -> None:
+    tenant = uuid.uuid4()
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("CREATE TABLE IF NOT EXISTS things (id uuid PRIMARY KEY, name text)")
+        events = [(tenant_event(tenant, f"e{i}"), tenant) for i in range(3)]
+        row = await outbox.fetchrow_with_events(
+            conn, "INSERT INTO things VALUES ($1, $2) RETURNING *", (tenant, "a thing"), "test", events
+        )
+        assert row is not None and row["name"] == "a thing"
+        slugs = await conn.fetch(
+            "SELECT body->'data'->>'slug' AS slug FROM outbox WHERE tenant_id = $1 ORDER BY seq", tenant
+        )
+    assert [r["slug"] for r in slugs] == ["e0", "e1", "e2"]

@@ -7,12 +7,12 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Header, Request
 
-from services.registration import domain, store
+from services.registration import domain
 from services.registration.schemas import AgendaItemOut, GroupCounts, MeetingOut, TenantOut
+from services.registration.usecases.common import meeting_facts
 from shared import logs
 from shared.auth import Principal, bearer, resolve, unauthorized
 from shared.errors import NotFound
-from shared.events import Capacity, Venue
 from shared.service import Runtime, current_runtime, runtime_of
 
 RuntimeDep = Annotated[Runtime, Depends(current_runtime)]
@@ -73,15 +73,8 @@ def meeting_out(row: Any, counts: dict[str, int], coordinator: bool) -> MeetingO
     pairs = min(row["capacity_newcomer"], row["capacity_resident"])
     return MeetingOut(
         id=row["id"],
-        tenant_id=row["tenant_id"],
-        title=row["title"],
-        format=row["format"],
-        status=row["status"],
-        starts_at=row["starts_at"],
-        duration_minutes=row["duration_minutes"],
+        **meeting_facts(row),
         registration_closes_at=row["registration_closes_at"],
-        venue=Venue(**store.venue_of(row)),
-        capacity=Capacity(newcomer=row["capacity_newcomer"], resident=row["capacity_resident"]),
         confirmed=GroupCounts(
             newcomer=counts.get("confirmed:newcomer", 0), resident=counts.get("confirmed:resident", 0)
         ),

@@ -86,19 +86,26 @@ async def registration_for(
     return reg
 
 
+def meeting_facts(row: asyncpg.Record) -> dict[str, Any]:
+    """What both the API's view of a meeting and its events say about it."""
+    return {
+        "tenant_id": row["tenant_id"],
+        "title": row["title"],
+        "format": row["format"],
+        "status": row["status"],
+        "starts_at": row["starts_at"],
+        "duration_minutes": row["duration_minutes"],
+        "venue": Venue(**store.venue_of(row)),
+        "capacity": Capacity(newcomer=row["capacity_newcomer"], resident=row["capacity_resident"]),
+    }
+
+
 def snapshot(row: asyncpg.Record, roster: list[uuid.UUID] | None = None) -> MeetingSnapshot:
     return MeetingSnapshot(
         meeting_id=row["id"],
-        tenant_id=row["tenant_id"],
-        title=row["title"],
-        format=row["format"],
-        status=row["status"],
-        starts_at=row["starts_at"],
-        duration_minutes=row["duration_minutes"],
         timezone=row["timezone"],
-        venue=Venue(**store.venue_of(row)),
-        capacity=Capacity(newcomer=row["capacity_newcomer"], resident=row["capacity_resident"]),
         confirmed_registration_ids=roster,
+        **meeting_facts(row),
     )
 
 

@@ -84,14 +84,20 @@ async def transaction(pool: asyncpg.Pool, setup: str = "") -> AsyncIterator[Conn
         try:
             yield conn
         except BaseException:
-            if not conn.is_closed():
-                try:
-                    await conn.execute("ROLLBACK")
-                except BaseException:
-                    conn.terminate()  # the pool replaces it; an open transaction must not be reused
-                    raise
+            await _roll_back(conn)
             raise
         await conn.execute("COMMIT")
+
+
+async def _roll_back(conn: Conn) -> None:
+    """Roll back; where even that fails, close the connection: the pool replaces it, and no one ever
+    borrows a connection in the middle of a transaction. The caller raises what went wrong first."""
+    if conn.is_closed():
+        return
+    try:
+        await conn.execute("ROLLBACK")
+    except BaseException:
+        conn.terminate()
 
 
 def with_database(dsn: str, database: str) -> str:

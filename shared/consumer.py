@@ -89,9 +89,8 @@ class EventConsumer:
         assert self.pool is not None, "the consumer's pool is set when the service starts"
         while True:
             try:
-                async with self.pool.acquire() as conn, conn.transaction():
+                async with db.transaction(self.pool, db.tenant_scope(event.tenant_id)) as conn:
                     if await inbox.claim(conn, self.group, event):
-                        await db.set_tenant(conn, event.tenant_id)
                         await handler(conn, event)
                 return
             except _DB_DOWN as exc:

@@ -334,10 +334,6 @@ async def empty_read_model(conn: Conn, consumer_group: str) -> None:
     await conn.execute("DELETE FROM inbox WHERE consumer = $1", consumer_group)
 
 
-async def applied_events(conn: Conn, consumer_group: str) -> int:
-    return int(await conn.fetchval("SELECT count(*) FROM inbox WHERE consumer = $1", consumer_group))
-
-
 async def claim_events(
     conn: Conn, consumer_group: str, events: list[tuple[uuid.UUID, uuid.UUID, str]]
 ) -> set[uuid.UUID]:

@@ -173,6 +173,17 @@ class RegistrationChanged(Payload):
     promoted_registration_id: uuid.UUID | None = None
 
 
+class SignupRepeated(Payload):
+    """registration.signup_repeated (key: meeting_id): someone signed up publicly with the contact of a
+    participant who holds a live place in this meeting already. Notification tells that participant, at
+    their own contact, that they are signed up, with their existing manage link; the caller learns nothing."""
+
+    registration_id: uuid.UUID
+    participant_id: uuid.UUID
+    meeting_id: uuid.UUID
+    tenant_id: uuid.UUID
+
+
 class ParticipantErased(Payload):
     """participant.erased (key: participant_id): personal data is gone; registrations stay as anonymous rows."""
 
@@ -200,7 +211,9 @@ class FeedbackGiven(Payload):
 
 # --- fmf.contacts.v1 (compacted; consumed by notification only) --------------------------------
 # contact.upserted is keyed by participant_id, contact.manage_link by "<participant_id>/<registration_id>";
-# erasure publishes a tombstone (null value) for each of those keys.
+# erasure publishes a tombstone (null value) for each of those keys. A sign-up waiting for its contact to be
+# confirmed is keyed "signup/<signup_id>", an erasure waiting for confirmation "erasure/<request_id>"; each
+# ends with a *_closed event and a tombstone, so that a compacted topic keeps none of their details.
 
 
 class ContactUpserted(Payload):
@@ -220,6 +233,52 @@ class ManageLink(Payload):
     meeting_id: uuid.UUID
     tenant_id: uuid.UUID
     manage_token: str
+
+
+class SignupRequested(Payload):
+    """contact.signup_requested (key ``signup/<signup_id>``): a sign-up without a coordinator token waits for
+    its contact to be confirmed (double opt-in). Notification sends the link
+    ``<public_base_url>/confirm/<signup_id>?token=<confirm_token>`` to the e-mail given, or by SMS to the
+    phone when there is no e-mail, in ``language``. The place is decided only when the link is used."""
+
+    signup_id: uuid.UUID
+    tenant_id: uuid.UUID
+    meeting_id: uuid.UUID
+    name: str
+    email: str | None = None
+    phone: str | None = None
+    language: str = "nb"
+    confirm_token: str
+    expires_at: datetime
+
+
+class SignupClosed(Payload):
+    """contact.signup_closed (key ``signup/<signup_id>``, followed by a tombstone): the sign-up was confirmed
+    or expired; every copy of its contact details and token can go."""
+
+    signup_id: uuid.UUID
+    tenant_id: uuid.UUID
+    outcome: Literal["confirmed", "expired"]
+
+
+class ErasureRequested(Payload):
+    """contact.erasure_requested (key ``erasure/<request_id>``): a participant asked, with a manage link, to
+    erase all their data. Notification sends ``<public_base_url>/erase/<request_id>?token=<confirm_token>``
+    to the participant's own contact; erasure happens only when that link is used."""
+
+    request_id: uuid.UUID
+    participant_id: uuid.UUID
+    tenant_id: uuid.UUID
+    confirm_token: str
+    expires_at: datetime
+
+
+class ErasureRequestClosed(Payload):
+    """contact.erasure_request_closed (key ``erasure/<request_id>``, followed by a tombstone)."""
+
+    request_id: uuid.UUID
+    tenant_id: uuid.UUID
+    outcome: Literal["erased", "expired"]
 
 
 # --- fmf.matching.v1 (key: meeting_id) -------------------------------------------------------
@@ -323,10 +382,15 @@ EVENT_TYPES: dict[str, tuple[str, type[Payload]]] = {
     "registration.cancelled": (topics.REGISTRATIONS, RegistrationChanged),
     "registration.attended": (topics.REGISTRATIONS, RegistrationChanged),
     "registration.no_show": (topics.REGISTRATIONS, RegistrationChanged),
+    "registration.signup_repeated": (topics.REGISTRATIONS, SignupRepeated),
     "participant.erased": (topics.REGISTRATIONS, ParticipantErased),
     "feedback.given": (topics.FEEDBACK, FeedbackGiven),
     "contact.upserted": (topics.CONTACTS, ContactUpserted),
     "contact.manage_link": (topics.CONTACTS, ManageLink),
+    "contact.signup_requested": (topics.CONTACTS, SignupRequested),
+    "contact.signup_closed": (topics.CONTACTS, SignupClosed),
+    "contact.erasure_requested": (topics.CONTACTS, ErasureRequested),
+    "contact.erasure_request_closed": (topics.CONTACTS, ErasureRequestClosed),
     "matching.pairs_proposed": (topics.MATCHING, Pairing),
     "matching.pairs_published": (topics.MATCHING, Pairing),
     "matching.swap_requested": (topics.MATCHING, SwapRequested),

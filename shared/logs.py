@@ -3,12 +3,38 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
+from collections.abc import MutableMapping
+from typing import Any
 
 import structlog
 
 bind = structlog.contextvars.bind_contextvars
 clear = structlog.contextvars.clear_contextvars
+
+
+# Secrets that must never reach a log line, whoever logs them: a query string's value (a manage link
+# carries its token there), and a bearer token or manage token written out as a header.
+_QUERY_VALUE = re.compile(r"(?<=[?&])([^=&\s\"']+)=[^&\s\"']*")
+_BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]+")
+_TOKEN_HEADER = re.compile(r"(?i)\b(authorization|x-manage-token)(['\"]?\s*[:=]\s*['\"]?)[^'\",\s}]+")
+
+
+def redact(text: str) -> str:
+    """``text`` without query-string values and tokens (``?token=[redacted]``, ``Bearer [redacted]``)."""
+    if not any(mark in text for mark in ("=", "earer", "EARER", "uthorization", "anage-")):
+        return text
+    text = _QUERY_VALUE.sub(r"\1=[redacted]", text)
+    text = _BEARER.sub(r"\1 [redacted]", text)
+    return _TOKEN_HEADER.sub(r"\1\2[redacted]", text)
+
+
+def _redact_event(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key, value in event.items():
+        if isinstance(value, str):
+            event[key] = redact(value)
+    return event
 
 
 def configure(service: str, level: str = "INFO", json_logs: bool = True) -> None:
@@ -32,6 +58,7 @@ def configure(service: str, level: str = "INFO", json_logs: bool = True) -> None
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             lambda _, __, event: {**event, "service": service},
+            _redact_event,
             renderer,
         ],
     )
@@ -40,5 +67,6 @@ def configure(service: str, level: str = "INFO", json_logs: bool = True) -> None
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("aiokafka", "faststream"):
+    # httpx logs every URL it requests at INFO, query string and all.
+    for noisy in ("aiokafka", "faststream", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -15,10 +15,20 @@ from fastapi import APIRouter, FastAPI, Request
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_fastapi_instrumentator import Instrumentator
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from shared import db, lag, logs, metrics, topics
 from shared.consumer import EventConsumer
-from shared.http import RequestContext, document_problems, health_router, install_problem_handlers
+from shared.http import (
+    BodySizeLimit,
+    RequestContext,
+    SecurityHeaders,
+    docs_router,
+    document_problems,
+    health_router,
+    install_problem_handlers,
+    mount_static,
+)
 from shared.outbox import OutboxRelay
 from shared.settings import Settings, get_settings
 
@@ -146,13 +156,24 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
         description=spec.description,
         version="1.0.0",
         lifespan=lifespan,
+        docs_url=None,  # docs_router serves /docs from local assets, under the Content-Security-Policy
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.runtime = runtime
     install_problem_handlers(app)
     document_problems(app)
+    # The last added runs first: the client address, then the correlation id and access log, then the
+    # protective headers (on every answer, the 413 too), then the body limit.
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestContext)
+    if trusted := [p.strip() for p in settings.trusted_proxies.split(",") if p.strip()]:
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted)
     Instrumentator(excluded_handlers=["/metrics", "/healthz", "/readyz"]).instrument(app, metric_namespace="")
     app.include_router(health_router())
+    app.include_router(docs_router(app.title))
+    mount_static(app, spec.migrations.parent / "static")
     for router in (spec.router, *spec.extra_routers):
         if router is not None:
             app.include_router(router)
@@ -179,6 +200,11 @@ def serve(spec: ServiceSpec) -> None:
         host=settings.http_host,
         port=settings.port_for(spec.name),
         log_config=None,
+        # RequestContext writes the access log, without the query string (a manage link's token is in it).
+        access_log=False,
+        # Forwarded headers are believed from FMF_TRUSTED_PROXIES only (the app's ProxyHeadersMiddleware);
+        # uvicorn's own would trust 127.0.0.1.
+        proxy_headers=False,
         # Longer than the idle timeout of the proxies and clients in front, so that no request is
         # sent on a connection the server is closing at that moment.
         timeout_keep_alive=75,

@@ -68,6 +68,15 @@ class Settings(BaseSettings):
         86_400, gt=0, description="How often registration erases personal data past the tenants' retention time."
     )
 
+    # HTTP edge (shared/http.py): what every service accepts and whom it believes
+    max_body_bytes: int = Field(
+        65_536, ge=1, description="Largest request body accepted; a larger one is answered 413 before it is read."
+    )
+    trusted_proxies: str = Field(
+        "",
+        description="Comma-separated IPs/CIDRs of reverse proxies whose X-Forwarded-For is believed; empty: none.",
+    )
+
     log_level: str = Field("INFO", description="Log level.")
     log_json: bool = Field(True, description="Structured JSON logs (false: human-readable).")
 

@@ -106,6 +106,14 @@ async def update_meeting(
     return meeting_out(row, counts, True)
 
 
+@router.post("/meetings/{meeting_id}/invitation-code", response_model=MeetingOut, tags=["coordinator"])
+async def new_invitation_code(meeting_id: uuid.UUID, runtime: RuntimeDep, principal: AnyPrincipal) -> MeetingOut:
+    """Make a new invitation code for newcomers' own sign-up; the old code and its links stop working."""
+    row = await meetings.new_invitation_code(runtime.db, principal, meeting_id)
+    _, counts, _ = await meetings.get_meeting(runtime.db, principal, meeting_id)
+    return meeting_out(row, counts, True)
+
+
 def _lifecycle(action: str) -> Any:
     async def change(meeting_id: uuid.UUID, runtime: RuntimeDep, principal: AnyPrincipal) -> MeetingOut:
         row = await meetings.transition(runtime.db, principal, meeting_id, action)

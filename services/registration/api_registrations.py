@@ -3,30 +3,36 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
-from fastapi import APIRouter, Response
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse
 
-from services.registration import seating_page
+from services.registration import guard, seating_page
 from services.registration.deps import AnyPrincipal, ManageToken, OptionalPrincipal, RuntimeDep
 from services.registration.schemas import (
     AttendanceIn,
     CommandAccepted,
+    ErasureRequestedOut,
     FeedbackIn,
     LockIn,
     PublishPairsIn,
     RegistrationOut,
     RegistrationView,
+    SignUpAccepted,
+    SignUpConfirmed,
     SignUpIn,
     SignUpOut,
     SwapIn,
+    TokenIn,
 )
 from services.registration.usecases import pairs, participants, registrations
 from shared.auth import Principal, unauthorized
 from shared.errors import NotFound
 
 router = APIRouter()
+T = TypeVar("T")
 
 
 def _caller(principal: Principal | None, manage_token: str | None) -> None:
@@ -34,16 +40,48 @@ def _caller(principal: Principal | None, manage_token: str | None) -> None:
         raise unauthorized("Send a coordinator token as Bearer, or the participant's X-Manage-Token.")
 
 
-@router.post("/meetings/{meeting_id}/registrations", status_code=201, response_model=SignUpOut, tags=["public"])
+async def _as_participant(
+    request: Request, principal: Principal | None, registration_id: uuid.UUID, attempt: Callable[[], Awaitable[T]]
+) -> T:
+    """A coordinator's call as it is; a manage token's under the limits on wrong tokens."""
+    if principal is not None:
+        return await attempt()
+    return await guard.with_manage_token(request, registration_id, attempt)
+
+
+@router.post(
+    "/meetings/{meeting_id}/registrations",
+    status_code=201,
+    response_model=SignUpOut,
+    responses={202: {"model": SignUpAccepted, "description": "A public sign-up waits for its contact's confirmation."}},
+    tags=["public"],
+)
 async def sign_up(
-    meeting_id: uuid.UUID, body: SignUpIn, runtime: RuntimeDep, principal: OptionalPrincipal
-) -> SignUpOut:
-    """Residents sign up publicly (no token). Newcomers are signed up by their coordinator, or sign up
-    themselves with the meeting's `invitation_code`. A full group puts the sign-up on its waiting list."""
-    reg, token = await registrations.sign_up(runtime.db, principal, meeting_id, body)
-    return SignUpOut(
-        registration_id=reg["id"], participant_id=reg["participant_id"], status=reg["status"], manage_token=token
-    )
+    meeting_id: uuid.UUID, body: SignUpIn, request: Request, runtime: RuntimeDep, principal: OptionalPrincipal
+) -> SignUpOut | JSONResponse:
+    """With a coordinator token: the person is signed up at once (201, confirmed or waitlisted).
+
+    Without one (residents; newcomers with the meeting's `invitation_code`): 202, always the same answer.
+    A message with a confirmation link goes to the e-mail (or, without one, by SMS to the phone); the place
+    is decided when the link is used (`POST /v1/signups/{id}/confirm`)."""
+    if principal is not None:
+        reg, token = await registrations.sign_up(runtime.db, principal, meeting_id, body)
+        return SignUpOut(
+            registration_id=reg["id"], participant_id=reg["participant_id"], status=reg["status"], manage_token=token
+        )
+    await guard.public_sign_up(request, meeting_id, body)
+    return JSONResponse(SignUpAccepted().model_dump(), status_code=202)
+
+
+@router.post("/signups/{signup_id}/confirm", response_model=SignUpConfirmed, tags=["public"])
+async def confirm_sign_up(
+    signup_id: uuid.UUID, body: TokenIn, request: Request, runtime: RuntimeDep
+) -> SignUpConfirmed:
+    """Use the link from the confirmation message: the place is decided now, first confirmed first served."""
+    done = await guard.confirm_sign_up(request, signup_id, body.token)
+    if done.outcome == "repeated":
+        return SignUpConfirmed(registration_id=done.registration_id, status="already_signed_up")
+    return SignUpConfirmed(registration_id=done.registration_id, status=done.outcome, manage_token=done.manage_token)
 
 
 @router.get("/meetings/{meeting_id}/registrations", response_model=list[RegistrationOut], tags=["coordinator"])
@@ -66,10 +104,19 @@ async def list_registrations(
 
 @router.get("/registrations/{registration_id}", response_model=RegistrationView, tags=["participant"])
 async def get_registration(
-    registration_id: uuid.UUID, runtime: RuntimeDep, principal: OptionalPrincipal, manage_token: ManageToken = None
+    registration_id: uuid.UUID,
+    request: Request,
+    runtime: RuntimeDep,
+    principal: OptionalPrincipal,
+    manage_token: ManageToken = None,
 ) -> RegistrationView:
     _caller(principal, manage_token)
-    reg, meeting, feedback = await registrations.get_registration(runtime.db, principal, manage_token, registration_id)
+    reg, meeting, feedback = await _as_participant(
+        request,
+        principal,
+        registration_id,
+        lambda: registrations.get_registration(runtime.db, principal, manage_token, registration_id),
+    )
     return RegistrationView(
         id=reg["id"],
         participant_id=reg["participant_id"],
@@ -86,12 +133,21 @@ async def get_registration(
 
 @router.delete("/registrations/{registration_id}", status_code=204, tags=["participant"])
 async def cancel_registration(
-    registration_id: uuid.UUID, runtime: RuntimeDep, principal: OptionalPrincipal, manage_token: ManageToken = None
+    registration_id: uuid.UUID,
+    request: Request,
+    runtime: RuntimeDep,
+    principal: OptionalPrincipal,
+    manage_token: ManageToken = None,
 ) -> Response:
     """Cancel with the participant's manage token or a coordinator token; the first person waiting in the
     same group gets the place."""
     _caller(principal, manage_token)
-    await registrations.cancel_registration(runtime.db, principal, manage_token, registration_id)
+    await _as_participant(
+        request,
+        principal,
+        registration_id,
+        lambda: registrations.cancel_registration(runtime.db, principal, manage_token, registration_id),
+    )
     return Response(status_code=204)
 
 
@@ -115,6 +171,7 @@ async def record_attendance(
 async def give_feedback(
     registration_id: uuid.UUID,
     body: FeedbackIn,
+    request: Request,
     runtime: RuntimeDep,
     principal: OptionalPrincipal,
     manage_token: ManageToken = None,
@@ -124,18 +181,42 @@ async def give_feedback(
         if principal is not None:  # feedback is the participant's own; no coordinator gives it
             raise NotFound(f"no registration {registration_id} to give feedback on with this token")
         raise unauthorized("Send the participant's X-Manage-Token.")
-    row = await registrations.give_feedback(runtime.db, manage_token, registration_id, body)
+    token = manage_token
+    row = await guard.with_manage_token(
+        request, registration_id, lambda: registrations.give_feedback(runtime.db, token, registration_id, body)
+    )
     return {"registration_id": str(row["registration_id"]), "given_at": row["given_at"].isoformat()}
 
 
-@router.delete("/participants/{participant_id}", status_code=204, tags=["participant"])
+@router.delete(
+    "/participants/{participant_id}",
+    status_code=204,
+    responses={202: {"model": ErasureRequestedOut, "description": "With a manage token: a link to confirm was sent."}},
+    tags=["participant"],
+)
 async def erase_participant(
-    participant_id: uuid.UUID, runtime: RuntimeDep, principal: OptionalPrincipal, manage_token: ManageToken = None
+    participant_id: uuid.UUID,
+    request: Request,
+    runtime: RuntimeDep,
+    principal: OptionalPrincipal,
+    manage_token: ManageToken = None,
 ) -> Response:
-    """Erase the participant's personal data (their manage token for any of their registrations, or a
-    coordinator). Future places are cancelled; the registrations stay as anonymous rows for the counts."""
-    _caller(principal, manage_token)
-    await participants.erase_participant(runtime.db, principal, manage_token, participant_id)
+    """Erase the participant's personal data. A coordinator erases at once (204). With the participant's
+    manage token (202), a link to confirm goes to their own contact first. Future places are cancelled;
+    the registrations stay as anonymous rows for the counts."""
+    if principal is not None:
+        await participants.erase_participant(runtime.db, principal, participant_id)
+        return Response(status_code=204)
+    if manage_token is None:
+        raise unauthorized("Send a coordinator token as Bearer, or the participant's X-Manage-Token.")
+    await guard.request_erasure(request, manage_token, participant_id)
+    return JSONResponse(ErasureRequestedOut().model_dump(), status_code=202)
+
+
+@router.post("/erasures/{request_id}/confirm", status_code=204, tags=["participant"])
+async def confirm_erasure(request_id: uuid.UUID, body: TokenIn, request: Request, runtime: RuntimeDep) -> Response:
+    """Use the link from the erasure message: the participant's personal data is erased now."""
+    await guard.confirm_erasure(request, request_id, body.token)
     return Response(status_code=204)
 
 

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Header, Request
 
-from services.registration import domain
+from services.registration import domain, guard
 from services.registration.schemas import AgendaItemOut, GroupCounts, MeetingOut, TenantOut
 from services.registration.usecases.common import meeting_facts
 from shared import logs
@@ -23,8 +23,11 @@ async def optional_principal(request: Request) -> Principal | None:
     if token is None:
         return None
     runtime = runtime_of(request)
+    await guard.check_bearer(request)
     async with runtime.db.acquire() as conn:
         principal = await resolve(conn, token, runtime.settings.operator_token)
+    if principal is None:
+        await guard.bearer_failed(request)
     if principal is None and request.headers.get("x-manage-token") is None:
         raise unauthorized("The bearer token is unknown, revoked, or its tenant is suspended.")
     if principal is not None and principal.tenant_id is not None:

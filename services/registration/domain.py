@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -124,3 +126,83 @@ def agenda(starts_at: datetime, duration_minutes: int, pairs: int) -> list[Agend
         items.append(AgendaItem(clock, clock + timedelta(minutes=minutes), activity, text))
         clock += timedelta(minutes=minutes)
     return items
+
+
+# --- what people type: single-line text, names, phones, invitation codes --------------------------------
+
+# Characters that must never be part of a name, a title or an address: C0 and C1 controls (CR, LF, NUL,
+# TAB ...), DEL, the Unicode line and paragraph separators, and the bidirectional overrides and isolates
+# that can make a text read differently from what it is (CVE-2021-42574, "Trojan Source").
+_FORBIDDEN = frozenset(
+    [chr(c) for c in range(0x00, 0x20)]
+    + [chr(c) for c in range(0x7F, 0xA0)]
+    + ["\u2028", "\u2029"]
+    + [chr(c) for c in range(0x202A, 0x202F)]
+    + [chr(c) for c in range(0x2066, 0x206A)]
+)
+_URL = re.compile(r"(https?://|www\.|\b[a-z0-9-]+\.(no|com|org|net|io|info|xyz|ru|cn|link|app)\b)", re.IGNORECASE)
+_EMAIL = re.compile(r"\S+@\S+\.\S+")
+
+
+def single_line_problem(value: str, max_length: int) -> str | None:
+    """What is wrong with ``value`` as one line of text (a name, title, venue name or address), or None.
+
+    Refused: control characters (CR, LF, NUL, TAB ...), U+2028/U+2029, the bidi overrides U+202A–U+202E
+    and isolates U+2066–U+2069, blank text, and more than ``max_length`` characters. Source: the public
+    sign-up's text becomes e-mail headers and message lines, where a line break is an injection.
+    """
+    if any(ch in _FORBIDDEN for ch in value):
+        return "use one line of plain text: line breaks, tabs and other control or direction characters are not allowed"
+    if not value.strip():
+        return "must not be empty"
+    if len(value) > max_length:
+        return f"at most {max_length} characters"
+    return None
+
+
+def name_problem(value: str) -> str | None:
+    """What is wrong with a person's name (single-line text of at most 100 characters, no web address or
+    e-mail address: a name is shown in messages from the platform's own address), or None."""
+    problem = single_line_problem(value, 100)
+    if problem:
+        return problem
+    if _EMAIL.search(value):
+        return "write your name here, not an e-mail address (there is a field for that)"
+    if _URL.search(value):
+        return "write your name here, not a web address"
+    return None
+
+
+# Mobile numbers can receive SMS; premium-rate, shared-cost, toll-free, pagers, VoIP and the other
+# special ranges cannot be a participant's phone (phonenumbers' number types, from Google's libphonenumber).
+SMS_CAPABLE_TYPES = frozenset({"MOBILE", "FIXED_LINE_OR_MOBILE"})
+
+
+def phone_problem(number_type: str) -> str | None:
+    """Whether a valid number of this libphonenumber type (e.g. ``MOBILE``, ``PREMIUM_RATE``) may be a
+    participant's phone: it must be a mobile number that can receive SMS."""
+    if number_type in SMS_CAPABLE_TYPES:
+        return None
+    return "give a mobile number that can receive SMS (not a landline, premium-rate or other special number)"
+
+
+# Invitation codes are read aloud and typed from paper: no 0/O, 1/I/L, nor U (30 symbols).
+INVITATION_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
+INVITATION_LENGTH = 12  # 12 × log2(30) ≈ 58.9 bits
+
+
+def new_invitation_code() -> str:
+    """A fresh invitation code such as ``K7QX-M2PD-4HTW``: 12 symbols from ``secrets`` (≈ 59 bits)."""
+    raw = "".join(secrets.choice(INVITATION_ALPHABET) for _ in range(INVITATION_LENGTH))
+    return "-".join(raw[i : i + 4] for i in range(0, INVITATION_LENGTH, 4))
+
+
+def normalise_invitation_code(value: str) -> str | None:
+    """The code as stored (upper case, groups of four joined by '-'), or None when it cannot be a code.
+
+    Spaces and dashes are ignored and case does not matter, so ``k7qx m2pd 4htw`` works.
+    """
+    raw = re.sub(r"[\s-]", "", value).upper()
+    if not raw.isascii() or len(raw) != INVITATION_LENGTH or any(c not in INVITATION_ALPHABET for c in raw):
+        return None
+    return "-".join(raw[i : i + 4] for i in range(0, INVITATION_LENGTH, 4))

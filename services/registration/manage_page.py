@@ -1,24 +1,29 @@
-"""The participant's own page, reached by the manage link in every message: see the place, cancel it,
-give feedback after the meeting, or erase one's data. Plain HTML forms, no JavaScript."""
+"""The participant's own pages: the manage link in every message (see the place, cancel it, give feedback
+after the meeting, ask to erase one's data), and the links that confirm a sign-up or an erasure.
+Plain HTML forms, no JavaScript."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qs, urlencode
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import ValidationError
 
+from services.registration import guard
 from services.registration.deps import RuntimeDep
 from services.registration.schemas import FeedbackIn
-from services.registration.usecases import participants, registrations
-from shared.errors import Conflict, NotFound
+from services.registration.usecases import registrations
+from shared.errors import Conflict, NotFound, TooManyRequests
 
-router = APIRouter(prefix="/manage", tags=["participant pages"], include_in_schema=False)
+router = APIRouter(tags=["participant pages"], include_in_schema=False)
+T = TypeVar("T")
 _templates = Environment(loader=FileSystemLoader(Path(__file__).with_name("templates")), autoescape=select_autoescape())
 
 
@@ -32,31 +37,63 @@ def _back(registration_id: uuid.UUID, token: str, message: str) -> Response:
     return RedirectResponse(f"/manage/{registration_id}?{query}", status_code=303)
 
 
-@router.get("/{registration_id}", response_class=HTMLResponse)
+def _page(template: str, status_code: int = 200, headers: dict[str, str] | None = None, **context: Any) -> HTMLResponse:
+    return HTMLResponse(_templates.get_template(template).render(**context), status_code=status_code, headers=headers)
+
+
+# What a link that does not work says, in Norwegian first (the page's language) and in English.
+_LINK_PROBLEMS = {
+    404: ("Lenken virker ikke. Kopier hele lenken fra meldingen.", "This link does not work. Copy the whole link."),
+    409: ("Lenken er brukt eller utløpt.", "This link has been used or has expired."),
+    429: ("For mange forsøk. Prøv igjen senere.", "Too many attempts. Please try again later."),
+}
+
+
+def _link_problem(exc: Exception) -> HTMLResponse:
+    status = getattr(exc, "status", 404)
+    nb, en = _LINK_PROBLEMS.get(status, _LINK_PROBLEMS[404])
+    headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, TooManyRequests) else None
+    return _page("link_problem.html", status, headers, nb=nb, en=f"{en} {exc}")
+
+
+async def _participant(request: Request, registration_id: uuid.UUID, attempt: Callable[[], Awaitable[T]]) -> T:
+    return await guard.with_manage_token(request, registration_id, attempt)
+
+
+@router.get("/manage/{registration_id}", response_class=HTMLResponse)
 async def page(
-    registration_id: uuid.UUID, runtime: RuntimeDep, token: Annotated[str, Query()], message: str = ""
+    registration_id: uuid.UUID,
+    request: Request,
+    runtime: RuntimeDep,
+    token: Annotated[str, Query(max_length=128)],
+    message: Annotated[str, Query(max_length=300)] = "",
 ) -> HTMLResponse:
     try:
-        reg, meeting, feedback = await registrations.get_registration(runtime.db, None, token, registration_id)
+        reg, meeting, feedback = await _participant(
+            request, registration_id, lambda: registrations.get_registration(runtime.db, None, token, registration_id)
+        )
     except NotFound:
-        return HTMLResponse(_templates.get_template("manage_missing.html").render(), status_code=404)
-    html = _templates.get_template("manage.html").render(
-        reg=reg, meeting=meeting, feedback=feedback, token=token, message=message
-    )
-    return HTMLResponse(html)
+        return _page("manage_missing.html", 404)
+    except TooManyRequests as exc:
+        return _link_problem(exc)
+    return _page("manage.html", reg=reg, meeting=meeting, feedback=feedback, token=token, message=message)
 
 
-@router.post("/{registration_id}/cancel")
+@router.post("/manage/{registration_id}/cancel")
 async def cancel(registration_id: uuid.UUID, request: Request, runtime: RuntimeDep) -> Response:
     token = (await _form(request)).get("token", "")
     try:
-        await registrations.cancel_registration(runtime.db, None, token, registration_id)
-    except (NotFound, Conflict) as exc:
+        await _participant(
+            request,
+            registration_id,
+            lambda: registrations.cancel_registration(runtime.db, None, token, registration_id),
+        )
+    except (NotFound, Conflict, TooManyRequests) as exc:
         return _back(registration_id, token, str(exc))
     return _back(registration_id, token, "Du er meldt av. / You have cancelled your place.")
 
 
-@router.post("/{registration_id}/feedback")
+@router.post("/manage/{registration_id}/feedback")
 async def feedback(registration_id: uuid.UUID, request: Request, runtime: RuntimeDep) -> Response:
     form = await _form(request)
     token = form.get("token", "")
@@ -67,20 +104,91 @@ async def feedback(registration_id: uuid.UUID, request: Request, runtime: Runtim
             would_recommend=form.get("would_recommend") == "yes",
             comment=form.get("comment") or None,
         )
-        await registrations.give_feedback(runtime.db, token, registration_id, answers)
-    except ValidationError:
+        await _participant(
+            request, registration_id, lambda: registrations.give_feedback(runtime.db, token, registration_id, answers)
+        )
+    except (ValidationError, ValueError):
         return _back(registration_id, token, "Velg et tall fra 1 til 5. / Choose a number from 1 to 5.")
-    except (NotFound, Conflict) as exc:
+    except (NotFound, Conflict, TooManyRequests) as exc:
         return _back(registration_id, token, str(exc))
     return _back(registration_id, token, "Takk for tilbakemeldingen! / Thank you for your feedback!")
 
 
-@router.post("/{registration_id}/erase")
+@router.post("/manage/{registration_id}/erase")
 async def erase(registration_id: uuid.UUID, request: Request, runtime: RuntimeDep) -> Response:
+    """Ask for erasure: a link to confirm it goes to the participant's own contact."""
     token = (await _form(request)).get("token", "")
     try:
-        reg, _, _ = await registrations.get_registration(runtime.db, None, token, registration_id)
-        await participants.erase_participant(runtime.db, None, token, reg["participant_id"])
+        reg, _, _ = await _participant(
+            request, registration_id, lambda: registrations.get_registration(runtime.db, None, token, registration_id)
+        )
+        await guard.request_erasure(request, token, reg["participant_id"])
     except NotFound:
-        return HTMLResponse(_templates.get_template("manage_missing.html").render(), status_code=404)
-    return HTMLResponse(_templates.get_template("manage_erased.html").render())
+        return _page("manage_missing.html", 404)
+    except TooManyRequests as exc:
+        return _link_problem(exc)
+    return _back(
+        registration_id,
+        token,
+        "Vi har sendt deg en lenke. Åpne den innen 24 timer for å slette opplysningene dine."
+        " / We have sent you a link. Open it within 24 hours to erase your data.",
+    )
+
+
+# --- the links in the confirmation and erasure messages -----------------------------------------------
+# A GET only shows a button (mail scanners open links); the POST acts.
+
+
+@router.get("/confirm/{signup_id}", response_class=HTMLResponse)
+async def confirm_page(
+    signup_id: uuid.UUID, request: Request, token: Annotated[str, Query(max_length=128)]
+) -> HTMLResponse:
+    try:
+        _, meeting = await guard.signup_for_link(request, signup_id, token)
+    except (NotFound, Conflict, TooManyRequests) as exc:
+        return _link_problem(exc)
+    zone = ZoneInfo(meeting["timezone"])
+    return _page(
+        "confirm.html",
+        meeting=meeting,
+        starts=meeting["starts_at"].astimezone(zone),
+        ends=meeting["ends_at"].astimezone(zone),
+        signup_id=signup_id,
+        token=token,
+    )
+
+
+@router.post("/confirm/{signup_id}")
+async def confirm(signup_id: uuid.UUID, request: Request) -> Response:
+    token = (await _form(request)).get("token", "")
+    try:
+        done = await guard.confirm_sign_up(request, signup_id, token)
+    except (NotFound, Conflict, TooManyRequests) as exc:
+        return _link_problem(exc)
+    if done.manage_token is None:
+        return _page(
+            "link_problem.html",
+            nb="Du var allerede påmeldt. Vi har sendt deg lenken til plassen din på nytt.",
+            en="You were already signed up. We have sent you the link to your place again.",
+        )
+    message = (
+        "Påmeldingen er bekreftet: du har plass. / Your sign-up is confirmed: you have a place."
+        if done.outcome == "confirmed"
+        else "Møtet er fullt: du står på ventelisten. / The meeting is full: you are on the waiting list."
+    )
+    return _back(done.registration_id, done.manage_token, message)
+
+
+@router.get("/erase/{request_id}", response_class=HTMLResponse)
+async def erase_page(request_id: uuid.UUID, token: Annotated[str, Query(max_length=128)]) -> HTMLResponse:
+    return _page("erase_confirm.html", request_id=request_id, token=token)
+
+
+@router.post("/erase/{request_id}")
+async def erase_confirmed(request_id: uuid.UUID, request: Request) -> Response:
+    token = (await _form(request)).get("token", "")
+    try:
+        await guard.confirm_erasure(request, request_id, token)
+    except (NotFound, Conflict, TooManyRequests) as exc:
+        return _link_problem(exc)
+    return _page("manage_erased.html")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime, time
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import available_timezones
 
 import phonenumbers
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
+from services.registration import domain
 from shared import vocabulary
 from shared.events import Capacity, Group, Venue
 from shared.formats import FORMATS
@@ -22,9 +23,37 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+def _line(max_length: int) -> AfterValidator:
+    def check(value: str) -> str:
+        problem = domain.single_line_problem(value, max_length)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    return AfterValidator(check)
+
+
+def _name(value: str) -> str:
+    problem = domain.name_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _free_text(value: str | None) -> str | None:
+    if value is not None and ("\x00" in value or any(ch in value for ch in "\u202a\u202b\u202c\u202d\u202e")):
+        raise ValueError("remove the NUL or direction-override characters from the text")
+    return value
+
+
+Title = Annotated[str, _line(200)]
+Line300 = Annotated[str, _line(300)]
+PersonName = Annotated[str, AfterValidator(_name)]
+
+
 class TenantIn(Strict):
     slug: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", examples=["arendal"])
-    name: str = Field(min_length=1, max_length=200, examples=["Arendal kommune"])
+    name: Title = Field(examples=["Arendal kommune"])
     municipality_number: str = Field(pattern=r"^\d{4}$", examples=["4203"])
 
 
@@ -41,12 +70,15 @@ class TenantOut(BaseModel):
 
 
 class TenantSettingsIn(Strict):
-    name: str | None = Field(None, min_length=1, max_length=200)
+    name: Title | None = None
     timezone: str | None = Field(None, examples=["Europe/Oslo"])
     day_starts: time | None = Field(None, description="Meetings may start from this local time.")
     day_ends: time | None = Field(None, description="Meetings must end by this local time.")
     retention_days: int | None = Field(
         None, ge=1, le=3650, description="Days after a participant's last meeting before their data is erased."
+    )
+    confirmation_hours: int | None = Field(
+        None, ge=1, le=168, description="Hours a public sign-up waits for its contact to be confirmed (default 48)."
     )
 
     @field_validator("timezone")
@@ -63,8 +95,8 @@ class TokenOut(BaseModel):
 
 
 class VenueIn(Strict):
-    name: str = Field(min_length=1, max_length=200)
-    address: str = Field(min_length=1, max_length=300)
+    name: Title
+    address: Line300
     kind: Literal["library", "volunteer_centre", "park", "other"]
 
 
@@ -74,7 +106,7 @@ class CapacityIn(Strict):
 
 
 class MeetingIn(Strict):
-    title: str = Field(min_length=1, max_length=200)
+    title: Title
     format: str = Field("standard", examples=["standard"])
     starts_at: datetime
     venue: VenueIn
@@ -93,7 +125,7 @@ class MeetingIn(Strict):
 class MeetingUpdate(Strict):
     """Any of these; a change of time or place is announced to the participants."""
 
-    title: str | None = Field(None, min_length=1, max_length=200)
+    title: Title | None = None
     starts_at: datetime | None = None
     duration_minutes: int | None = Field(None, ge=60, le=480)
     venue: VenueIn | None = None
@@ -134,8 +166,8 @@ class MeetingOut(BaseModel):
 
 class SignUpIn(Strict):
     group: Group
-    name: str = Field(min_length=1, max_length=200)
-    email: EmailStr | None = None
+    name: PersonName = Field(max_length=100, description="One line: the name the person wants to be called by.")
+    email: EmailStr | None = Field(None, max_length=254)
     phone: str | None = Field(None, max_length=32, description="Normalised to E.164; Norwegian by default.")
     language: str = Field("nb", max_length=35, description="Preferred language, a BCP 47 tag such as nb, nn, en.")
     consent: bool = Field(description="Consent to the processing of the data; must be true.")
@@ -147,7 +179,9 @@ class SignUpIn(Strict):
     same_gender_partner: bool = False
     norwegian_level: Literal["A1", "A2", "B1", "B2", "C1", "C2"] | None = None
     first_time: bool | None = None
-    invitation_code: str | None = Field(None, max_length=64)
+    invitation_code: str | None = Field(
+        None, max_length=64, description="The meeting's invitation code, e.g. K7QX-M2PD-4HTW (case and dashes ignored)."
+    )
 
     @field_validator("email")
     @classmethod
@@ -165,7 +199,23 @@ class SignUpIn(Strict):
             raise ValueError("not a phone number; write it like +47 912 34 567") from exc
         if not phonenumbers.is_valid_number(number):
             raise ValueError("not a valid phone number; write it like +47 912 34 567")
+        kind = phonenumbers.PhoneNumberType.to_string(phonenumbers.number_type(number))
+        problem = domain.phone_problem(kind)
+        if problem:
+            raise ValueError(problem)
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+    @field_validator("invitation_code")
+    @classmethod
+    def code_shape(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        code = domain.normalise_invitation_code(value)
+        if code is None:
+            raise ValueError(
+                "not an invitation code: it has 12 letters and digits, like K7QX-M2PD-4HTW (ask the coordinator)"
+            )
+        return code
 
     @field_validator("language")
     @classmethod
@@ -202,6 +252,38 @@ class SignUpOut(BaseModel):
     manage_token: str = Field(description="Lets the participant view or cancel this registration; shown once.")
 
 
+class SignUpAccepted(BaseModel):
+    """The answer to every public sign-up, whoever the person is: nothing about them or their place."""
+
+    status: Literal["check_your_messages"] = "check_your_messages"
+    detail: str = (
+        "Thank you! We have sent a message to the e-mail address (or, without one, the phone number) you gave."
+        " Open the link in it to confirm; your place is decided then, first come first served."
+        " Nothing was stored if you do not confirm."
+    )
+
+
+class TokenIn(Strict):
+    token: str = Field(min_length=16, max_length=128, description="The token from the link in the message.")
+
+
+class SignUpConfirmed(BaseModel):
+    registration_id: uuid.UUID
+    status: Literal["confirmed", "waitlisted", "already_signed_up"]
+    manage_token: str | None = Field(
+        None,
+        description="Lets the participant view or cancel this registration; shown once (not when already signed up).",
+    )
+
+
+class ErasureRequestedOut(BaseModel):
+    status: Literal["check_your_messages"] = "check_your_messages"
+    detail: str = (
+        "We have sent a link to your e-mail address (or phone). Open it within 24 hours to erase your data;"
+        " nothing is erased until then."
+    )
+
+
 class AttendanceIn(Strict):
     status: Literal["attended", "no_show"]
 
@@ -210,7 +292,9 @@ class FeedbackIn(Strict):
     rating: int = Field(ge=1, le=5, description="1 (poor) to 5 (very good).")
     new_connection: bool = Field(description="I made a new connection.")
     would_recommend: bool = Field(description="I would recommend it to others.")
-    comment: str | None = Field(None, max_length=2000, description="Stays with the municipality; never shared.")
+    comment: Annotated[str | None, AfterValidator(_free_text)] = Field(
+        None, max_length=2000, description="Stays with the municipality; never shared."
+    )
 
 
 class RegistrationView(BaseModel):

@@ -40,7 +40,9 @@ async def tenant_by_slug(conn: Conn, slug: str, *, lock: bool = False) -> Record
     return await conn.fetchrow("SELECT * FROM tenants WHERE slug = $1" + (" FOR UPDATE" if lock else ""), slug)
 
 
-TENANT_SETTINGS = frozenset({"name", "timezone", "day_starts", "day_ends", "retention_days", "status"})
+TENANT_SETTINGS = frozenset(
+    {"name", "timezone", "day_starts", "day_ends", "retention_days", "confirmation_hours", "status"}
+)
 
 
 async def update_tenant(conn: Conn, tenant_id: uuid.UUID, changes: dict[str, Any]) -> Record:
@@ -100,8 +102,8 @@ async def insert_token(conn: Conn, token_id: uuid.UUID, tenant_id: uuid.UUID, to
 async def insert_meeting(conn: Conn, **m: Any) -> Record:
     row = await conn.fetchrow(
         "INSERT INTO meetings (id, tenant_id, title, format, starts_at, duration_minutes,"
-        " registration_closes_at, venue, capacity_newcomer, capacity_resident)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *",
+        " registration_closes_at, venue, capacity_newcomer, capacity_resident, invitation_code)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *",
         m["id"],
         m["tenant_id"],
         m["title"],
@@ -112,9 +114,14 @@ async def insert_meeting(conn: Conn, **m: Any) -> Record:
         m["venue"],
         m["capacity_newcomer"],
         m["capacity_resident"],
+        m["invitation_code"],
     )
     assert row is not None
     return row
+
+
+async def set_invitation_code(conn: Conn, meeting_id: uuid.UUID, code: str) -> None:
+    await conn.execute("UPDATE meetings SET invitation_code = $2, updated_at = now() WHERE id = $1", meeting_id, code)
 
 
 def scope_to_tenant_of_meeting(meeting_id: uuid.UUID) -> str:
@@ -431,3 +438,182 @@ async def participants_past_retention(conn: Conn, at: datetime) -> list[uuid.UUI
         at,
     )
     return [r["id"] for r in rows]
+
+
+async def scrub_contacts_outbox(conn: Conn, topic: str, keys: list[str]) -> None:
+    """Delete the outbox rows on the contacts topic under ``keys`` that carry a value (names, addresses,
+    tokens); tombstones stay. Published rows are kept a while for replay, so erasure must remove these."""
+    await conn.execute(
+        "DELETE FROM outbox WHERE topic = $1 AND key = ANY($2::text[]) AND body IS NOT NULL", topic, keys
+    )
+
+
+# --- double opt-in: sign-ups waiting for their contact to be confirmed ---------------------------------
+
+
+async def insert_signup(conn: Conn, **s: Any) -> None:
+    await conn.execute(
+        'INSERT INTO signups (id, tenant_id, meeting_id, "group", name, email, phone, language, profile,'
+        " confirm_token_hash, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        s["id"],
+        s["tenant_id"],
+        s["meeting_id"],
+        s["group"],
+        s["name"],
+        s["email"],
+        s["phone"],
+        s["language"],
+        s["profile"],
+        s["confirm_token_hash"],
+        s["expires_at"],
+    )
+
+
+def scope_to_tenant_of_signup(signup_id: uuid.UUID) -> str:
+    """A statement (for ``db.transaction``'s setup) scoping the transaction to the sign-up's tenant."""
+    signup = literal(str(uuid.UUID(str(signup_id))))
+    return f"SELECT set_config('app.tenant_id', coalesce(tenant_of_signup({signup}::uuid)::text, ''), true)"
+
+
+def scope_to_tenant_of_erasure_request(request_id: uuid.UUID) -> str:
+    request = literal(str(uuid.UUID(str(request_id))))
+    return f"SELECT set_config('app.tenant_id', coalesce(tenant_of_erasure_request({request}::uuid)::text, ''), true)"
+
+
+async def signup(conn: Conn, signup_id: uuid.UUID, *, lock: bool = False) -> Record | None:
+    return await conn.fetchrow("SELECT * FROM signups WHERE id = $1" + (" FOR UPDATE" if lock else ""), signup_id)
+
+
+async def participant_by_contact(
+    conn: Conn, tenant_id: uuid.UUID, *, email: str | None, phone: str | None, lock: bool = False
+) -> Record | None:
+    """The tenant's (not erased) participant with this e-mail, or else with this phone; look up by one."""
+    column, value = ("email", email) if email else ("phone", phone)
+    return await conn.fetchrow(
+        f"SELECT * FROM participants WHERE tenant_id = $1 AND {column} = $2 AND erased_at IS NULL"
+        + (" FOR UPDATE" if lock else ""),
+        tenant_id,
+        value,
+    )
+
+
+async def live_registration(conn: Conn, meeting_id: uuid.UUID, participant_id: uuid.UUID) -> Record | None:
+    return await conn.fetchrow(
+        "SELECT * FROM registrations WHERE meeting_id = $1 AND participant_id = $2 AND status <> 'cancelled'",
+        meeting_id,
+        participant_id,
+    )
+
+
+async def phone_or_email_taken(conn: Conn, tenant_id: uuid.UUID, *, email: str | None, phone: str | None) -> bool:
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT FROM participants WHERE tenant_id = $1 AND (email = $2 OR phone = $3))",
+            tenant_id,
+            email,
+            phone,
+        )
+    )
+
+
+async def insert_participant(conn: Conn, **p: Any) -> Record | None:
+    """The new participant, or None when a concurrent transaction took its e-mail or phone first."""
+    return await conn.fetchrow(
+        "INSERT INTO participants (id, tenant_id, name, email, phone, language, profile, consent_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING *",
+        p["id"],
+        p["tenant_id"],
+        p["name"],
+        p["email"],
+        p["phone"],
+        p["language"],
+        p["profile"],
+        p["consent_at"],
+    )
+
+
+async def close_signup(
+    conn: Conn,
+    signup_id: uuid.UUID,
+    status: str,
+    *,
+    participant_id: uuid.UUID | None = None,
+    registration_id: uuid.UUID | None = None,
+) -> None:
+    """Close a waiting sign-up and blank the person's details in it."""
+    await conn.execute(
+        "UPDATE signups SET status = $2, closed_at = now(), participant_id = $3, registration_id = $4,"
+        " name = NULL, email = NULL, phone = NULL, profile = NULL WHERE id = $1",
+        signup_id,
+        status,
+        participant_id,
+        registration_id,
+    )
+
+
+async def expired_signups(conn: Conn, at: datetime, limit: int = 500) -> list[Record]:
+    """Waiting sign-ups past their expiry, claimed (``SKIP LOCKED``) for this transaction."""
+    return await conn.fetch(
+        "SELECT id, tenant_id FROM signups WHERE status = 'pending' AND expires_at <= $1"
+        " ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+        at,
+        limit,
+    )
+
+
+async def pending_signups_with_contact(
+    conn: Conn, tenant_id: uuid.UUID, email: str | None, phone: str | None
+) -> list[Record]:
+    return await conn.fetch(
+        "SELECT id, tenant_id FROM signups WHERE tenant_id = $1 AND status = 'pending'"
+        " AND (email = $2 OR phone = $3) FOR UPDATE",
+        tenant_id,
+        email,
+        phone,
+    )
+
+
+async def signup_ids_of_participant(conn: Conn, participant_id: uuid.UUID) -> list[uuid.UUID]:
+    rows = await conn.fetch("SELECT id FROM signups WHERE participant_id = $1", participant_id)
+    return [r["id"] for r in rows]
+
+
+# --- erasure confirmed from the participant's own contact ----------------------------------------------
+
+
+async def insert_erasure_request(conn: Conn, **r: Any) -> None:
+    await conn.execute(
+        "INSERT INTO erasure_requests (id, tenant_id, participant_id, confirm_token_hash, expires_at)"
+        " VALUES ($1, $2, $3, $4, $5)",
+        r["id"],
+        r["tenant_id"],
+        r["participant_id"],
+        r["confirm_token_hash"],
+        r["expires_at"],
+    )
+
+
+async def erasure_request(conn: Conn, request_id: uuid.UUID, *, lock: bool = False) -> Record | None:
+    return await conn.fetchrow(
+        "SELECT * FROM erasure_requests WHERE id = $1" + (" FOR UPDATE" if lock else ""), request_id
+    )
+
+
+async def close_erasure_requests(conn: Conn, participant_id: uuid.UUID) -> list[uuid.UUID]:
+    """Close every open erasure request of the participant; the ids of all their requests."""
+    await conn.execute(
+        "UPDATE erasure_requests SET closed_at = now() WHERE participant_id = $1 AND closed_at IS NULL",
+        participant_id,
+    )
+    rows = await conn.fetch("SELECT id FROM erasure_requests WHERE participant_id = $1", participant_id)
+    return [r["id"] for r in rows]
+
+
+async def expired_erasure_requests(conn: Conn, at: datetime, limit: int = 500) -> list[Record]:
+    return await conn.fetch(
+        "UPDATE erasure_requests SET closed_at = now() WHERE id IN (SELECT id FROM erasure_requests"
+        " WHERE closed_at IS NULL AND expires_at <= $1 ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
+        " RETURNING id, tenant_id",
+        at,
+        limit,
+    )

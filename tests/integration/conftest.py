@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -72,12 +73,47 @@ class RegistrationApi:
         domain: str = "example.no",
         **overrides: Any,
     ) -> httpx.Response:
-        headers = tenant.headers if group == "newcomer" else {}
+        """A sign-up by the tenant's coordinator (no confirmation step)."""
         return await http.post(
             f"{self.base}/meetings/{meeting_id}/registrations",
-            headers=headers,
+            headers=tenant.headers,
             json=person_body(group, i, domain, **overrides),
         )
+
+    async def confirmation_link(self, email: str | None = None, phone: str | None = None) -> tuple[str, str]:
+        """(signup_id, token) of the latest confirmation message for this contact, read where notification
+        reads it: the contact.signup_requested event in registration's outbox."""
+        rows = await self.sql(
+            "SELECT body FROM outbox WHERE event_type = 'contact.signup_requested'"
+            " AND (body->'data'->>'email' = $1 OR body->'data'->>'phone' = $2) ORDER BY seq DESC LIMIT 1",
+            email,
+            phone,
+        )
+        assert rows, f"no confirmation message for {email or phone}"
+        data = json.loads(rows[0]["body"])["data"] if isinstance(rows[0]["body"], str) else rows[0]["body"]["data"]
+        return data["signup_id"], data["confirm_token"]
+
+    async def erasure_link(self, participant_id: str) -> tuple[str, str]:
+        """(request_id, token) of the latest erasure confirmation for this participant (from the outbox)."""
+        rows = await self.sql(
+            "SELECT body FROM outbox WHERE event_type = 'contact.erasure_requested'"
+            " AND body->'data'->>'participant_id' = $1 ORDER BY seq DESC LIMIT 1",
+            participant_id,
+        )
+        assert rows, f"no erasure confirmation for {participant_id}"
+        data = json.loads(rows[0]["body"])["data"] if isinstance(rows[0]["body"], str) else rows[0]["body"]["data"]
+        return data["request_id"], data["confirm_token"]
+
+    async def public_sign_up(
+        self, http: httpx.AsyncClient, meeting_id: str, body: dict[str, Any], confirm: bool = True
+    ) -> httpx.Response:
+        """A sign-up without a token (202), and, with ``confirm``, the confirmation link used: the answer
+        of ``POST /v1/signups/{id}/confirm``."""
+        accepted = await http.post(f"{self.base}/meetings/{meeting_id}/registrations", json=body)
+        if not confirm or accepted.status_code != 202:
+            return accepted
+        signup_id, token = await self.confirmation_link(body.get("email"), body.get("phone"))
+        return await http.post(f"{self.base}/signups/{signup_id}/confirm", json={"token": token})
 
     async def sql(self, query: str, *args: Any) -> list[asyncpg.Record]:
         """Direct access to the service's database, as its owner (for arranging time and checking rows)."""

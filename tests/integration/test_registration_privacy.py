@@ -13,6 +13,7 @@ import pytest
 
 from services.registration.usecases import participants
 from shared import db
+from tests.factories import person_body
 from tests.integration.conftest import RegistrationApi, Tenant
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -43,6 +44,8 @@ BODIES: dict[tuple[str, str], dict[str, Any] | None] = {
     ("POST", "/v1/meetings/{meeting_id}/pairs/swap"): {"registration_ids": [str(uuid.uuid4()), str(uuid.uuid4())]},
     ("POST", "/v1/meetings/{meeting_id}/pairs/lock"): {"registration_id": str(uuid.uuid4())},
     ("POST", "/v1/meetings/{meeting_id}/pairs/publish"): {"version": 1},
+    ("POST", "/v1/signups/{signup_id}/confirm"): {"token": "not-the-token-of-this-link"},
+    ("POST", "/v1/erasures/{request_id}/confirm"): {"token": "not-the-token-of-this-link"},
 }
 NO_TENANT_DATA = {  # nothing of a tenant to reach
     ("GET", "/v1/vocabulary"),
@@ -56,7 +59,12 @@ async def tenant_with_data(api: RegistrationApi, http: httpx.AsyncClient) -> tup
     tenant = await api.tenant(http)
     meeting = await api.meeting(http, tenant)
     person = (await api.sign_up(http, tenant, meeting, "resident", 1, f"{tenant.slug}.example.no")).json()
+    waiting = person_body("resident", 2, f"{tenant.slug}.example.no")
+    assert (await api.public_sign_up(http, meeting, waiting, confirm=False)).status_code == 202
+    signup_id, _ = await api.confirmation_link(waiting["email"])
     ids = {
+        "signup_id": signup_id,
+        "request_id": str(uuid.uuid4()),  # an erasure request is reached only with its link's token
         "slug": tenant.slug,
         "meeting_id": meeting,
         "registration_id": person["registration_id"],
@@ -151,7 +159,18 @@ async def test_erasure_removes_personal_data_and_keeps_the_counts(registration_a
             f"{registration_api.base}/participants/{leaving['participant_id']}",
             headers={"X-Manage-Token": leaving["manage_token"]},
         )
+        assert r.status_code == 202  # nothing erased yet: a link to confirm goes to the person's own contact
+        still = await registration_api.sql(
+            "SELECT name FROM participants WHERE id = $1", uuid.UUID(leaving["participant_id"])
+        )
+        assert still[0]["name"] == "Resident 1"
+        request_id, token = await registration_api.erasure_link(leaving["participant_id"])
+        wrong = await http.post(f"{registration_api.base}/erasures/{request_id}/confirm", json={"token": "x" * 43})
+        assert wrong.status_code == 404
+        r = await http.post(f"{registration_api.base}/erasures/{request_id}/confirm", json={"token": token})
         assert r.status_code == 204
+        again = await http.post(f"{registration_api.base}/erasures/{request_id}/confirm", json={"token": token})
+        assert again.status_code == 409
         person = await registration_api.sql(
             "SELECT * FROM participants WHERE id = $1", uuid.UUID(leaving["participant_id"])
         )
@@ -177,6 +196,12 @@ async def test_erasure_removes_personal_data_and_keeps_the_counts(registration_a
         assert ("tombstone", pid) in types and ("tombstone", f"{pid}/{rid}") in types
         assert ("registration.promoted", meeting) in types
         assert all(e["body"] is None for e in events if e["event_type"] == "tombstone")
+        assert ("tombstone", f"erasure/{request_id}") in [
+            (e["event_type"], e["key"])
+            for e in await registration_api.sql("SELECT event_type, key FROM outbox WHERE key = $1", f"erasure/{request_id}")
+        ]
+        # The outbox keeps no copy of the contact, the manage link or the erasure token.
+        assert not [e for e in types if e[0].startswith("contact.")]
 
 
 async def test_retention_erases_only_people_without_a_later_meeting(registration_api: RegistrationApi) -> None:

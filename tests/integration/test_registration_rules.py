@@ -8,7 +8,7 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from tests.factories import daytime_start
+from tests.factories import daytime_start, person_body
 from tests.integration.conftest import RegistrationApi
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -107,8 +107,12 @@ async def test_who_signs_up_whom(registration_api: RegistrationApi) -> None:
         code = (await http.get(f"{registration_api.base}/meetings/{meeting}", headers=tenant.headers)).json()[
             "invitation_code"
         ]
-        assert (await http.post(url, json={**newcomer, "invitation_code": "WRONG123"})).status_code == 403
-        assert (await http.post(url, json={**newcomer, "invitation_code": code.lower()})).status_code == 201
+        wrong = await http.post(url, json={**newcomer, "invitation_code": "2345-6789-ABCD"})
+        assert wrong.status_code == 403
+        not_a_code = await http.post(url, json={**newcomer, "invitation_code": "WRONG123"})
+        assert not_a_code.status_code == 422 and "invitation_code" in not_a_code.json()["detail"]
+        typed = code.lower().replace("-", " ")  # read aloud and typed: case, spaces and dashes do not matter
+        assert (await http.post(url, json={**newcomer, "invitation_code": typed})).status_code == 202
         low = person_body("newcomer", 2, "who.example.no", norwegian_level="A1")
         r = await http.post(url, headers=tenant.headers, json=low)
         assert r.status_code == 422 and "A2 or higher" in r.json()["detail"]
@@ -246,7 +250,7 @@ async def test_suspended_tenant_and_revoked_token(registration_api: Registration
         assert (
             await http.get(f"{registration_api.base}/tenants/{tenant.slug}/meetings", headers=tenant.headers)
         ).status_code == 401
-        closed = await registration_api.sign_up(http, tenant, meeting, "resident", 1)
+        closed = await registration_api.public_sign_up(http, meeting, person_body("resident", 1, "example.no"))
         assert closed.status_code == 409 and "suspended" in closed.json()["detail"]
         await http.post(f"{registration_api.base}/tenants/{tenant.slug}/reactivate", headers=op)
         assert (

@@ -60,6 +60,7 @@ async def create_meeting(pool: asyncpg.Pool, principal: Principal, slug: str, bo
             venue=body.venue.model_dump(),
             capacity_newcomer=capacity.newcomer,
             capacity_resident=capacity.resident,
+            invitation_code=domain.new_invitation_code(),
         )
         created = await store.meeting(conn, row["id"])
         assert created is not None
@@ -144,3 +145,18 @@ async def transition(pool: asyncpg.Pool, principal: Principal, meeting_id: uuid.
         event = make_event(domain.EVENT_OF_STATE[target], row["tenant_id"], snapshot(row, roster))
         await outbox.enqueue(conn, SOURCE, [(event, meeting_id)])
         return row
+
+
+async def new_invitation_code(pool: asyncpg.Pool, principal: Principal, meeting_id: uuid.UUID) -> asyncpg.Record:
+    """Replace the meeting's invitation code (e.g. after it was shared too widely); the old one stops working.
+
+    Raises NotFound for a meeting the coordinator cannot see, Conflict once sign-up is over.
+    """
+    async with scoped(pool, scope_of(principal)) as conn:
+        row = await visible_meeting(conn, principal, meeting_id, lock=True)
+        if row["status"] not in EDITABLE_STATES:
+            raise Conflict(f"the meeting is {row['status']}; newcomers can no longer sign up, so no new code")
+        await store.set_invitation_code(conn, meeting_id, domain.new_invitation_code())
+        updated = await store.meeting(conn, meeting_id)
+        assert updated is not None
+        return updated

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -13,6 +12,7 @@ from services.registration import domain, store
 from services.registration.schemas import AttendanceIn, FeedbackIn, SignUpIn
 from services.registration.usecases.common import (
     SOURCE,
+    Row,
     now,
     registration_event,
     registration_for,
@@ -23,7 +23,7 @@ from services.registration.usecases.common import (
 from shared import metrics, outbox
 from shared.auth import Principal, hash_token, new_token
 from shared.db import Conn
-from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
+from shared.errors import Conflict, NotFound, Unprocessable
 from shared.events import ContactUpserted, Envelope, FeedbackGiven, ManageLink, Profile, make_event
 from shared.formats import FORMATS
 
@@ -31,42 +31,46 @@ LIVE = frozenset({"confirmed", "waitlisted"})
 
 
 async def sign_up(
-    pool: asyncpg.Pool, principal: Principal | None, meeting_id: uuid.UUID, body: SignUpIn
+    pool: asyncpg.Pool, principal: Principal, meeting_id: uuid.UUID, body: SignUpIn
 ) -> tuple[Mapping[str, Any], str]:
+    """A coordinator signs someone up (they vouch for the person: no confirmation step). The tenant's
+    participant with this e-mail or phone is updated, or created; the place is confirmed while the group has
+    room, else waitlisted. Returns the registration and its manage token (shown once).
+
+    Raises NotFound (not the coordinator's meeting), Conflict (sign-up not open, already signed up, or the
+    e-mail and the phone belong to two different participants), Unprocessable (Norwegian level).
+    """
     async with scoped(pool, scope_of(principal), public_meeting=meeting_id) as conn:
         # The meeting row lock serialises sign-ups per meeting, so capacity can never be exceeded.
         meeting = await store.meeting(conn, meeting_id, lock=True)
-        coordinator = meeting is not None and principal is not None and principal.can_see(meeting["tenant_id"])
-        if meeting is None or (meeting["status"] == "draft" and not coordinator):
+        if meeting is None or not principal.can_see(meeting["tenant_id"]):
             raise NotFound(f"no meeting {meeting_id}")
         if meeting["tenant_status"] != "active":
             raise Conflict("sign-up is closed: the municipality's account is suspended")
         if meeting["status"] != "published":
             raise Conflict(f"the meeting is {meeting['status']}; sign-up is open only while it is published")
         if body.group == "newcomer":
-            invited = body.invitation_code is not None and hmac.compare_digest(
-                body.invitation_code.strip().upper(), meeting["invitation_code"]
-            )
-            if not (coordinator or invited):
-                raise Forbidden(
-                    "newcomers are signed up by their coordinator, or with the meeting's invitation code"
-                    " (ask the adult-education centre for it)"
-                )
             problem = domain.level_problem(body.norwegian_level, FORMATS[meeting["format"]].min_norwegian_level)
             if problem:
                 raise Unprocessable(problem)
-        participant, confirmed, signed_up = await store.enrol(
-            conn,
-            meeting["tenant_id"],
-            meeting_id,
-            body.group,
-            name=body.name,
-            email=body.email,
-            phone=body.phone,
-            language=body.language,
-            profile=Profile.model_validate(body.model_dump()).model_dump(),
-            consent_at=now(),
-        )
+        try:
+            participant, confirmed, signed_up = await store.enrol(
+                conn,
+                meeting["tenant_id"],
+                meeting_id,
+                body.group,
+                name=body.name,
+                email=body.email,
+                phone=body.phone,
+                language=body.language,
+                profile=Profile.model_validate(body.model_dump()).model_dump(),
+                consent_at=now(),
+            )
+        except asyncpg.UniqueViolationError as exc:
+            raise Conflict(
+                "this e-mail address belongs to one participant and this phone number to another;"
+                " correct one of them, or sign up with only one"
+            ) from exc
         if signed_up:
             raise Conflict("this person is already signed up for this meeting")
         status = domain.place_for(confirmed, meeting[f"capacity_{body.group}"])
@@ -79,8 +83,11 @@ async def sign_up(
             "group": body.group,
             "status": status,
         }
-        events = _sign_up_events(
-            participant, {**registration, "language": participant["language"], "profile": participant["profile"]}, token
+        events = sign_up_events(
+            participant,
+            {**registration, "language": participant["language"], "profile": participant["profile"]},
+            token,
+            contact_changed=True,
         )
         await store.insert_registration(conn, SOURCE, events, **registration, token_hash=hash_token(token))
     metrics.REGISTRATIONS.labels(outcome=status).inc()
@@ -88,17 +95,24 @@ async def sign_up(
     return registration, token
 
 
-def _sign_up_events(participant: asyncpg.Record, reg: Mapping[str, Any], token: str) -> list[tuple[Envelope, object]]:
+def sign_up_events(
+    participant: Row, reg: Mapping[str, Any], token: str, contact_changed: bool
+) -> list[tuple[Envelope, object]]:
+    """The events of a new registration: the contact (when new or changed), the manage link, and
+    ``registration.confirmed`` or ``registration.waitlisted``; each with its partition key."""
     correlation = uuid.uuid4()
     tenant_id, participant_id = reg["tenant_id"], participant["id"]
-    contact = ContactUpserted(
-        participant_id=participant_id,
-        tenant_id=tenant_id,
-        name=participant["name"],
-        email=participant["email"],
-        phone=participant["phone"],
-        language=participant["language"],
-    )
+    events: list[tuple[Envelope, object]] = []
+    if contact_changed:
+        contact = ContactUpserted(
+            participant_id=participant_id,
+            tenant_id=tenant_id,
+            name=participant["name"],
+            email=participant["email"],
+            phone=participant["phone"],
+            language=participant["language"],
+        )
+        events.append((make_event("contact.upserted", tenant_id, contact, correlation_id=correlation), participant_id))
     link = ManageLink(
         participant_id=participant_id,
         registration_id=reg["id"],
@@ -107,7 +121,7 @@ def _sign_up_events(participant: asyncpg.Record, reg: Mapping[str, Any], token: 
         manage_token=token,
     )
     return [
-        (make_event("contact.upserted", tenant_id, contact, correlation_id=correlation), participant_id),
+        *events,
         (
             make_event("contact.manage_link", tenant_id, link, correlation_id=correlation),
             f"{participant_id}/{reg['id']}",

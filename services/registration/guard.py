@@ -1,0 +1,149 @@
+"""Abuse limits around registration's public entry points (sign-up, confirmation and erasure links, manage
+tokens, bearer tokens): each function counts what the rules in ``shared/ratelimit.py`` count and then
+calls the use case. Raises ``TooManyRequests`` (429 with Retry-After) besides what the use case raises.
+
+Failed attempts (a wrong link, token or code) are counted per client address and per target; a target
+whose window is used up is refused for everyone until the window ends, so guessing cannot continue from
+many addresses either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import asyncpg
+from fastapi import Request
+
+from services.registration.schemas import SignUpIn
+from services.registration.usecases import participants, signups
+from shared.errors import Forbidden, NotFound
+from shared.ratelimit import AbuseLimits, Rule, client_key
+from shared.service import runtime_of
+
+T = TypeVar("T")
+_creating = asyncio.Lock()
+
+
+async def abuse_limits(request: Request) -> AbuseLimits:
+    """The service's abuse limits, made on first use from its settings and database pool."""
+    state = request.app.state
+    if getattr(state, "abuse_limits", None) is None:
+        async with _creating:
+            if getattr(state, "abuse_limits", None) is None:
+                runtime = runtime_of(request)
+                state.abuse_limits = await AbuseLimits.from_settings(runtime.settings, runtime.db)
+    limits: AbuseLimits = state.abuse_limits
+    return limits
+
+
+def client_of(request: Request) -> str:
+    """Whom to count a request under: the client's address (the proxy's view when it is trusted)."""
+    return client_key(request.client.host if request.client else None)
+
+
+async def _failures_limited(
+    request: Request,
+    per_client: Rule,
+    per_target: Rule,
+    target: object,
+    attempt: Callable[[], Awaitable[T]],
+    failures: tuple[type[Exception], ...] = (NotFound,),
+) -> T:
+    limits, client = await abuse_limits(request), client_of(request)
+    await limits.check(per_client, client)
+    await limits.check(per_target, target)
+    try:
+        return await attempt()
+    except failures:
+        await limits.fail(per_client, client)
+        await limits.fail(per_target, target)
+        raise
+
+
+async def public_sign_up(request: Request, meeting_id: uuid.UUID, body: SignUpIn) -> signups.Requested:
+    """A sign-up without a coordinator token, limited per client address, per meeting and per contact
+    (each sends a message), and, for newcomers, by wrong invitation codes per client and per meeting."""
+    limits, client = await abuse_limits(request), client_of(request)
+    await limits.hit(Rule.SIGNUP_PER_CLIENT, client)
+    await limits.hit(Rule.SIGNUP_PER_MEETING, meeting_id)
+    email, phone = signups.proven_contact(body.email, body.phone)
+    await limits.hit(Rule.SIGNUP_PER_CONTACT, email or phone)
+    runtime = runtime_of(request)
+    if body.group != "newcomer":
+        return await signups.request(runtime.db, meeting_id, body)
+    return await _failures_limited(
+        request,
+        Rule.INVITATION_FAILURES_PER_CLIENT,
+        Rule.INVITATION_FAILURES_PER_MEETING,
+        meeting_id,
+        lambda: signups.request(runtime.db, meeting_id, body),
+        failures=(Forbidden,),
+    )
+
+
+async def confirm_sign_up(request: Request, signup_id: uuid.UUID, token: str) -> signups.Confirmed:
+    """A confirmation link used; wrong links are limited per client and per sign-up."""
+    db = runtime_of(request).db
+    return await _failures_limited(
+        request,
+        Rule.CONFIRM_FAILURES_PER_CLIENT,
+        Rule.CONFIRM_FAILURES_PER_TARGET,
+        signup_id,
+        lambda: signups.confirm(db, signup_id, token),
+    )
+
+
+async def signup_for_link(request: Request, signup_id: uuid.UUID, token: str) -> tuple[asyncpg.Record, asyncpg.Record]:
+    """The sign-up behind a confirmation link (for its page); wrong links count as for ``confirm_sign_up``."""
+    db = runtime_of(request).db
+    return await _failures_limited(
+        request,
+        Rule.CONFIRM_FAILURES_PER_CLIENT,
+        Rule.CONFIRM_FAILURES_PER_TARGET,
+        signup_id,
+        lambda: signups.signup_for_link(db, signup_id, token),
+    )
+
+
+async def request_erasure(request: Request, manage_token: str, participant_id: uuid.UUID) -> uuid.UUID:
+    """A manage token asks for erasure; wrong tokens are limited per client and per participant."""
+    db = runtime_of(request).db
+    return await _failures_limited(
+        request,
+        Rule.MANAGE_FAILURES_PER_CLIENT,
+        Rule.MANAGE_FAILURES_PER_TARGET,
+        participant_id,
+        lambda: participants.request_erasure(db, manage_token, participant_id),
+    )
+
+
+async def confirm_erasure(request: Request, request_id: uuid.UUID, token: str) -> None:
+    """The erasure link used; wrong links are limited like confirmation links."""
+    db = runtime_of(request).db
+    await _failures_limited(
+        request,
+        Rule.CONFIRM_FAILURES_PER_CLIENT,
+        Rule.CONFIRM_FAILURES_PER_TARGET,
+        request_id,
+        lambda: participants.confirm_erasure(db, request_id, token),
+    )
+
+
+async def with_manage_token(request: Request, registration_id: uuid.UUID, attempt: Callable[[], Awaitable[T]]) -> T:
+    """Run ``attempt`` (a use case given a manage token for ``registration_id``), counting a NotFound
+    (the token did not fit) against the client and the registration."""
+    return await _failures_limited(
+        request, Rule.MANAGE_FAILURES_PER_CLIENT, Rule.MANAGE_FAILURES_PER_TARGET, registration_id, attempt
+    )
+
+
+async def check_bearer(request: Request) -> None:
+    """Refuse a client that sent too many unknown bearer tokens (before looking the next one up)."""
+    await (await abuse_limits(request)).check(Rule.BEARER_FAILURES_PER_CLIENT, client_of(request))
+
+
+async def bearer_failed(request: Request) -> None:
+    await (await abuse_limits(request)).fail(Rule.BEARER_FAILURES_PER_CLIENT, client_of(request))

@@ -7,6 +7,7 @@ import contextlib
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
 log = logging.getLogger(__name__)
@@ -21,6 +22,25 @@ CONTACTS = "fmf.contacts.v1"
 
 ALL = (TENANTS, MEETINGS, REGISTRATIONS, MATCHING, NOTIFICATIONS, FEEDBACK, CONTACTS)
 COMPACTED = frozenset({CONTACTS})
+
+_HOUR_MS = 3_600_000
+
+# fmf.contacts.v1 holds contact details keyed by participant: compacted, so that only the latest value of
+# a key is kept, and compacted promptly, so that a changed or erased contact (its tombstone) leaves the
+# log within hours, not after Kafka's defaults of a week-long segment and a day of tombstones.
+COMPACTED_CONFIG = {
+    "cleanup.policy": "compact",
+    "segment.ms": str(1 * _HOUR_MS),  # roll the active segment hourly: the active one is never compacted
+    "min.cleanup.dirty.ratio": "0.1",  # compact once a tenth of the log is superseded (default: half)
+    "max.compaction.lag.ms": str(6 * _HOUR_MS),  # and at the latest 6 h after a value was superseded
+    "min.compaction.lag.ms": "0",
+    "delete.retention.ms": str(6 * _HOUR_MS),  # a tombstone itself is kept 6 h for lagging consumers
+}
+
+
+def topic_config(topic: str) -> dict[str, str]:
+    """The settings a topic is created with."""
+    return dict(COMPACTED_CONFIG) if topic in COMPACTED else {}
 
 
 def dlq(topic: str) -> str:
@@ -49,14 +69,42 @@ async def ensure_topics(bootstrap: str, partitions: int, replication: int = 1) -
         existing = set(await admin.list_topics())
         wanted: list[NewTopic] = []
         for topic in ALL:
-            config = {"cleanup.policy": "compact"} if topic in COMPACTED else {}
             for name in (topic, dlq(topic)):
                 if name not in existing:
+                    # The dead letters of a compacted topic are kept whole: each is a case to look at.
+                    config = topic_config(topic) if name == topic else {}
                     wanted.append(NewTopic(name, partitions, replication, topic_configs=config))
         if wanted:
             with contextlib.suppress(TopicAlreadyExistsError):  # another process was faster
                 await admin.create_topics(wanted)
             log.info("created topics", extra={"topics": [t.name for t in wanted]})
+        await _align_configs(admin, [t for t in COMPACTED if t in existing])
         return [t.name for t in wanted]
     finally:
         await admin.close()
+
+
+async def topic_configs(admin: AIOKafkaAdminClient, topic: str) -> dict[str, str]:
+    """The settings a topic has on the broker (those set on the topic and the broker's defaults)."""
+    responses = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+    return {
+        str(entry[0]): str(entry[1])
+        for response in responses
+        for resource in response.resources
+        for entry in resource[4]
+    }
+
+
+async def _align_configs(admin: AIOKafkaAdminClient, topics: list[str]) -> None:
+    """A topic created by an older version keeps its settings: bring them up to ``topic_config``. A broker
+    that cannot describe or alter settings (not every Kafka-compatible one can) is warned about only."""
+    for topic in topics:
+        wanted = topic_config(topic)
+        try:
+            current = await topic_configs(admin, topic)
+            if all(current.get(key) == value for key, value in wanted.items()):
+                continue
+            await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, configs=wanted)])
+            log.info("updated topic settings", extra={"topic": topic, "settings": wanted})
+        except Exception as exc:
+            log.warning("could not check the topic's settings", extra={"topic": topic, "error": repr(exc)})

@@ -32,6 +32,7 @@ class PlatformConfig:
     database_prefix: str = "fmf"
     consumer_group_prefix: str = "fmf"
     log_dir: Path | None = None
+    sms_gateway_url: str = ""  # empty: the services send no SMS
     extra_env: dict[str, str] = field(default_factory=dict)
 
     def database_url(self, service: str) -> str:
@@ -53,6 +54,8 @@ class PlatformConfig:
                 "FMF_CONSUMER_GROUP_PREFIX": self.consumer_group_prefix,
             }
         )
+        if self.sms_gateway_url:
+            env["FMF_SMS_GATEWAY_URL"] = self.sms_gateway_url
         for key in (
             "FMF_LOG_LEVEL",
             "FMF_LOG_JSON",

@@ -20,6 +20,7 @@ import httpx
 from deploy.local.embedded import EmbeddedPostgres, TansuBroker, free_port
 from deploy.local.mailsink import start_mail_sink
 from deploy.local.platform import DEFAULT_PORTS, SERVICES, PlatformConfig, ServiceProcesses
+from deploy.local.smssink import SmsSink, start_sms_sink
 from shared.topics import ensure_topics
 
 VAR = Path(os.environ.get("FMF_VAR_DIR", "var")).resolve()
@@ -63,6 +64,7 @@ def main() -> int:
     broker: TansuBroker | None = None
     services: ServiceProcesses | None = None
     mail = None
+    sms: SmsSink | None = None
     try:
         server_dsn = os.environ.get("FMF_DATABASE_URL")
         if not server_dsn:
@@ -77,6 +79,10 @@ def main() -> int:
             bootstrap = broker.bootstrap
         smtp_port = _port_or_free(int(os.environ.get("FMF_SMTP_PORT", 1025)))
         mail = start_mail_sink(VAR / "mail", smtp_port)
+        sms_gateway_url = os.environ.get("FMF_SMS_GATEWAY_URL", "")
+        if not sms_gateway_url:
+            sms = start_sms_sink(VAR / "sms", _port_or_free(int(os.environ.get("FMF_SMS_SINK_PORT", 1026))))
+            sms_gateway_url = sms.url
         asyncio.run(ensure_topics(bootstrap, int(os.environ.get("FMF_TOPIC_PARTITIONS", 6))))
 
         config = PlatformConfig(
@@ -86,6 +92,7 @@ def main() -> int:
             smtp_port=smtp_port,
             ports={name: _port_or_free(port) for name, port in DEFAULT_PORTS.items()},
             log_dir=VAR / "log",
+            sms_gateway_url=sms_gateway_url,
         )
         services = ServiceProcesses(config)
         services.start()
@@ -98,6 +105,10 @@ def main() -> int:
         print(f"\n  PostgreSQL    {postgres.dsn if postgres is not None else server_dsn}")
         print(f"  Kafka         {bootstrap}")
         print(f"  SMTP sink     127.0.0.1:{smtp_port} -> {VAR / 'mail'}/*.eml")
+        if sms is not None:
+            print(f"  SMS sink      {sms.url} -> {VAR / 'sms'}/*.txt")
+        else:
+            print(f"  SMS gateway   {sms_gateway_url}")
         print(f"  Logs          {VAR / 'log'}/")
         print(f"\n  Operator token:               {config.operator_token}")
         print(f"  Coordinator token (tenant '{DEMO_TENANT['slug']}'): {coordinator_token}")
@@ -113,6 +124,8 @@ def main() -> int:
             services.stop()
         if mail is not None:
             mail.stop()
+        if sms is not None:
+            sms.stop()
         if broker is not None:
             broker.stop()
         if postgres is not None:

@@ -56,6 +56,9 @@ def test_runner_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) ->
         operator = re.search(r"Operator token:\s+(\S+)", text).group(1)  # type: ignore[union-attr]
         coordinator = re.search(r"Coordinator token \(tenant 'demo'\):\s+(\S+)", text).group(1)  # type: ignore[union-attr]
         infra_ports = [int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)", text)]
+        sms_sink = re.search(r"SMS sink\s+(http://127\.0\.0\.1:\d+/sms) -> (\S+)/\*\.txt", text)
+        assert sms_sink is not None, text
+        assert Path(sms_sink.group(2)) == tmp_path / "var" / "sms"
 
         with httpx.Client(timeout=5) as http:
             for url in services.values():
@@ -69,6 +72,11 @@ def test_runner_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) ->
                 headers={"Authorization": f"Bearer {coordinator}"},
             )
             assert demo.status_code == 200
+
+            sms = {"to": "+4791234567", "from": "FolkMoter", "text": "Hei fra make up", "reference": "make-up-test"}
+            assert http.post(sms_sink.group(1), json=sms, headers={"Idempotency-Key": "make-up-test"}).is_success
+            [kept] = (tmp_path / "var" / "sms").glob("*-make-up-test.txt")
+            assert "Hei fra make up" in kept.read_text(encoding="utf-8")
 
             def kafka_metrics(url: str) -> bool:
                 """FastStream's consumer metrics are wired, and Kafka traffic has been counted: messages

@@ -19,4 +19,16 @@ class Forbidden(PermissionError):
     status = 403
 
 
-AppError = NotFound | Conflict | Unprocessable | Forbidden
+class TooManyRequests(RuntimeError):
+    """An abuse limit refused the request (``shared/ratelimit.py``): answered 429 with ``Retry-After``.
+
+    ``str(exc)`` is the detail shown to the person, saying when to try again."""
+
+    status = 429
+
+    def __init__(self, detail: str, retry_after_s: int) -> None:
+        super().__init__(detail)
+        self.retry_after_s = max(1, int(retry_after_s))
+
+
+AppError = NotFound | Conflict | Unprocessable | Forbidden | TooManyRequests

@@ -27,7 +27,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import logs, metrics
-from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
+from shared.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unprocessable
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("fmf.access")
@@ -42,6 +42,7 @@ _TITLES = {
     409: "Conflict",
     413: "Content too large",
     422: "Unprocessable content",
+    429: "Too many requests",
     503: "Service unavailable",
 }
 
@@ -243,6 +244,10 @@ def install_problem_handlers(app: FastAPI) -> None:
         async def app_error(_: Request, exc: Exception) -> JSONResponse:
             return problem(getattr(exc, "status", 400), str(exc))
 
+    @app.exception_handler(TooManyRequests)
+    async def too_many_requests(_: Request, exc: TooManyRequests) -> JSONResponse:
+        return problem(429, str(exc), headers={"Retry-After": str(exc.retry_after_s)})
+
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
@@ -295,7 +300,7 @@ def document_problems(app: FastAPI) -> None:
         for operations in schema.get("paths", {}).values():
             for operation in operations.values():
                 responses = operation.setdefault("responses", {})
-                for code in ("401", "404", "409", "422"):
+                for code in ("401", "404", "409", "422", "429"):
                     responses.setdefault(code, {"description": _TITLES[int(code)]})
                 for code, response in responses.items():
                     if code[0] in "45":

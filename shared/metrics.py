@@ -25,3 +25,5 @@ MATCHING_PAIR_SCORE = Histogram(
 )
 NOTIFICATIONS = Counter("fmf_notifications_total", "Notifications by outcome.", ["channel", "kind", "status"])
 CONSUMER_LAG = Gauge("fmf_consumer_lag", "High-water mark minus committed offset.", ["topic", "group"])
+# Bounded: one label value per rule of shared/ratelimit.py.
+ABUSE_LIMITED = Counter("fmf_abuse_limited_total", "Requests refused by an abuse limit.", ["rule"])

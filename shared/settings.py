@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field
+from limits import parse_many
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SERVICE_PORTS = {"registration": 8001, "matching": 8002, "notification": 8003, "reporting": 8004}
@@ -64,6 +65,9 @@ class Settings(BaseSettings):
     sms_sender: str = Field("FolkMoter", description="Sender name shown on SMS (at most 11 characters).")
     sms_timeout_s: float = Field(10.0, gt=0, description="SMS gateway timeout per message.")
 
+    link_expiry_interval_s: float = Field(
+        300, gt=0, description="How often registration closes sign-up and erasure links that were not used in time."
+    )
     retention_interval_s: float = Field(
         86_400, gt=0, description="How often registration erases personal data past the tenants' retention time."
     )
@@ -76,6 +80,66 @@ class Settings(BaseSettings):
         "",
         description="Comma-separated IPs/CIDRs of reverse proxies whose X-Forwarded-For is believed; empty: none.",
     )
+
+    # Abuse limits (shared/ratelimit.py). Each rule is one or more windows in the limits library's notation:
+    # "20/10 minutes;60/day" allows 20 in 10 minutes and 60 in a day, each window opening at a first attempt.
+    rate_limits_enabled: bool = Field(True, description="Refuse requests over the abuse limits with 429.")
+    rate_limit_storage: str = Field(
+        "postgresql",
+        description='Where abuse-limit counters live: "postgresql" (the service\'s own database) or a limits '
+        "storage URI such as redis://127.0.0.1:6379 or memory:// (one process only).",
+    )
+    # A whole adult-education class (15-25 people) signs up from one school address in half an hour,
+    # and a school may send several classes in a day.
+    limit_signup_per_client: str = Field(
+        "40/10 minutes;200/day", description="Public sign-ups from one client address (IPv6: its /64)."
+    )
+    # A 50-meets-50 meeting fills 100 places; its invitation may go out to a whole school at once.
+    limit_signup_per_meeting: str = Field("100/10 minutes", description="Public sign-ups for one meeting.")
+    limit_signup_per_contact: str = Field(
+        "3/hour;10/day", description="Confirmation messages sent to one e-mail address or phone number."
+    )
+    limit_confirm_failures_per_client: str = Field(
+        "20/10 minutes", description="Confirmation links that did not work, from one client address."
+    )
+    limit_confirm_failures_per_target: str = Field(
+        "10/hour", description="Confirmation links that did not work, for one sign-up."
+    )
+    limit_manage_failures_per_client: str = Field(
+        "20/10 minutes", description="Manage tokens that did not work, from one client address."
+    )
+    limit_manage_failures_per_target: str = Field(
+        "10/hour", description="Manage tokens that did not work, for one registration."
+    )
+    limit_invitation_failures_per_client: str = Field(
+        "10/10 minutes", description="Wrong invitation codes from one client address."
+    )
+    limit_invitation_failures_per_meeting: str = Field("30/hour", description="Wrong invitation codes for one meeting.")
+    limit_bearer_failures_per_client: str = Field(
+        "20/10 minutes", description="Bearer tokens that did not work, from one client address."
+    )
+
+    @field_validator(
+        "limit_signup_per_client",
+        "limit_signup_per_meeting",
+        "limit_signup_per_contact",
+        "limit_confirm_failures_per_client",
+        "limit_confirm_failures_per_target",
+        "limit_manage_failures_per_client",
+        "limit_manage_failures_per_target",
+        "limit_invitation_failures_per_client",
+        "limit_invitation_failures_per_meeting",
+        "limit_bearer_failures_per_client",
+    )
+    @classmethod
+    def _limits_notation(cls, value: str) -> str:
+        try:
+            items = parse_many(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a rate limit such as '20/10 minutes;60/day'") from None
+        if any(item.amount < 1 for item in items):
+            raise ValueError(f"{value!r}: every window must allow at least 1")
+        return value
 
     log_level: str = Field("INFO", description="Log level.")
     log_json: bool = Field(True, description="Structured JSON logs (false: human-readable).")

@@ -24,7 +24,9 @@ def utcnow() -> datetime:
 
 
 class Envelope(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    # A validation error never quotes the input: it may hold names, addresses and tokens, and the error
+    # text travels into logs and dead-letter headers.
+    model_config = ConfigDict(extra="ignore", hide_input_in_errors=True)
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4)
     type: str
@@ -72,7 +74,7 @@ def make_event(
 
 
 class Payload(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", hide_input_in_errors=True)  # as the envelope's
 
 
 # --- fmf.tenants.v1 (key: tenant_id) ---------------------------------------------------------
@@ -352,12 +354,16 @@ class PublishRequested(Payload):
 
 
 class NotificationOutcome(Payload):
-    """notification.sent | notification.failed; no contact details."""
+    """notification.sent | notification.failed; no contact details.
+
+    A message to a sign-up that waits for its contact to be confirmed has no participant yet: it carries
+    ``signup_id`` instead of ``participant_id``."""
 
     notification_id: uuid.UUID
     tenant_id: uuid.UUID
     meeting_id: uuid.UUID | None = None
-    participant_id: uuid.UUID
+    participant_id: uuid.UUID | None = None
+    signup_id: uuid.UUID | None = None
     kind: str
     channel: Literal["email", "sms"]
     error: str | None = None

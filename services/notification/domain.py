@@ -1,5 +1,6 @@
 """The rules of notification, without I/O: which messages exist, when scheduled ones fall due, which
-channel carries a message, quiet hours for SMS, and how long to wait before another attempt.
+channel carries a message, quiet hours for SMS, how long to wait before another attempt, and how text
+from data is made safe to put into a message.
 
 Every rule that depends on the time takes ``now`` as an argument, so tests can choose it.
 """
@@ -7,6 +8,8 @@ Every rule that depends on the time takes ``now`` as an argument, so tests can c
 from __future__ import annotations
 
 import random
+import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -28,6 +31,11 @@ REMINDER_24H = "reminder_24h"
 REMINDER_2H = "reminder_2h"
 FEEDBACK_REQUEST = "feedback_request"
 ERASURE_CONFIRMED = "erasure_confirmed"
+# Double opt-in: the link that confirms a public sign-up, the note to a participant whose contact was
+# used to sign up again for a meeting they hold a place in, and the link that confirms an erasure.
+CONFIRM_SIGNUP = "confirm_signup"
+ALREADY_SIGNED_UP = "already_signed_up"
+CONFIRM_ERASURE = "confirm_erasure"
 
 KINDS: tuple[str, ...] = (
     REGISTRATION_CONFIRMED,
@@ -42,6 +50,9 @@ KINDS: tuple[str, ...] = (
     REMINDER_2H,
     FEEDBACK_REQUEST,
     ERASURE_CONFIRMED,
+    CONFIRM_SIGNUP,
+    ALREADY_SIGNED_UP,
+    CONFIRM_ERASURE,
 )
 # The one kind that only makes sense as an SMS; every other kind goes by e-mail, or by SMS to
 # someone who gave only a phone number.
@@ -60,8 +71,15 @@ WITH_MANAGE_LINK = frozenset(
         REMINDER_24H,
         REMINDER_2H,
         FEEDBACK_REQUEST,
+        ALREADY_SIGNED_UP,
     }
 )
+# Messages whose link carries a confirmation token that expires: pointless once the request is closed
+# or the link has expired.
+WITH_CONFIRM_LINK = frozenset({CONFIRM_SIGNUP, CONFIRM_ERASURE})
+# Answers to something the reader has just done on the web: they wait for it, so it goes at once, also
+# by SMS in quiet hours.
+AWAITED = frozenset({CONFIRM_SIGNUP, ALREADY_SIGNED_UP, CONFIRM_ERASURE})
 # Registration event type -> the message it causes.
 KIND_OF_REGISTRATION_EVENT = {
     "registration.confirmed": REGISTRATION_CONFIRMED,
@@ -140,6 +158,9 @@ class Situation:
     registration_status: str | None
     timezone: str
     sms_enabled: bool
+    # Messages with a confirmation link: whether its sign-up or erasure request is closed, its expiry.
+    request_closed: bool = False
+    link_expires_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -175,7 +196,7 @@ def decide(s: Situation, now: datetime) -> Decision:
     channel = channel_for(s.kind, s.recipient, s.sms_enabled)
     if isinstance(channel, Skip | Fail):
         return channel
-    if channel.channel == "sms":
+    if channel.channel == "sms" and s.kind not in AWAITED:
         quiet_until = end_of_quiet_hours(now, s.timezone)
         if quiet_until is not None:
             return Defer(quiet_until, "quiet hours: no SMS between 21:00 and 08:00")
@@ -196,6 +217,15 @@ def _stale(s: Situation, now: datetime) -> str | None:
             return "the meeting has started"
     if s.kind == FEEDBACK_REQUEST and s.registration_status not in ("confirmed", "attended"):
         return "the participant did not take part"
+    if s.kind in WITH_CONFIRM_LINK:
+        if s.request_closed:
+            return "the request is closed"
+        if s.link_expires_at is not None and now >= s.link_expires_at:
+            return "the link has expired"
+    if s.kind in (CONFIRM_SIGNUP, ALREADY_SIGNED_UP) and s.meeting_status in ("cancelled", "completed"):
+        return f"the meeting is {s.meeting_status}"
+    if s.kind == ALREADY_SIGNED_UP and s.registration_status not in (None, *LIVE_STATUSES):
+        return "the place is no longer held"
     return None
 
 
@@ -250,8 +280,28 @@ def gateway_status_is_temporary(status: int) -> bool:
 
 
 def redact(text: str, *secrets: str | None) -> str:
-    """An error text fit for the record and for events: without the address it was about."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "<recipient>")
+    """An error text fit for the record, for events and for logs: on one line, without the address, name
+    or token it may quote (a gateway may echo the request)."""
+    text = single_line(text)
+    for secret in sorted({single_line(s) for s in secrets if s} - {""}, key=len, reverse=True):
+        text = text.replace(secret, "<recipient>")
     return text[:500]
+
+
+# --- text from data inside a message ----------------------------------------------------------------
+
+# Bidirectional embeddings, overrides and isolates: they can make a text read differently from what it is.
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def single_line(text: str) -> str:
+    """Text from data (a name, a title, a place) as one line: control characters (CR, LF, NUL, ESC ...),
+    line and paragraph separators and bidirectional controls become spaces, and runs of spaces one.
+
+    Whatever a participant or coordinator typed can then neither start a line of its own in a message
+    body nor a header of its own in an e-mail.
+    """
+    cleaned = "".join(
+        " " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch for ch in _BIDI_CONTROLS.sub(" ", text)
+    )
+    return " ".join(cleaned.split())

@@ -1,5 +1,6 @@
-"""Events notification consumes: tenants, contacts and manage links, meetings, registrations and
-published pairs. Each handler only decodes its event and hands it to ``planning``."""
+"""Events notification consumes: tenants, contacts and manage links, sign-ups and erasure requests waiting
+for their confirmation link, meetings, registrations and published pairs. Each handler only decodes its
+event and hands it to ``planning``."""
 
 from __future__ import annotations
 
@@ -10,17 +11,23 @@ from shared.db import Conn
 from shared.events import (
     ContactUpserted,
     Envelope,
+    ErasureRequestClosed,
+    ErasureRequested,
     ManageLink,
     MeetingSnapshot,
     Pairing,
     ParticipantErased,
     RegistrationChanged,
+    SignupClosed,
+    SignupRepeated,
+    SignupRequested,
 )
 
 SUBSCRIBES_TO = (topics.TENANTS, topics.MEETINGS, topics.REGISTRATIONS, topics.CONTACTS, topics.MATCHING)
 
 
 def register(consumer: EventConsumer) -> None:
+    """Subscribe notification's handlers to the event types it acts on."""
     tenancy.register(consumer)
 
     @consumer.on("contact.upserted")
@@ -30,6 +37,26 @@ def register(consumer: EventConsumer) -> None:
     @consumer.on("contact.manage_link")
     async def manage_link(conn: Conn, event: Envelope) -> None:
         await planning.manage_link(conn, ManageLink.model_validate(event.data))
+
+    @consumer.on("contact.signup_requested")
+    async def signup_requested(conn: Conn, event: Envelope) -> None:
+        await planning.signup_requested(conn, event, SignupRequested.model_validate(event.data))
+
+    @consumer.on("contact.signup_closed")
+    async def signup_closed(conn: Conn, event: Envelope) -> None:
+        await planning.signup_closed(conn, event, SignupClosed.model_validate(event.data))
+
+    @consumer.on("contact.erasure_requested")
+    async def erasure_requested(conn: Conn, event: Envelope) -> None:
+        await planning.erasure_requested(conn, event, ErasureRequested.model_validate(event.data))
+
+    @consumer.on("contact.erasure_request_closed")
+    async def erasure_request_closed(conn: Conn, event: Envelope) -> None:
+        await planning.erasure_request_closed(conn, event, ErasureRequestClosed.model_validate(event.data))
+
+    @consumer.on("registration.signup_repeated")
+    async def signup_repeated(conn: Conn, event: Envelope) -> None:
+        await planning.signup_repeated(conn, event, SignupRepeated.model_validate(event.data))
 
     @consumer.on(
         "meeting.created",

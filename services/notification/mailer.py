@@ -8,13 +8,14 @@ is closed rather than reused, well before servers drop idle clients (RFC 5321 su
 from __future__ import annotations
 
 import time
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate
 from typing import NoReturn
 
 import aiosmtplib
 
-from services.notification.domain import smtp_code_is_temporary
+from services.notification.domain import single_line, smtp_code_is_temporary
 from services.notification.failures import PermanentFailure, TemporaryFailure
 from shared.settings import Settings
 
@@ -27,10 +28,13 @@ class Mailer:
         self._idle: list[tuple[aiosmtplib.SMTP, float]] = []
 
     def message(self, to: str, subject: str, body: str, notification_id: str, language: str = "nb") -> EmailMessage:
+        """The e-mail of one notification. Text from data reaches a header only on one line and through the
+        header registry of ``email.policy.default``; an address that is not exactly one plain address is a
+        permanent failure, so nothing in it can add a recipient or a header."""
         msg = EmailMessage()
         msg["From"] = self.settings.mail_from
-        msg["To"] = to
-        msg["Subject"] = subject
+        msg["To"] = recipient(to)
+        msg["Subject"] = single_line(subject)
         msg["Date"] = formatdate(localtime=False, usegmt=True)
         # The same notification always has the same Message-ID: if a crash between the server's accept and
         # our commit makes it go out twice, mail systems see one message.
@@ -76,6 +80,19 @@ class Mailer:
             client.close()
             _raise_classified(exc)
         return client
+
+
+def recipient(address: str) -> Address:
+    """``address`` as one mailbox, or PermanentFailure (whose text never quotes the address)."""
+    try:
+        if single_line(address) != address or not address:
+            raise ValueError("control characters or spaces")
+        mailbox = Address(addr_spec=address)
+        if mailbox.addr_spec != address or not mailbox.domain:
+            raise ValueError("not a single plain address")
+    except Exception as exc:  # ValueError, HeaderParseError, the defects email raises
+        raise PermanentFailure("the e-mail address cannot be used") from exc
+    return mailbox
 
 
 def _raise_classified(exc: BaseException) -> NoReturn:

@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 from services.notification import seating, templates
+from services.notification.domain import single_line
 from services.notification.templates import Channel, Rendered
 
 
@@ -30,18 +31,41 @@ class Facts:
     meeting: MeetingView | None = None
     registration_id: uuid.UUID | None = None
     manage_token: str | None = None
+    # A sign-up's or an erasure request's confirmation link: its id, token and expiry.
+    signup_id: uuid.UUID | None = None
+    erasure_request_id: uuid.UUID | None = None
+    confirm_token: str | None = None
+    link_expires_at: datetime | None = None
+    timezone: str = "Europe/Oslo"
     # Facts of this message only: seat, pair_number, interests (vocabulary ids), changes.
     details: Mapping[str, Any] = field(default_factory=dict)
 
 
 def manage_url(base_url: str, registration_id: uuid.UUID, token: str) -> str:
+    """The participant's manage link for one registration."""
     return f"{base_url.rstrip('/')}/manage/{registration_id}?token={quote(token, safe='')}"
 
 
+def confirm_url(base_url: str, signup_id: uuid.UUID, token: str) -> str:
+    """The link that confirms a public sign-up's contact (double opt-in) and decides its place."""
+    return f"{base_url.rstrip('/')}/confirm/{signup_id}?token={quote(token, safe='')}"
+
+
+def erase_url(base_url: str, request_id: uuid.UUID, token: str) -> str:
+    """The link that confirms a participant's request to erase all their data."""
+    return f"{base_url.rstrip('/')}/erase/{request_id}?token={quote(token, safe='')}"
+
+
 def context(facts: Facts, public_base_url: str) -> dict[str, Any]:
+    """What the templates see. Text from data is single-line here already (and again on output)."""
     language = templates.language_for(facts.language)
+    token = facts.confirm_token
     ctx: dict[str, Any] = {
-        "name": facts.name,
+        "name": single_line(facts.name),
+        "confirm_url": confirm_url(public_base_url, facts.signup_id, token) if facts.signup_id and token else None,
+        "erase_url": (
+            erase_url(public_base_url, facts.erasure_request_id, token) if facts.erasure_request_id and token else None
+        ),
         "manage_url": (
             manage_url(public_base_url, facts.registration_id, facts.manage_token)
             if facts.registration_id and facts.manage_token
@@ -49,14 +73,19 @@ def context(facts: Facts, public_base_url: str) -> dict[str, Any]:
         ),
         "seat": facts.details.get("seat"),
         "pair_number": facts.details.get("pair_number"),
-        "interests": seating.interest_labels(facts.details.get("interests", []), language),
+        "interests": [single_line(i) for i in seating.interest_labels(facts.details.get("interests", []), language)],
         "changes": list(facts.details.get("changes", [])),
     }
     if facts.meeting is not None:
         m = facts.meeting
-        ctx.update(templates.meeting_context(m.title, m.starts_at, m.duration_minutes, m.timezone, dict(m.venue)))
+        venue = {key: single_line(str(value)) for key, value in dict(m.venue).items()}
+        ctx.update(templates.meeting_context(single_line(m.title), m.starts_at, m.duration_minutes, m.timezone, venue))
+    if facts.link_expires_at is not None:
+        timezone = facts.meeting.timezone if facts.meeting is not None else facts.timezone
+        ctx.update(templates.expiry_context(facts.link_expires_at, timezone))
     return ctx
 
 
 def render(facts: Facts, channel: Channel, public_base_url: str) -> Rendered:
+    """The text of one message, in the reader's language, for ``channel``."""
     return templates.render(facts.kind, facts.language, context(facts, public_base_url), channel)

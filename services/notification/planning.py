@@ -17,11 +17,16 @@ from shared.db import Conn
 from shared.events import (
     ContactUpserted,
     Envelope,
+    ErasureRequestClosed,
+    ErasureRequested,
     ManageLink,
     MeetingSnapshot,
     Pairing,
     ParticipantErased,
     RegistrationChanged,
+    SignupClosed,
+    SignupRepeated,
+    SignupRequested,
 )
 
 CONFIRMING = frozenset({"registration.confirmed", "registration.promoted"})
@@ -48,6 +53,78 @@ async def manage_link(conn: Conn, link: ManageLink) -> None:
         tenant_id=link.tenant_id,
         manage_token=link.manage_token,
     )
+
+
+async def signup_requested(conn: Conn, event: Envelope, s: SignupRequested) -> None:
+    """Keep the sign-up's contact and token until it closes, and plan the message with its confirmation link:
+    by e-mail when there is an address, else by SMS."""
+    kept = await store.add_signup(
+        conn,
+        signup_id=s.signup_id,
+        tenant_id=s.tenant_id,
+        meeting_id=s.meeting_id,
+        name=s.name,
+        email=s.email,
+        phone=s.phone,
+        language=s.language,
+        confirm_token=s.confirm_token,
+        expires_at=s.expires_at,
+    )
+    if not kept:  # closed already: a replayed request brings nothing back
+        return
+    await store.add_signup_notification(
+        conn,
+        tenant_id=s.tenant_id,
+        cause_event_id=event.id,
+        cause_occurred_at=event.occurred_at,
+        signup_id=s.signup_id,
+        meeting_id=s.meeting_id,
+        kind=domain.CONFIRM_SIGNUP,
+        channel="email" if s.email else "sms",
+    )
+
+
+async def signup_closed(conn: Conn, event: Envelope, c: SignupClosed) -> None:
+    """Confirmed or expired: scrub the sign-up's name, e-mail, phone and token; skip its unsent message."""
+    await store.close_signup(
+        conn, signup_id=c.signup_id, tenant_id=c.tenant_id, outcome=c.outcome, closed_at=event.occurred_at
+    )
+
+
+async def signup_repeated(conn: Conn, event: Envelope, r: SignupRepeated) -> None:
+    """Tell the participant, at the contact we hold for them, that they are signed up already, with their
+    own manage link. Nothing the caller typed is used."""
+    await store.lock_meeting(conn, r.meeting_id)
+    await _tell(conn, event, r.participant_id, domain.ALREADY_SIGNED_UP, r.meeting_id, r.registration_id)
+
+
+async def erasure_requested(conn: Conn, event: Envelope, e: ErasureRequested) -> None:
+    """Keep the erasure link's token until the request closes, and plan the message that carries it."""
+    kept = await store.add_erasure_request(
+        conn,
+        request_id=e.request_id,
+        tenant_id=e.tenant_id,
+        participant_id=e.participant_id,
+        confirm_token=e.confirm_token,
+        expires_at=e.expires_at,
+    )
+    if not kept:
+        return
+    await store.add_notification(
+        conn,
+        tenant_id=e.tenant_id,
+        cause_event_id=event.id,
+        cause_occurred_at=event.occurred_at,
+        participant_id=e.participant_id,
+        kind=domain.CONFIRM_ERASURE,
+        channel="email",
+        erasure_request_id=e.request_id,
+    )
+
+
+async def erasure_request_closed(conn: Conn, event: Envelope, c: ErasureRequestClosed) -> None:
+    """Erased or expired: forget the token; skip the message if it is still unsent."""
+    await store.close_erasure_request(conn, request_id=c.request_id, outcome=c.outcome, closed_at=event.occurred_at)
 
 
 async def registration_changed(conn: Conn, event: Envelope, r: RegistrationChanged) -> None:

@@ -29,6 +29,10 @@ SAMPLE_MEETING = MeetingView(
 SAMPLE_REGISTRATION = uuid.UUID("3f2b8c1e-7a4d-4e5f-9b6a-1c2d3e4f5a6b")
 SAMPLE_TOKEN = "q8Zr3kVb1sT0yWm5Xn2Lp7Hc4Ja9Gd6Fe0Ui3Oo8Kw"  # as long as a real manage token
 SAMPLE_BASE_URL = "https://pamelding.folkmoterfolk.no"
+SAMPLE_SIGNUP = uuid.UUID("8d1e6f20-5b3c-4a7d-9e2f-0a1b2c3d4e5f")
+SAMPLE_ERASURE_REQUEST = uuid.UUID("c4a9e2d7-1f3b-4c6e-8a5d-7b9c0d1e2f3a")
+SAMPLE_CONFIRM_TOKEN = "Zt4Qm8Rk2Vx6Bn0Wc5Hy9Lp3Js7Df1Ga8Ue2Io6Pk"  # as long as a real confirmation token
+SAMPLE_EXPIRES_AT = datetime(2027, 2, 24, 17, 30, tzinfo=UTC)  # 18:30 in Oslo
 SAMPLE_DETAILS: dict[str, dict[str, Any]] = {
     domain.PAIRS_PUBLISHED: {"seat": 7, "pair_number": 4, "interests": ["football", "cooking"]},
     domain.SEAT_CHANGED: {"seat": 12, "pair_number": 6, "interests": ["music"]},
@@ -37,13 +41,19 @@ SAMPLE_DETAILS: dict[str, dict[str, Any]] = {
 
 
 def sample(kind: str, language: str, *, with_link: bool = True) -> Facts:
+    """The facts of a typical message of ``kind``; ``with_link=False`` leaves out its link's token."""
+    confirming = kind in domain.WITH_CONFIRM_LINK
     return Facts(
         kind=kind,
         name="Amina",
         language=language,
-        meeting=None if kind == domain.ERASURE_CONFIRMED else SAMPLE_MEETING,
-        registration_id=SAMPLE_REGISTRATION,
+        meeting=None if kind in (domain.ERASURE_CONFIRMED, domain.CONFIRM_ERASURE) else SAMPLE_MEETING,
+        registration_id=None if confirming else SAMPLE_REGISTRATION,
         manage_token=SAMPLE_TOKEN if with_link and kind in domain.WITH_MANAGE_LINK else None,
+        signup_id=SAMPLE_SIGNUP if kind == domain.CONFIRM_SIGNUP else None,
+        erasure_request_id=SAMPLE_ERASURE_REQUEST if kind == domain.CONFIRM_ERASURE else None,
+        confirm_token=SAMPLE_CONFIRM_TOKEN if with_link and confirming else None,
+        link_expires_at=SAMPLE_EXPIRES_AT if confirming else None,
         details=SAMPLE_DETAILS.get(kind, {}),
     )
 

@@ -5,6 +5,11 @@ also after a restart.
 
 The row stays locked while its message goes out and the outcome is recorded in the same
 transaction, together with the ``notification.sent`` / ``notification.failed`` event (outbox).
+
+One message can never stop the sender: whatever goes wrong while a message is built or handled (bad data
+in a title, an address that is not one, a template error) marks that message failed, publishes one
+``notification.failed``, and the sender goes on with the next. Logs name the notification, its kind and
+the type of the error, never its text: error texts can quote addresses, names and tokens.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,6 +39,14 @@ from shared.settings import Settings
 log = logging.getLogger(__name__)
 SOURCE = "notification"
 _DB_TROUBLE = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+# The connection itself is in trouble: nothing about this message, so it is tried again later.
+_CONNECTION_TROUBLE = (
+    OSError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+)
 
 Clock = Callable[[], datetime]
 
@@ -77,7 +91,19 @@ class Sender:
             row = await store.claim_due(conn, now, domain.WITH_MANAGE_LINK, self.settings.manage_link_wait_s)
             if row is None:
                 return False
-            outcome = await self._handle(conn, row, now)
+            try:
+                async with conn.transaction():  # a savepoint: a failure here leaves the claim usable
+                    outcome = await self._handle(conn, row, now)
+            except _CONNECTION_TROUBLE:
+                raise
+            except Exception as exc:
+                log.error(
+                    "notification could not be handled; marked failed",
+                    extra={"notification_id": str(row["id"]), "kind": row["kind"], **error_facts(exc)},
+                )
+                error = f"the message could not be built or handled: {type(exc).__name__}"
+                await store.mark_failed(conn, row["id"], row["channel"], error, attempted=False)
+                outcome = Outcome("failed", row["channel"], error)
             if outcome.status in ("sent", "failed"):
                 await _publish_outcome(conn, row, outcome)
             if row["kind"] == domain.ERASURE_CONFIRMED and outcome.status in ("sent", "failed", "skipped"):
@@ -91,6 +117,7 @@ class Sender:
 
     async def _handle(self, conn: Conn, row: asyncpg.Record, now: datetime) -> Outcome:
         decision = domain.decide(_situation(row, self.sms.enabled), now)
+        secrets = _secrets(row)
         if isinstance(decision, domain.Skip):
             await store.mark_skipped(conn, row["id"], decision.reason)
             return Outcome("skipped", row["channel"], decision.reason)
@@ -104,7 +131,7 @@ class Sender:
         try:
             await self._deliver(row, channel, address)
         except TemporaryFailure as exc:
-            error = domain.redact(str(exc), row["email"], row["phone"])
+            error = domain.redact(str(exc), *secrets)
             attempts = row["attempts"] + 1
             if attempts < self.settings.sender_max_attempts:
                 delay = domain.retry_delay(
@@ -113,13 +140,19 @@ class Sender:
                 await store.retry_later(conn, row["id"], channel, now + delay, error)
                 log.warning(
                     "notification delivery failed; retrying",
-                    extra={"kind": row["kind"], "channel": channel, "attempt": attempts, "error": error},
+                    extra={
+                        "notification_id": str(row["id"]),
+                        "kind": row["kind"],
+                        "channel": channel,
+                        "attempt": attempts,
+                        "error": error,
+                    },
                 )
                 return Outcome("retry", channel, error)
             await store.mark_failed(conn, row["id"], channel, error, attempted=True)
             return Outcome("failed", channel, error)
         except PermanentFailure as exc:
-            error = domain.redact(str(exc), row["email"], row["phone"])
+            error = domain.redact(str(exc), *secrets)
             await store.mark_failed(conn, row["id"], channel, error, attempted=True)
             return Outcome("failed", channel, error)
         await store.mark_sent(conn, row["id"], channel)
@@ -128,14 +161,35 @@ class Sender:
     async def _deliver(self, row: asyncpg.Record, channel: domain.Channel, address: str) -> None:
         try:
             rendered = messages.render(_facts(row), channel, self.settings.public_base_url)
-        except Exception as exc:  # a template that cannot render will not render on a retry either
-            log.exception("message could not be rendered", extra={"kind": row["kind"]})
-            raise PermanentFailure(f"the message could not be rendered: {type(exc).__name__}") from exc
-        if channel == "email":
-            msg = self.mailer.message(address, rendered.subject, rendered.body, str(row["id"]), rendered.language)
+            msg = (
+                self.mailer.message(address, rendered.subject, rendered.body, str(row["id"]), rendered.language)
+                if channel == "email"
+                else None
+            )
+        except PermanentFailure:
+            raise
+        except Exception as exc:  # a message that cannot be built will not build on a retry either
+            log.error(
+                "message could not be built",
+                extra={"notification_id": str(row["id"]), "kind": row["kind"], **error_facts(exc)},
+            )
+            raise PermanentFailure(f"the message could not be built: {type(exc).__name__}") from exc
+        if msg is not None:
             await self.mailer.send(msg)
         else:
             await self.sms.send(address, rendered.body, str(row["id"]))
+
+
+def error_facts(exc: BaseException) -> dict[str, str]:
+    """What a log line may say about an error: its type and where it was raised, never its text."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f"{frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else ""
+    return {"error_type": type(exc).__name__, "error_at": where}
+
+
+def _secrets(row: asyncpg.Record) -> list[str | None]:
+    """What an error text must not keep: the recipient's address, name and the tokens of their links."""
+    return [row["email"], row["phone"], row["name"], row["manage_token"], row["confirm_token"]]
 
 
 def _situation(row: asyncpg.Record, sms_enabled: bool) -> domain.Situation:
@@ -147,6 +201,8 @@ def _situation(row: asyncpg.Record, sms_enabled: bool) -> domain.Situation:
         registration_status=row["registration_status"],
         timezone=row["timezone"],
         sms_enabled=sms_enabled,
+        request_closed=bool(row["request_closed"]),
+        link_expires_at=row["link_expires_at"],
     )
 
 
@@ -156,11 +212,16 @@ def _facts(row: asyncpg.Record) -> Facts:
         meeting = MeetingView(row["title"], row["starts_at"], row["duration_minutes"], row["timezone"], row["venue"])
     return Facts(
         kind=row["kind"],
-        name=row["name"],
-        language=row["language"],
+        name=row["name"] or "",
+        language=row["language"] or "nb",
         meeting=meeting,
         registration_id=row["registration_id"],
         manage_token=row["manage_token"],
+        signup_id=row["signup_id"],
+        erasure_request_id=row["erasure_request_id"],
+        confirm_token=row["confirm_token"],
+        link_expires_at=row["link_expires_at"],
+        timezone=row["timezone"],
         details=row["details"] or {},
     )
 
@@ -174,13 +235,15 @@ async def _publish_outcome(conn: Conn, row: asyncpg.Record, outcome: Outcome) ->
             tenant_id=row["tenant_id"],
             meeting_id=row["meeting_id"],
             participant_id=row["participant_id"],
+            signup_id=row["signup_id"],
             kind=row["kind"],
             channel="sms" if outcome.channel == "sms" else "email",
             error=outcome.error,
         ),
     )
     event.causation_id = row["cause_event_id"]
-    await outbox.enqueue(conn, SOURCE, [(event, row["meeting_id"] or row["participant_id"])])
+    key = row["meeting_id"] or row["participant_id"] or row["signup_id"]
+    await outbox.enqueue(conn, SOURCE, [(event, key)])
 
 
 async def run(sender: Sender, listen_dsn: str, workers: int, poll_interval_s: float) -> None:
@@ -194,8 +257,10 @@ async def run(sender: Sender, listen_dsn: str, workers: int, poll_interval_s: fl
             try:
                 while await sender.send_one():
                     pass
-            except _DB_TROUBLE:
-                log.warning("sender round failed; retrying", exc_info=True)
+            except _DB_TROUBLE as exc:
+                log.warning("sender round failed; retrying", extra=error_facts(exc))
+            except Exception as exc:  # never let one round take the sender down; the next round tries again
+                log.error("sender round failed unexpectedly; retrying", extra=error_facts(exc))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), poll_interval_s)
             wake.clear()

@@ -77,6 +77,7 @@ async def erase_participant(conn: Conn, participant_id: uuid.UUID, tenant_id: uu
     )
     await conn.execute("DELETE FROM manage_links WHERE participant_id = $1", participant_id)
     await conn.execute("DELETE FROM seatings WHERE participant_id = $1", participant_id)
+    await conn.execute("DELETE FROM erasure_requests WHERE participant_id = $1", participant_id)
     await conn.execute("DELETE FROM notifications WHERE participant_id = $1 AND status = 'pending'", participant_id)
     # Error texts may quote an address; the record keeps only that something failed.
     await conn.execute(
@@ -101,6 +102,103 @@ async def delete_erased_contact(conn: Conn, participant_id: uuid.UUID) -> None:
 
 async def contact(conn: Conn, participant_id: uuid.UUID) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT * FROM contacts WHERE participant_id = $1", participant_id)
+
+
+# --- sign-ups and erasure requests waiting for their link -------------------------------------------------
+
+
+async def add_signup(
+    conn: Conn,
+    *,
+    signup_id: uuid.UUID,
+    tenant_id: uuid.UUID,
+    meeting_id: uuid.UUID,
+    name: str,
+    email: str | None,
+    phone: str | None,
+    language: str,
+    confirm_token: str,
+    expires_at: datetime,
+) -> bool:
+    """Keep what the confirmation message needs; False if the sign-up is known already (or closed)."""
+    inserted = await conn.fetchval(
+        "INSERT INTO signups (signup_id, tenant_id, meeting_id, name, email, phone, language, confirm_token,"
+        " expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (signup_id) DO NOTHING RETURNING true",
+        signup_id,
+        tenant_id,
+        meeting_id,
+        name,
+        email,
+        phone,
+        language,
+        confirm_token,
+        expires_at,
+    )
+    return bool(inserted)
+
+
+async def close_signup(
+    conn: Conn, *, signup_id: uuid.UUID, tenant_id: uuid.UUID, outcome: str, closed_at: datetime
+) -> None:
+    """Forget the sign-up's name, e-mail, phone and token everywhere; its confirmation, if still unsent, is
+    skipped. The scrubbed row stays, so that a late or replayed request brings nothing back."""
+    await conn.execute(
+        "UPDATE notifications n SET status = CASE WHEN n.status = 'pending' THEN 'skipped' ELSE n.status END,"
+        " last_error = CASE WHEN n.status = 'pending' THEN 'the sign-up is closed'"
+        "   WHEN n.last_error IS NULL THEN NULL ELSE 'scrubbed: the sign-up is closed' END"
+        " WHERE n.signup_id = $1",
+        signup_id,
+    )
+    await conn.execute(
+        "INSERT INTO signups (signup_id, tenant_id, meeting_id, expires_at, closed_at, outcome)"
+        " VALUES ($1, $2, '00000000-0000-0000-0000-000000000000', $3, $3, $4)"
+        " ON CONFLICT (signup_id) DO UPDATE SET name = NULL, email = NULL, phone = NULL, confirm_token = NULL,"
+        " closed_at = COALESCE(signups.closed_at, EXCLUDED.closed_at), outcome = COALESCE(signups.outcome,"
+        " EXCLUDED.outcome)",
+        signup_id,
+        tenant_id,
+        closed_at,
+        outcome,
+    )
+
+
+async def add_erasure_request(
+    conn: Conn,
+    *,
+    request_id: uuid.UUID,
+    tenant_id: uuid.UUID,
+    participant_id: uuid.UUID,
+    confirm_token: str,
+    expires_at: datetime,
+) -> bool:
+    """Keep the erasure link's token; False if the request is known already or the participant is erased."""
+    inserted = await conn.fetchval(
+        "INSERT INTO erasure_requests (request_id, tenant_id, participant_id, confirm_token, expires_at)"
+        f" SELECT $2::uuid, $3::uuid, $1::uuid, $4::text, $5::timestamptz WHERE {_NOT_ERASED}"
+        " ON CONFLICT (request_id) DO NOTHING RETURNING true",
+        participant_id,
+        request_id,
+        tenant_id,
+        confirm_token,
+        expires_at,
+    )
+    return bool(inserted)
+
+
+async def close_erasure_request(conn: Conn, *, request_id: uuid.UUID, outcome: str, closed_at: datetime) -> None:
+    """Forget the erasure link's token; its message, if still unsent, is skipped."""
+    await conn.execute(
+        "UPDATE notifications SET status = 'skipped', last_error = 'the erasure request is closed'"
+        " WHERE erasure_request_id = $1 AND status = 'pending'",
+        request_id,
+    )
+    await conn.execute(
+        "UPDATE erasure_requests SET confirm_token = NULL, closed_at = COALESCE(closed_at, $2),"
+        " outcome = COALESCE(outcome, $3) WHERE request_id = $1",
+        request_id,
+        closed_at,
+        outcome,
+    )
 
 
 # --- meetings and registrations -----------------------------------------------------------------------
@@ -230,6 +328,7 @@ async def add_notification(
     due_at: datetime | None = None,
     details: dict[str, Any] | None = None,
     even_if_erased: bool = False,
+    erasure_request_id: uuid.UUID | None = None,
 ) -> bool:
     """Record a notification to send; False if this (cause, recipient, kind) exists already.
 
@@ -237,9 +336,9 @@ async def add_notification(
     """
     inserted = await conn.fetchval(
         "INSERT INTO notifications (id, tenant_id, cause_event_id, cause_occurred_at, participant_id, kind,"
-        " channel, meeting_id, registration_id, due_at, details)"
+        " channel, meeting_id, registration_id, due_at, details, erasure_request_id)"
         " SELECT $2::uuid, $3::uuid, $4::uuid, $5::timestamptz, $1::uuid, $6::text, $7::text, $8::uuid, $9::uuid,"
-        " COALESCE($10::timestamptz, now()), $11::jsonb"
+        " COALESCE($10::timestamptz, now()), $11::jsonb, $13::uuid"
         f" WHERE $12::boolean OR {_NOT_ERASED}"
         " ON CONFLICT (cause_event_id, participant_id, kind) DO NOTHING RETURNING true",
         participant_id,
@@ -254,6 +353,35 @@ async def add_notification(
         due_at,
         details or {},
         even_if_erased,
+        erasure_request_id,
+    )
+    return bool(inserted)
+
+
+async def add_signup_notification(
+    conn: Conn,
+    *,
+    tenant_id: uuid.UUID,
+    cause_event_id: uuid.UUID,
+    cause_occurred_at: datetime,
+    signup_id: uuid.UUID,
+    meeting_id: uuid.UUID,
+    kind: str,
+    channel: str,
+) -> bool:
+    """Record a message to a sign-up that has no participant yet; False if it exists already."""
+    inserted = await conn.fetchval(
+        "INSERT INTO notifications (id, tenant_id, cause_event_id, cause_occurred_at, signup_id, meeting_id, kind,"
+        " channel) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        " ON CONFLICT (cause_event_id, signup_id, kind) WHERE participant_id IS NULL DO NOTHING RETURNING true",
+        uuid.uuid4(),
+        tenant_id,
+        cause_event_id,
+        cause_occurred_at,
+        signup_id,
+        meeting_id,
+        kind,
+        channel,
     )
     return bool(inserted)
 
@@ -280,19 +408,29 @@ async def remove_pending(
 async def claim_due(conn: Conn, now: datetime, link_kinds: Iterable[str], link_wait_s: float) -> asyncpg.Record | None:
     """One due notification whose contact (and meeting) are known, locked for this sender.
 
-    A message that carries a manage link waits up to ``link_wait_s`` for the link to arrive.
+    The contact is the participant's, or for a sign-up not yet confirmed the sign-up's own. A message that
+    carries a manage link waits up to ``link_wait_s`` for the link to arrive.
     """
     return await conn.fetchrow(
-        "SELECT n.*, c.name, c.email, c.phone, c.language, m.title, m.starts_at, m.duration_minutes, m.venue,"
+        "SELECT n.*, COALESCE(c.name, s.name) AS name, COALESCE(c.email, s.email) AS email,"
+        " COALESCE(c.phone, s.phone) AS phone, COALESCE(c.language, s.language) AS language,"
+        " m.title, m.starts_at, m.duration_minutes, m.venue,"
         " m.status AS meeting_status, r.status AS registration_status, l.manage_token,"
+        " COALESCE(s.confirm_token, e.confirm_token) AS confirm_token,"
+        " COALESCE(s.expires_at, e.expires_at) AS link_expires_at,"
+        " (s.closed_at IS NOT NULL OR e.closed_at IS NOT NULL"
+        "  OR (n.erasure_request_id IS NOT NULL AND e.request_id IS NULL)) AS request_closed,"
         " COALESCE(m.timezone, t.timezone, 'Europe/Oslo') AS timezone"
         " FROM notifications n"
-        " JOIN contacts c ON c.participant_id = n.participant_id"
+        " LEFT JOIN contacts c ON c.participant_id = n.participant_id"
+        " LEFT JOIN signups s ON s.signup_id = n.signup_id AND n.participant_id IS NULL"
+        " LEFT JOIN erasure_requests e ON e.request_id = n.erasure_request_id"
         " LEFT JOIN meetings m ON m.meeting_id = n.meeting_id"
         " LEFT JOIN registrations r ON r.registration_id = n.registration_id"
         " LEFT JOIN manage_links l ON l.registration_id = n.registration_id"
         " LEFT JOIN known_tenants t ON t.tenant_id = n.tenant_id"
         " WHERE n.status = 'pending' AND n.due_at <= $1"
+        " AND (c.participant_id IS NOT NULL OR s.signup_id IS NOT NULL)"
         " AND (c.erased_at IS NULL OR n.kind = 'erasure_confirmed')"
         " AND (n.meeting_id IS NULL OR m.meeting_id IS NOT NULL)"
         " AND (n.registration_id IS NULL OR l.registration_id IS NOT NULL OR NOT n.kind = ANY($2::text[])"

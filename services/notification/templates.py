@@ -15,10 +15,20 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from services.notification.domain import single_line
+
 LANGUAGES = ("nb", "nn", "en")
 FALLBACK = "nb"
 FOLDER = Path(__file__).with_name("templates")
+
+
+def _one_line(value: Any) -> Any:
+    # Every value put into a template is data (names, titles, places, links): none may break a line.
+    return single_line(value) if isinstance(value, str) else value
+
+
 _env = Environment(
+    finalize=_one_line,
     loader=FileSystemLoader(FOLDER),
     undefined=StrictUndefined,
     keep_trailing_newline=True,
@@ -116,6 +126,17 @@ def meeting_context(
     }
 
 
+def expiry_context(expires_at: datetime, timezone: str) -> dict[str, Any]:
+    """When a confirmation link expires, in the tenant's time zone (the words follow in ``render``)."""
+    local = expires_at.astimezone(ZoneInfo(timezone))
+    return {
+        "expires_local": local,
+        "expires_date": f"{local:%d.%m.%Y}",
+        "expires_short": f"{local:%d.%m.}",
+        "expires_time": f"{local:%H:%M}",
+    }
+
+
 def long_date(local: datetime, language: str, *, year: bool = True) -> str:
     """ "tirsdag 2. mars 2027" / "Tuesday 2 March 2027"."""
     weekday, month = _WEEKDAYS[language][local.weekday()], _MONTHS[language][local.month - 1]
@@ -149,6 +170,9 @@ def _localised(context: dict[str, Any], language: str) -> dict[str, Any]:
     if isinstance(local, datetime):
         extra["day"] = long_date(local, language)
         extra["day_short"] = long_date(local, language, year=False)
+    expires = context.get("expires_local")
+    if isinstance(expires, datetime):
+        extra["expires_day"] = long_date(expires, language)
     if isinstance(context.get("duration"), int):
         extra["duration_text"] = duration_text(context["duration"], language)
         extra["duration_short"] = duration_short(context["duration"], language)

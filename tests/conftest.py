@@ -86,7 +86,11 @@ async def database(postgres_dsn: str) -> AsyncIterator[str]:
         await db.drop_database(dsn)
 
 
-def platform_config(postgres_dsn: str, kafka_bootstrap: str, smtp_port: int, log_dir: Path) -> PlatformConfig:
+def platform_config(
+    postgres_dsn: str, kafka_bootstrap: str, smtp_port: int, log_dir: Path, **env: str
+) -> PlatformConfig:
+    """Settings for a platform of the test's own. Abuse limits are off unless ``env`` turns them on
+    (FMF_RATE_LIMITS_ENABLED="true"): most tests sign up hundreds of people from one address."""
     prefix = f"t{uuid.uuid4().hex[:10]}"
     return PlatformConfig(
         server_dsn=postgres_dsn,
@@ -103,6 +107,8 @@ def platform_config(postgres_dsn: str, kafka_bootstrap: str, smtp_port: int, log
             "FMF_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
             "FMF_OUTBOX_POLL_INTERVAL_S": "0.5",
             "FMF_SENDER_POLL_INTERVAL_S": "0.5",
+            "FMF_RATE_LIMITS_ENABLED": "false",
+            **env,
         },
     )
 

@@ -93,6 +93,19 @@ class RegistrationApi:
         data = json.loads(rows[0]["body"])["data"] if isinstance(rows[0]["body"], str) else rows[0]["body"]["data"]
         return data["signup_id"], data["confirm_token"]
 
+    async def confirmation_links(self, emails: list[str]) -> dict[str, tuple[str, str]]:
+        """{e-mail: (signup_id, token)} of the confirmation messages to these addresses, in one query."""
+        rows = await self.sql(
+            "SELECT body::jsonb->'data' AS data FROM outbox WHERE event_type = 'contact.signup_requested'"
+            " AND body::jsonb->'data'->>'email' = ANY($1::text[]) ORDER BY seq",
+            emails,
+        )
+        links = {}
+        for row in rows:
+            data = json.loads(row["data"]) if isinstance(row["data"], str) else row["data"]
+            links[data["email"]] = (data["signup_id"], data["confirm_token"])
+        return links
+
     async def erasure_link(self, participant_id: str) -> tuple[str, str]:
         """(request_id, token) of the latest erasure confirmation for this participant (from the outbox)."""
         rows = await self.sql(

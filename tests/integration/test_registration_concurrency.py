@@ -9,6 +9,7 @@ import uuid
 import httpx
 import pytest
 
+from tests.factories import person_body
 from tests.integration.conftest import RegistrationApi
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -45,6 +46,48 @@ async def test_200_concurrent_sign_ups_never_overbook(registration_api: Registra
             }, f"round {round_}"
             said_confirmed = sum(a.json()["status"] == "confirmed" for a in answers)
             assert said_confirmed == 20
+
+
+async def test_200_concurrent_confirmation_clicks_never_overbook(registration_api: RegistrationApi) -> None:
+    """Public sign-ups hold no place; the place is decided when the link is used, first confirmed first
+    served, under the same meeting lock as every other sign-up."""
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as http:
+        tenant = await registration_api.tenant(http)
+        for round_ in range(20):
+            meeting = await registration_api.meeting(http, tenant)  # 10 + 10
+            code = (await http.get(f"{registration_api.base}/meetings/{meeting}", headers=tenant.headers)).json()[
+                "invitation_code"
+            ]
+            domain = f"k{round_}.{tenant.slug}.example.no"
+            bodies = [
+                person_body("newcomer", i, domain, invitation_code=code)
+                if i % 2
+                else person_body("resident", i, domain)
+                for i in range(200)
+            ]
+            accepted = await asyncio.gather(
+                *(registration_api.public_sign_up(http, meeting, body, confirm=False) for body in bodies)
+            )
+            assert {a.status_code for a in accepted} == {202}
+            assert await statuses(registration_api, meeting) == {}  # waiting sign-ups hold no place
+            by_email = await registration_api.confirmation_links([body["email"] for body in bodies])
+            links = [by_email[body["email"]] for body in bodies]
+            clicks = await asyncio.gather(
+                *(
+                    http.post(f"{registration_api.base}/signups/{signup_id}/confirm", json={"token": token})
+                    for signup_id, token in links
+                )
+            )
+            assert {c.status_code for c in clicks} == {200}, {c.text for c in clicks if c.status_code != 200}
+            counts = await statuses(registration_api, meeting)
+            assert counts == {
+                ("newcomer", "confirmed"): 10,
+                ("newcomer", "waitlisted"): 90,
+                ("resident", "confirmed"): 10,
+                ("resident", "waitlisted"): 90,
+            }, f"round {round_}"
+            assert sum(c.json()["status"] == "confirmed" for c in clicks) == 20
 
 
 async def test_concurrent_cancellations_and_sign_ups_leave_no_seat_idle(registration_api: RegistrationApi) -> None:

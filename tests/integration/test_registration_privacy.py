@@ -198,7 +198,9 @@ async def test_erasure_removes_personal_data_and_keeps_the_counts(registration_a
         assert all(e["body"] is None for e in events if e["event_type"] == "tombstone")
         assert ("tombstone", f"erasure/{request_id}") in [
             (e["event_type"], e["key"])
-            for e in await registration_api.sql("SELECT event_type, key FROM outbox WHERE key = $1", f"erasure/{request_id}")
+            for e in await registration_api.sql(
+                "SELECT event_type, key FROM outbox WHERE key = $1", f"erasure/{request_id}"
+            )
         ]
         # The outbox keeps no copy of the contact, the manage link or the erasure token.
         assert not [e for e in types if e[0].startswith("contact.")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -138,14 +139,9 @@ class RegistrationApi:
             await conn.close()
 
 
-@pytest.fixture(scope="module")
-def registration_api(
-    postgres_dsn: str,
-    kafka_bootstrap: str,
-    smtp: tuple[int, RecordingSmtpHandler],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[RegistrationApi]:
-    config = platform_config(postgres_dsn, kafka_bootstrap, smtp[0], Path(tmp_path_factory.mktemp("registration")))
+@contextlib.contextmanager
+def registration_service(config: PlatformConfig) -> Iterator[RegistrationApi]:
+    """The registration service alone, as a process with its own fresh database, stopped afterwards."""
     processes = ServiceProcesses(config, services=("registration",))
     processes.start()
     try:
@@ -154,3 +150,15 @@ def registration_api(
     finally:
         processes.stop()
         asyncio.run(db.drop_database(config.database_url("registration")))
+
+
+@pytest.fixture(scope="module")
+def registration_api(
+    postgres_dsn: str,
+    kafka_bootstrap: str,
+    smtp: tuple[int, RecordingSmtpHandler],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[RegistrationApi]:
+    config = platform_config(postgres_dsn, kafka_bootstrap, smtp[0], Path(tmp_path_factory.mktemp("registration")))
+    with registration_service(config) as api:
+        yield api

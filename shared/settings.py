@@ -103,18 +103,20 @@ class Settings(BaseSettings):
         "20/10 minutes", description="Confirmation links that did not work, from one client address."
     )
     limit_confirm_failures_per_target: str = Field(
-        "10/hour", description="Confirmation links that did not work, for one sign-up."
+        "10/15 minutes", description="Confirmation links that did not work, for one sign-up."
     )
     limit_manage_failures_per_client: str = Field(
         "20/10 minutes", description="Manage tokens that did not work, from one client address."
     )
     limit_manage_failures_per_target: str = Field(
-        "10/hour", description="Manage tokens that did not work, for one registration."
+        "10/15 minutes", description="Manage tokens that did not work, for one registration."
     )
     limit_invitation_failures_per_client: str = Field(
         "10/10 minutes", description="Wrong invitation codes from one client address."
     )
-    limit_invitation_failures_per_meeting: str = Field("30/hour", description="Wrong invitation codes for one meeting.")
+    limit_invitation_failures_per_meeting: str = Field(
+        "30/15 minutes", description="Wrong invitation codes for one meeting."
+    )
     limit_bearer_failures_per_client: str = Field(
         "20/10 minutes", description="Bearer tokens that did not work, from one client address."
     )

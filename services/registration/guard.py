@@ -120,15 +120,17 @@ async def request_erasure(request: Request, manage_token: str, participant_id: u
     )
 
 
-async def confirm_erasure(request: Request, request_id: uuid.UUID, token: str) -> None:
-    """The erasure link used; wrong links are limited like confirmation links."""
+async def confirm_erasure(request: Request, request_id: uuid.UUID, token: str, *, only_check: bool = False) -> None:
+    """The erasure link used (or, with ``only_check``, looked at); wrong links are limited like
+    confirmation links."""
     db = runtime_of(request).db
+    use = participants.check_erasure_link if only_check else participants.confirm_erasure
     await _failures_limited(
         request,
         Rule.CONFIRM_FAILURES_PER_CLIENT,
         Rule.CONFIRM_FAILURES_PER_TARGET,
         request_id,
-        lambda: participants.confirm_erasure(db, request_id, token),
+        lambda: use(db, request_id, token),
     )
 
 

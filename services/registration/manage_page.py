@@ -180,7 +180,13 @@ async def confirm(signup_id: uuid.UUID, request: Request) -> Response:
 
 
 @router.get("/erase/{request_id}", response_class=HTMLResponse)
-async def erase_page(request_id: uuid.UUID, token: Annotated[str, Query(max_length=128)]) -> HTMLResponse:
+async def erase_page(
+    request_id: uuid.UUID, request: Request, token: Annotated[str, Query(max_length=128)]
+) -> HTMLResponse:
+    try:
+        await guard.confirm_erasure(request, request_id, token, only_check=True)
+    except (NotFound, Conflict, TooManyRequests) as exc:
+        return _link_problem(exc)
     return _page("erase_confirm.html", request_id=request_id, token=token)
 
 

@@ -83,21 +83,36 @@ async def request_erasure(pool: asyncpg.Pool, manage_token: str, participant_id:
         return request_id
 
 
+async def _open_erasure_request(
+    conn: Conn, request_id: uuid.UUID, token: str, *, lock: bool = False
+) -> tuple[asyncpg.Record, asyncpg.Record]:
+    request = await store.erasure_request(conn, request_id, lock=lock)
+    if request is None or not hmac.compare_digest(request["confirm_token_hash"], hash_token(token)):
+        raise NotFound("this link is not valid; copy the whole link from the message")
+    participant = await store.participant(conn, request["participant_id"], lock=lock)
+    assert participant is not None
+    if participant["erased_at"] is not None:
+        raise Conflict("your data has been erased already")
+    if request["closed_at"] is not None or request["expires_at"] <= now():
+        raise Conflict("this link has expired; ask again from your page for the meeting")
+    return request, participant
+
+
+async def check_erasure_link(pool: asyncpg.Pool, request_id: uuid.UUID, token: str) -> None:
+    """Whether an erasure link can still be used, for the page that asks to confirm it.
+
+    Raises NotFound (not a valid link) or Conflict (used or expired)."""
+    async with transaction(pool, store.scope_to_tenant_of_erasure_request(request_id)) as conn:
+        await _open_erasure_request(conn, request_id, token)
+
+
 async def confirm_erasure(pool: asyncpg.Pool, request_id: uuid.UUID, token: str) -> None:
     """Use the erasure link sent to the participant's contact: erase them now.
 
     Raises NotFound (not a valid link) or Conflict (used or expired).
     """
     async with transaction(pool, store.scope_to_tenant_of_erasure_request(request_id)) as conn:
-        request = await store.erasure_request(conn, request_id, lock=True)
-        if request is None or not hmac.compare_digest(request["confirm_token_hash"], hash_token(token)):
-            raise NotFound("this link is not valid; copy the whole link from the message")
-        participant = await store.participant(conn, request["participant_id"], lock=True)
-        assert participant is not None
-        if participant["erased_at"] is not None:
-            raise Conflict("your data has been erased already")
-        if request["closed_at"] is not None or request["expires_at"] <= now():
-            raise Conflict("this link has expired; ask again from your page for the meeting")
+        _, participant = await _open_erasure_request(conn, request_id, token, lock=True)
         await erase_in_transaction(conn, participant, "request")
 
 

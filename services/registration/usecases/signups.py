@@ -84,15 +84,7 @@ async def request(pool: asyncpg.Pool, meeting_id: uuid.UUID, body: SignUpIn) -> 
         known = await store.participant_by_contact(conn, tenant_id, email=email, phone=phone)
         live = await store.live_registration(conn, meeting_id, known["id"]) if known is not None else None
         if live is not None:
-            repeated = SignupRepeated(
-                registration_id=live["id"],
-                participant_id=live["participant_id"],
-                meeting_id=meeting_id,
-                tenant_id=tenant_id,
-            )
-            await outbox.enqueue(
-                conn, SOURCE, [(make_event("registration.signup_repeated", tenant_id, repeated), meeting_id)]
-            )
+            await outbox.enqueue(conn, SOURCE, [_repeated(live)])
             metrics.REGISTRATIONS.labels(outcome="repeated").inc()
             return Requested("repeated", tenant_id, meeting_id)
         tenant = await store.tenant_by_id(conn, tenant_id)
@@ -129,6 +121,18 @@ async def request(pool: asyncpg.Pool, meeting_id: uuid.UUID, body: SignUpIn) -> 
         await outbox.enqueue(conn, SOURCE, [(event, signup_key(signup_id))])
     metrics.REGISTRATIONS.labels(outcome="awaiting_confirmation").inc()
     return Requested("waiting", tenant_id, meeting_id)
+
+
+def _repeated(live: asyncpg.Record) -> tuple[Envelope, object]:
+    """``registration.signup_repeated`` for a live registration: its participant is told, at their own
+    contact, that they hold a place already."""
+    repeated = SignupRepeated(
+        registration_id=live["id"],
+        participant_id=live["participant_id"],
+        meeting_id=live["meeting_id"],
+        tenant_id=live["tenant_id"],
+    )
+    return make_event("registration.signup_repeated", live["tenant_id"], repeated), live["meeting_id"]
 
 
 def _check_open(meeting: asyncpg.Record) -> None:
@@ -205,10 +209,7 @@ async def _place(conn: Conn, meeting: asyncpg.Record, signup: asyncpg.Record) ->
     live = await store.live_registration(conn, meeting_id, person["id"])
     await store.scrub_contacts_outbox(conn, topics.CONTACTS, [signup_key(signup["id"])])
     if live is not None:
-        repeated = SignupRepeated(
-            registration_id=live["id"], participant_id=person["id"], meeting_id=meeting_id, tenant_id=tenant_id
-        )
-        events.append((make_event("registration.signup_repeated", tenant_id, repeated), meeting_id))
+        events.append(_repeated(live))
         await _close(conn, signup, "repeated", events, person["id"], live["id"])
         return Confirmed("repeated", live["id"], meeting_id, None)
     status = domain.place_for(await store.count_confirmed(conn, meeting_id, group), meeting[f"capacity_{group}"])

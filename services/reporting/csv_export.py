@@ -3,14 +3,21 @@
 UTF-8 with a byte-order mark, so that Excel recognises the encoding (æ, ø, å survive). With the
 semicolon separator, which Norwegian Excel expects, decimals are written with a comma as well
 (``0,75``); with the comma separator they use a point.
+
+Every text cell is made inert for spreadsheets (OWASP's CSV-injection rule,
+https://owasp.org/www-community/attacks/CSV_Injection): a cell that starts with ``=``, ``+``, ``-``,
+``@``, TAB or CR (and ``|`` or ``%``) gets a leading apostrophe, so that a tenant called
+``=HYPERLINK(...)`` is shown as text. ``defusedcsv`` does this for all but TAB and CR, which
+``inert`` adds; numbers, negative ones and decimal commas included, stay numbers.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal
+
+from defusedcsv import csv
 
 from services.reporting import figures
 from services.reporting.reports import NationalReport, TenantReport
@@ -37,11 +44,17 @@ def _figures(cells: Mapping[str, figures.Value], separator: Separator) -> list[s
     ]
 
 
+def inert(text: str) -> str:
+    """The cell as text a spreadsheet will not run: TAB and CR first get the apostrophe ``defusedcsv``
+    gives ``= + - @ | %``."""
+    return "'" + text if text[:1] in ("\t", "\r") else text
+
+
 def _write(header: Sequence[str], rows: Iterable[Sequence[str]], separator: Separator) -> str:
     out = io.StringIO()
     writer = csv.writer(out, delimiter=_CHARACTER[separator], lineterminator="\r\n")
-    writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerow([inert(cell) for cell in header])
+    writer.writerows([inert(cell) for cell in row] for row in rows)
     return BOM + out.getvalue()
 
 

@@ -98,3 +98,32 @@ def test_bars_carry_their_numbers_and_hidden_values_their_marker() -> None:
                if "data-value" in e.attrib}  # fmt: skip
     assert heights["12"] > heights["7"] > 0
     assert "Participants &lt;by group&gt;" in str(svg)
+
+
+FORMULAS = ('=HYPERLINK("http://example.org";"Klikk")', "+1+2", "-2+3", "@SUM(A1)", "\tx", "\r=1+1")
+
+
+def national_report_named(name: str) -> reports.NationalReport:
+    tenant_id = "00000000-0000-0000-0000-000000000001"
+    counts = {"meetings": 1, "newcomer_attended": -3}  # a negative number, only to see it stay a number
+    grouped = [
+        {"tenant_id": tenant_id, "month": None, "all_tenants": 0, "all_months": 1, **counts},
+        {"tenant_id": None, "month": "2027-03", "all_tenants": 1, "all_months": 0, **counts},
+        {"tenant_id": None, "month": None, "all_tenants": 1, "all_months": 1, **counts},
+    ]
+    known = [{"tenant_id": tenant_id, "slug": "x", "name": name, "municipality_number": "-1"}]
+    return reports.national_report(None, None, grouped, known)
+
+
+def test_no_text_cell_of_a_csv_runs_as_a_formula_and_numbers_stay_numbers() -> None:
+    for sep, delimiter in (("semicolon", ";"), ("comma", ",")):
+        for formula in FORMULAS:
+            text = csv_export.national_csv(national_report_named(formula), sep)  # type: ignore[arg-type]
+            rows = list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff")), delimiter=delimiter))
+            tenant = next(r for r in rows if r["row"] == "tenant")
+            assert tenant["name"] == "'" + formula.replace("|", "\\|")
+            assert tenant["newcomer_attended"] == "-3"  # numbers, negative ones too, stay numbers
+            assert tenant["municipality_number"] == "-1"
+            for row in rows:
+                for cell in row.values():
+                    assert not cell or (cell[0] not in "=+@\t\r" and not (cell[0] == "-" and not cell[1:].isdigit()))

@@ -1,7 +1,10 @@
 """Optimal pairing of newcomers with residents, re-matching with least change, and seating. Pure: no I/O.
 
 * ``score`` says how well a newcomer and a resident fit, with plain-English reasons.
-* ``allowed`` applies the hard constraints (same-gender wishes, never the same two people twice).
+* ``allowed`` applies the hard constraints (same-gender wishes, never the same two people twice) to any
+  two people who would sit in one group: in a trio everyone talks with everyone, so the rules hold between
+  the two newcomers (or two residents) of a trio too, in first proposals and re-matches alike
+  (issue 17, kind 2). Someone no group can take within the rules is left unpaired with a reason.
 * ``propose`` solves the assignment problem exactly (``scipy.optimize.linear_sum_assignment``): first the
   largest number of allowed pairs, then the largest total score. People left over when the groups are
   uneven join the pair where they fit best as a third member, so nobody sits alone.
@@ -202,7 +205,10 @@ def _gender_reason(wisher: Person, other: Person) -> str | None:
 
 
 def allowed(a: Person, b: Person, history: History = frozenset()) -> str | None:
-    """None when the two may be paired, else the reason they may not (the hard constraints)."""
+    """None when the two may sit in one group, else the reason they may not (the hard constraints).
+
+    Holds for a newcomer with a resident and, in a trio, for two people of the same group alike.
+    """
     reason = _gender_reason(a, b) or _gender_reason(b, a)
     if reason:
         return reason
@@ -374,7 +380,9 @@ class _Problem:
     newcomers: tuple[Person, ...]  # sorted by registration_id
     residents: tuple[Person, ...]
     scores: FloatMatrix
-    ok: BoolMatrix
+    ok: BoolMatrix  # newcomer (row) may sit with resident (column)
+    ok_newcomers: BoolMatrix  # newcomer may sit with newcomer (in a trio)
+    ok_residents: BoolMatrix  # resident may sit with resident (in a trio)
     weights: PairingWeights
     history: History
 
@@ -392,7 +400,36 @@ def _problem(
     if len(set(ids)) != len(ids):
         raise ValueError("the same registration is given more than once")
     n, r = _features(ns, rs)
-    return _Problem(ns, rs, _score_matrix(n, r, weights), _allowed_matrix(ns, rs, n, r, history), weights, history)
+    return _Problem(
+        ns,
+        rs,
+        _score_matrix(n, r, weights),
+        _allowed_matrix(ns, rs, n, r, history),
+        _allowed_matrix(ns, ns, n, n, history),
+        _allowed_matrix(rs, rs, r, r, history),
+        weights,
+        history,
+    )
+
+
+def _fits_group(problem: _Problem, newcomers: Sequence[int], residents: Sequence[int]) -> bool:
+    """Every two members of the group may sit together (the hard rules, across and within the groups)."""
+    ns = np.array(newcomers, dtype=np.int64)
+    rs = np.array(residents, dtype=np.int64)
+    off_n = ~np.eye(len(ns), dtype=np.bool_)
+    off_r = ~np.eye(len(rs), dtype=np.bool_)
+    return bool(
+        problem.ok[np.ix_(ns, rs)].all()
+        and (problem.ok_newcomers[np.ix_(ns, ns)] | ~off_n).all()
+        and (problem.ok_residents[np.ix_(rs, rs)] | ~off_r).all()
+    )
+
+
+def _may_join(problem: _Problem, draft: _Draft, group: GroupName, index: int) -> bool:
+    """The person may sit with every member already in the group (a locked core may break a rule: not they)."""
+    if group == "newcomer":
+        return bool(problem.ok[index, draft.residents].all() and problem.ok_newcomers[index, draft.newcomers].all())
+    return bool(problem.ok[draft.newcomers, index].all() and problem.ok_residents[index, draft.residents].all())
 
 
 def _place_extras(
@@ -402,7 +439,8 @@ def _place_extras(
 
     Each round is an exact assignment of the remaining extras to the smallest groups that can take any of
     them (most placed, then best total score with the partner); an extra must be allowed with every member
-    of the other group already in the group.
+    already in the group, of either group: a man does not join the pair of a woman who asked for a partner
+    of her own gender, whichever group either of them is in.
     """
     ok, scores = problem.ok, problem.scores
     remaining = list(extras)
@@ -418,6 +456,8 @@ def _place_extras(
             for g, d in enumerate(drafts):
                 for other in d.residents[1:]:
                     block[:, g] &= ok[idx, other]
+                for other in d.newcomers:
+                    block[:, g] &= problem.ok_newcomers[idx, other]
             fits[rows_n] = block
             values[rows_n] = scores[np.ix_(idx, partner)]
         if rows_r:
@@ -427,6 +467,8 @@ def _place_extras(
             for g, d in enumerate(drafts):
                 for other in d.newcomers[1:]:
                     block[:, g] &= ok[other, idx]
+                for other in d.residents:
+                    block[:, g] &= problem.ok_residents[idx, other]
             fits[rows_r] = block
             values[rows_r] = scores[np.ix_(partner, idx)].T
         open_groups = fits.any(axis=0)
@@ -587,7 +629,7 @@ def rematch(
     lock_drafts = _locked_drafts(problem, present_locks)
     lock_of = {rid: k for k, pair in enumerate(present_locks) for rid in pair}
     used_locks: set[int] = set()
-    ok, scores = problem.ok, problem.scores
+    scores = problem.scores
     drafts: list[_Draft] = []
     seen: set[uuid.UUID] = set()
     for earlier in previous:
@@ -600,17 +642,19 @@ def rematch(
             k = next(iter(locks_here))
             used_locks.add(k)
             draft = lock_drafts[k]
-            extras = [("newcomer", n_index[rid]) if rid in n_index else ("resident", r_index[rid]) for rid in here]
-            for group, index in extras:  # the others stay with the locked pair where allowed
-                if group == "newcomer" and index not in draft.newcomers and ok[index, draft.residents].all():
+            extras: list[tuple[GroupName, int]] = [
+                ("newcomer", n_index[rid]) if rid in n_index else ("resident", r_index[rid]) for rid in here
+            ]
+            for group, index in extras:  # the others stay with the locked pair where allowed with everyone
+                if group == "newcomer" and index not in draft.newcomers and _may_join(problem, draft, group, index):
                     draft.newcomers.append(index)
-                elif group == "resident" and index not in draft.residents and ok[draft.newcomers, index].all():
+                elif group == "resident" and index not in draft.residents and _may_join(problem, draft, group, index):
                     draft.residents.append(index)
             drafts.append(draft)
             continue
         ns = [n_index[rid] for rid in here if rid in n_index and rid not in lock_of]
         rs = [r_index[rid] for rid in here if rid in r_index and rid not in lock_of]
-        if not ns or not rs or not ok[np.ix_(ns, rs)].all():
+        if not ns or not rs or not _fits_group(problem, ns, rs):
             continue
         ns.sort()
         rs.sort()

@@ -106,10 +106,13 @@ def group_map(plan: Pairing) -> dict[uuid.UUID, str]:
 
 
 def published_pairs(plan: Pairing) -> list[tuple[uuid.UUID, uuid.UUID]]:
-    """Every newcomer–resident combination that sits together, as participant ids."""
+    """Every two people who sit in one group, as participant ids: the "never paired before" history.
+
+    In a trio everyone talks with everyone, so the two newcomers (or residents) of a trio count as
+    paired too (issue 17, kind 2).
+    """
     out = []
     for pair in plan.pairs:
-        newcomers = [m.participant_id for m in pair.members if m.group == "newcomer"]
-        residents = [m.participant_id for m in pair.members if m.group == "resident"]
-        out += [(n, r) for n in newcomers for r in residents]
+        ids = [m.participant_id for m in pair.members]
+        out += [(a, b) for k, a in enumerate(ids) for b in ids[k + 1 :]]
     return out

@@ -100,14 +100,24 @@ def placements(proposal: Proposal) -> Counter[uuid.UUID]:
 
 
 def assert_constraints_hold(proposal: Proposal, history: History) -> None:
+    """Every two people who sit in one group may sit together: in a trio the two newcomers (or residents)
+    talk with each other too, so the hard rules hold between them as well (issue 17, kind 2)."""
     for g in proposal.groups:
         ns = [m for m in g.members if m.group == "newcomer"]
         rs = [m for m in g.members if m.group == "resident"]
         assert ns and rs
         if g.locked:
             continue
-        for n, r in itertools.product(ns, rs):
-            assert allowed(n, r, history) is None, (n, r)
+        for a, b in itertools.combinations(g.members, 2):
+            assert allowed(a, b, history) is None, (a, b)
+
+
+def assert_the_unpaired_fit_nowhere(proposal: Proposal, history: History) -> None:
+    """Brute force: nobody is left unpaired who could have joined some group within every hard rule."""
+    for person_, reason in proposal.unpaired:
+        assert reason
+        for g in proposal.groups:
+            assert any(allowed(person_, m, history) is not None for m in g.members), (person_, g.members)
 
 
 def row(number: int) -> int:
@@ -147,6 +157,7 @@ def test_constraints_hold_and_everyone_is_placed_exactly_once(
             assert ids == sorted(ids)
     for person, reason in proposal.unpaired:
         assert reason and isinstance(person, Person)
+    assert_the_unpaired_fit_nowhere(proposal, history)
 
 
 @settings(max_examples=150, deadline=None)
@@ -201,6 +212,7 @@ def test_rematch_keeps_whole_groups_and_places_everyone_once(
     assert set(placed) == {p.registration_id for p in now_n + now_r}
     assert all(n == 1 for n in placed.values())
     assert_constraints_hold(after, history)
+    assert_the_unpaired_fit_nowhere(after, history)
     group_of = {m.registration_id: g for g in after.groups for m in g.members}
     for earlier in previous:
         if all(rid in kept for rid in earlier):  # still whole: kept together, at most joined by extras
@@ -208,6 +220,30 @@ def test_rematch_keeps_whole_groups_and_places_everyone_once(
             members = {m.registration_id for m in g.members}
             assert set(earlier) <= members
             assert members - set(earlier) <= set(g.extras)
+
+
+@settings(max_examples=200, deadline=None)
+@given(populations(), weights_strategy, st.data())
+def test_rematch_of_any_earlier_plan_keeps_every_hard_rule_in_pairs_and_trios(
+    population: tuple[list[Person], list[Person], History], weights: PairingWeights, data: st.DataObject
+) -> None:
+    """An earlier plan made before profiles, wishes or history changed (any grouping at all, trios included)
+    is re-matched within the rules: no kept group, joined extra or new group breaks one."""
+    newcomers, residents, history = population
+    everyone = newcomers + residents
+    labels = data.draw(st.lists(st.integers(0, 3), min_size=len(everyone), max_size=len(everyone)))
+    previous: dict[int, list[uuid.UUID]] = {}
+    for p, label in zip(everyone, labels, strict=True):
+        previous.setdefault(label, []).append(p.registration_id)
+    gone = data.draw(st.sets(st.sampled_from([p.registration_id for p in everyone]))) if everyone else set()
+    now_n = [p for p in newcomers if p.registration_id not in gone]
+    now_r = [p for p in residents if p.registration_id not in gone]
+    after = rematch(list(previous.values()), now_n, now_r, weights, history)
+    placed = placements(after)
+    assert set(placed) == {p.registration_id for p in now_n + now_r}
+    assert all(n == 1 for n in placed.values())
+    assert_constraints_hold(after, history)
+    assert_the_unpaired_fit_nowhere(after, history)
 
 
 @settings(max_examples=150, deadline=None)
@@ -368,6 +404,41 @@ def test_an_extra_respects_the_hard_constraints_with_the_pair_member() -> None:
     assert [(p.registration_id.int, why) for p, why in proposal.unpaired] == [
         (3, "wants a partner of the same gender, and no one of the other group fits")
     ]
+
+
+def test_a_man_never_joins_as_third_member_the_pair_of_a_woman_who_asked_for_a_woman() -> None:
+    """Issue 17, kind 2: her wish binds the whole group, also when the extra is of her own group."""
+    her = person("newcomer", 1, gender="female", same_gender_partner=True, interests=["music"])
+    him = person("newcomer", 2, gender="male", interests=["music"])
+    partner = person("resident", 3, gender="female", interests=["music"])
+    proposal = propose([her, him], [partner], WEIGHTS)
+    assert [m.registration_id.int for m in proposal.groups[0].members] == [1, 3]
+    assert [(p.registration_id.int, why) for p, why in proposal.unpaired] == [(2, pairing.GROUPS_DO_NOT_FIT)]
+
+
+def test_after_an_erasure_the_rematch_does_not_move_a_man_into_her_pair() -> None:
+    her = person("resident", 1, gender="female", same_gender_partner=True)
+    partner = person("newcomer", 2, gender="female")
+    him = person("resident", 3, gender="male")
+    erased_partner = person("newcomer", 4, gender="male")
+    previous = [[partner.registration_id, her.registration_id], [erased_partner.registration_id, him.registration_id]]
+    after = rematch(previous, [partner], [her, him], WEIGHTS)
+    assert [m.registration_id.int for m in after.groups[0].members] == [2, 1]
+    assert [p.registration_id.int for p, _ in after.unpaired] == [3]
+    # and an earlier trio that would now break her wish is not kept as it was
+    kept = rematch(
+        [[partner.registration_id, her.registration_id, him.registration_id]], [partner], [her, him], WEIGHTS
+    )
+    assert [p.registration_id.int for p, _ in kept.unpaired] == [3]
+
+
+def test_two_residents_paired_before_do_not_share_a_trio() -> None:
+    n1 = person("newcomer", 1)
+    r1, r2 = person("resident", 2), person("resident", 3)
+    history = frozenset({frozenset((r1.participant_id, r2.participant_id))})
+    proposal = propose([n1], [r1, r2], WEIGHTS, history)
+    assert len(proposal.groups) == 1 and len(proposal.groups[0].members) == 2
+    assert len(proposal.unpaired) == 1
 
 
 def test_rematch_keeps_whole_pairs_and_repairs_the_rest() -> None:

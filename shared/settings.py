@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     link_expiry_interval_s: float = Field(
         300, gt=0, description="How often registration closes sign-up and erasure links that were not used in time."
     )
+    registration_close_interval_s: float = Field(
+        30, gt=0, description="How often registration closes sign-up of meetings whose closing time has come."
+    )
     retention_interval_s: float = Field(
         86_400, gt=0, description="How often registration erases personal data past the tenants' retention time."
     )

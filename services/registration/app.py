@@ -18,7 +18,7 @@ SPEC = ServiceSpec(
     router=api.router,
     extra_routers=(manage_page.router,),
     db_role="fmf_registration_app",
-    background=[jobs.retention, jobs.expire_links],
+    background=[jobs.retention, jobs.expire_links, jobs.close_registration],
     description="Tenants, coordinators' tokens, meetings, participants and registrations: the source of truth.",
 )
 

@@ -68,7 +68,93 @@ def meeting_problems(
         )
     if registration_closes_at is not None and registration_closes_at >= starts_at:
         problems.append("registration_closes_at must be before starts_at")
+    if registration_closes_at is not None and registration_closes_at <= now:
+        problems.append("registration_closes_at must be in the future (leave it out to close at the start)")
     return problems
+
+
+# --- the meeting's clock: what may change when, whatever the status says -------------------------------
+
+
+def registration_closes(starts_at: datetime, registration_closes_at: datetime | None) -> datetime:
+    """When sign-up closes: at ``registration_closes_at``, and at the latest when the meeting starts.
+
+    Source: issue 17, kind 1 ("registration closes by itself at registration_closes_at"); a meeting without
+    a closing time takes sign-ups until it starts, never after (nobody can be seated at a table already
+    talking). The ``close_due_meetings`` job moves the status at this moment; the rules below do not wait
+    for it.
+    """
+    if registration_closes_at is None:
+        return starts_at
+    return min(registration_closes_at, starts_at)
+
+
+@dataclass(frozen=True)
+class MeetingClock:
+    """The three moments that limit every change of a meeting and its registrations."""
+
+    starts_at: datetime
+    ends_at: datetime
+    registration_closes_at: datetime | None
+
+    @property
+    def closes_at(self) -> datetime:
+        return registration_closes(self.starts_at, self.registration_closes_at)
+
+
+# Changes limited by the clock, and when they stop (or start) being allowed. Source: issue 17, kind 1:
+# every state change is checked against the meeting's times whatever its status says.
+TIMED_ACTIONS = frozenset(
+    {
+        "sign_up",  # a coordinator's sign-up, a public sign-up, and the use of its confirmation link
+        "edit",  # title, time, place, capacity, closing time
+        "publish",
+        "new_invitation_code",
+        "promote",  # a waiting person takes a free place
+        "cancel_registration",
+        "cancel",  # the meeting
+        "complete",
+        "attendance",
+        "feedback",
+    }
+)
+
+
+def time_problem(action: str, clock: MeetingClock, now: datetime) -> str | None:
+    """Why ``action`` is too early or too late at ``now`` for a meeting with ``clock``, or None.
+
+    - until registration closes (``registration_closes``): sign_up, edit, publish, new_invitation_code;
+    - until the meeting starts: promote (the waiting list moves), cancel_registration (after that the
+      coordinator records attendance: attended or no_show);
+    - until the meeting ends: cancel (the meeting; after it ended it is completed, not cancelled);
+    - from the start: attendance; from the end: complete, feedback.
+    Closing registration early is allowed at any time, and so it has no rule here.
+    """
+    if action not in TIMED_ACTIONS:
+        raise ValueError(f"unknown action {action!r}")
+    closes, starts, ends = clock.closes_at, clock.starts_at, clock.ends_at
+    if action in ("sign_up", "edit", "publish", "new_invitation_code") and now >= closes:
+        what = {
+            "sign_up": "sign-up is over",
+            "edit": "the meeting can no longer be edited",
+            "publish": "it is too late to publish the meeting",
+            "new_invitation_code": "newcomers can no longer sign up, so no new code",
+        }[action]
+        return f"registration closed at {closes.isoformat()}: {what}"
+    if action in ("promote", "cancel_registration") and now >= starts:
+        return (
+            f"the meeting started at {starts.isoformat()}: places no longer change; the coordinator records"
+            " who attended"
+        )
+    if action == "cancel" and now >= ends:
+        return f"the meeting ended at {ends.isoformat()}: complete it instead of cancelling it"
+    if action == "attendance" and now < starts:
+        return f"attendance can be recorded once the meeting has started (at {starts.isoformat()})"
+    if action == "complete" and now < ends:
+        return f"the meeting can be completed once it has ended (at {ends.isoformat()})"
+    if action == "feedback" and now < ends:
+        return f"feedback opens when the meeting has ended (at {ends.isoformat()})"
+    return None
 
 
 def place_for(confirmed_in_group: int, capacity: int) -> str:
@@ -126,6 +212,29 @@ def agenda(starts_at: datetime, duration_minutes: int, pairs: int) -> list[Agend
         items.append(AgendaItem(clock, clock + timedelta(minutes=minutes), activity, text))
         clock += timedelta(minutes=minutes)
     return items
+
+
+def participant_offers(
+    registration_status: str, meeting_status: str, feedback_given: bool, clock: MeetingClock, now: datetime
+) -> frozenset[str]:
+    """What the participant's own page offers: ``cancel`` and ``feedback`` exactly when the use cases would
+    accept them (status and clock), ``erase`` always (the right to erasure outlives a cancelled place).
+    Source: issue 17 ("pages must not offer what the rules refuse")."""
+    offers = {"erase"}
+    if (
+        registration_status in ("confirmed", "waitlisted")
+        and meeting_status in ("published", "registration_closed")
+        and time_problem("cancel_registration", clock, now) is None
+    ):
+        offers.add("cancel")
+    if (
+        registration_status in ("confirmed", "attended")
+        and meeting_status != "cancelled"
+        and not feedback_given
+        and time_problem("feedback", clock, now) is None
+    ):
+        offers.add("feedback")
+    return frozenset(offers)
 
 
 # --- what people type: single-line text, names, phones, invitation codes --------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from services.registration.usecases import participants, signups
+from services.registration.usecases import meetings, participants, signups
 from shared.service import Runtime
 
 
@@ -22,3 +22,12 @@ async def expire_links(runtime: Runtime) -> None:
         await signups.expire(runtime.db)
         await participants.expire_erasure_requests(runtime.db)
         await asyncio.sleep(runtime.settings.link_expiry_interval_s)
+
+
+async def close_registration(runtime: Runtime) -> None:
+    """Every half minute (by default): close registration of the published meetings whose closing time has
+    come (``registration_closes_at``, at the latest the start), with the same event and roster as the
+    coordinator's close, so that matching proposes the pairs."""
+    while True:
+        await meetings.close_due(runtime.db)
+        await asyncio.sleep(runtime.settings.registration_close_interval_s)

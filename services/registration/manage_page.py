@@ -16,10 +16,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import ValidationError
 
-from services.registration import guard
+from services.registration import domain, guard
 from services.registration.deps import RuntimeDep
 from services.registration.schemas import FeedbackIn
 from services.registration.usecases import registrations
+from services.registration.usecases.common import clock_of, now
 from shared.errors import Conflict, NotFound, TooManyRequests
 
 router = APIRouter(tags=["participant pages"], include_in_schema=False)
@@ -32,9 +33,14 @@ async def _form(request: Request) -> dict[str, str]:
     return {k: v[-1] for k, v in fields.items()}
 
 
-def _back(registration_id: uuid.UUID, token: str, message: str) -> Response:
-    query = urlencode({"token": token, "message": message})
-    return RedirectResponse(f"/manage/{registration_id}?{query}", status_code=303)
+def _back(registration_id: uuid.UUID, token: str, message: str, *, problem: bool = False) -> Response:
+    """Back to the page with a message; ``problem`` shows it as a refusal (never in the success box)."""
+    fields = {"token": token, "message": message, **({"problem": "1"} if problem else {})}
+    return RedirectResponse(f"/manage/{registration_id}?{urlencode(fields)}", status_code=303)
+
+
+def _refused(registration_id: uuid.UUID, token: str, exc: Exception) -> Response:
+    return _back(registration_id, token, f"Det gikk ikke. / That did not work: {exc}", problem=True)
 
 
 def _page(template: str, status_code: int = 200, headers: dict[str, str] | None = None, **context: Any) -> HTMLResponse:
@@ -67,6 +73,7 @@ async def page(
     runtime: RuntimeDep,
     token: Annotated[str, Query(max_length=128)],
     message: Annotated[str, Query(max_length=300)] = "",
+    problem: Annotated[bool, Query()] = False,
 ) -> HTMLResponse:
     try:
         reg, meeting, feedback = await _participant(
@@ -76,7 +83,8 @@ async def page(
         return _page("manage_missing.html", 404)
     except TooManyRequests as exc:
         return _link_problem(exc)
-    return _page("manage.html", reg=reg, meeting=meeting, feedback=feedback, token=token, message=message)
+    offers = domain.participant_offers(reg["status"], meeting["status"], feedback is not None, clock_of(meeting), now())
+    return _page("manage.html", reg=reg, meeting=meeting, offers=offers, token=token, message=message, problem=problem)
 
 
 @router.post("/manage/{registration_id}/cancel")
@@ -89,7 +97,7 @@ async def cancel(registration_id: uuid.UUID, request: Request, runtime: RuntimeD
             lambda: registrations.cancel_registration(runtime.db, None, token, registration_id),
         )
     except (NotFound, Conflict, TooManyRequests) as exc:
-        return _back(registration_id, token, str(exc))
+        return _refused(registration_id, token, exc)
     return _back(registration_id, token, "Du er meldt av. / You have cancelled your place.")
 
 
@@ -108,9 +116,9 @@ async def feedback(registration_id: uuid.UUID, request: Request, runtime: Runtim
             request, registration_id, lambda: registrations.give_feedback(runtime.db, token, registration_id, answers)
         )
     except (ValidationError, ValueError):
-        return _back(registration_id, token, "Velg et tall fra 1 til 5. / Choose a number from 1 to 5.")
+        return _back(registration_id, token, "Velg et tall fra 1 til 5. / Choose a number from 1 to 5.", problem=True)
     except (NotFound, Conflict, TooManyRequests) as exc:
-        return _back(registration_id, token, str(exc))
+        return _refused(registration_id, token, exc)
     return _back(registration_id, token, "Takk for tilbakemeldingen! / Thank you for your feedback!")
 
 

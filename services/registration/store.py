@@ -175,6 +175,19 @@ async def set_meeting_status(conn: Conn, meeting_id: uuid.UUID, status: str) -> 
     return row
 
 
+async def claim_meetings_due_to_close(conn: Conn, at: datetime, limit: int) -> list[uuid.UUID]:
+    """Published meetings whose registration closes at or before ``at`` (its closing time, at the latest its
+    start: domain.registration_closes), locked for this transaction; rows another replica holds are skipped."""
+    rows = await conn.fetch(
+        "SELECT id FROM meetings WHERE status = 'published'"
+        " AND least(coalesce(registration_closes_at, starts_at), starts_at) <= $1"
+        " ORDER BY starts_at, id LIMIT $2 FOR UPDATE SKIP LOCKED",
+        at,
+        limit,
+    )
+    return [r["id"] for r in rows]
+
+
 async def counts_by_group(conn: Conn, meeting_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, int]]:
     """{meeting_id: {"confirmed:newcomer": n, ...}} for confirmed and waitlisted places."""
     rows = await conn.fetch(

@@ -68,3 +68,59 @@ def test_lifecycle_allows_only_the_documented_transitions() -> None:
 @given(st.integers(0, 60), st.integers(1, 50))
 def test_a_place_is_confirmed_only_while_the_group_has_room(confirmed: int, capacity: int) -> None:
     assert domain.place_for(confirmed, capacity) == ("confirmed" if confirmed < capacity else "waitlisted")
+
+
+# --- the meeting's clock (issue 17, kind 1) -----------------------------------------------------------
+
+START = datetime(2027, 2, 1, 10, 0, tzinfo=OSLO)
+CLOCK = domain.MeetingClock(starts_at=START, ends_at=START + timedelta(minutes=105), registration_closes_at=None)
+
+
+def test_a_closing_time_in_the_past_is_refused_when_a_meeting_is_created_or_edited() -> None:
+    [problem] = problems(datetime(2027, 2, 1, 10, 0, tzinfo=OSLO), closes=NOW - timedelta(hours=1))
+    assert "registration_closes_at must be in the future" in problem
+
+
+def test_registration_closes_at_its_time_and_at_the_latest_at_the_start() -> None:
+    assert domain.registration_closes(START, None) == START
+    assert domain.registration_closes(START, START - timedelta(days=2)) == START - timedelta(days=2)
+    assert domain.registration_closes(START, START + timedelta(days=2)) == START
+
+
+@given(
+    closes_before=st.one_of(st.none(), st.integers(min_value=1, max_value=60 * 24 * 30)),
+    minutes=st.integers(min_value=-60 * 24 * 60, max_value=60 * 24 * 60),
+)
+def test_every_change_is_held_to_the_meetings_clock(closes_before: int | None, minutes: int) -> None:
+    closes = None if closes_before is None else START - timedelta(minutes=closes_before)
+    clock = domain.MeetingClock(START, START + timedelta(minutes=105), closes)
+    at = START + timedelta(minutes=minutes)
+    allowed = {action: domain.time_problem(action, clock, at) is None for action in domain.TIMED_ACTIONS}
+    open_ = at < clock.closes_at
+    assert allowed["sign_up"] == allowed["edit"] == allowed["publish"] == allowed["new_invitation_code"] == open_
+    assert allowed["promote"] == allowed["cancel_registration"] == (at < START)
+    assert allowed["attendance"] == (at >= START)
+    assert allowed["cancel"] == (at < clock.ends_at)
+    assert allowed["complete"] == allowed["feedback"] == (at >= clock.ends_at)
+    assert clock.closes_at <= START  # never a sign-up after the start
+
+
+@pytest.mark.parametrize(
+    ("action", "at", "says"),
+    [
+        ("sign_up", START - timedelta(minutes=1), "sign-up is over"),
+        ("complete", START - timedelta(days=15), "once it has ended"),
+        ("feedback", START, "feedback opens when the meeting has ended"),
+        ("cancel", START + timedelta(hours=3), "complete it instead"),
+        ("cancel_registration", START + timedelta(minutes=5), "the meeting started"),
+    ],
+)
+def test_a_refusal_says_why_and_when(action: str, at: datetime, says: str) -> None:
+    clock = domain.MeetingClock(START, START + timedelta(minutes=105), START - timedelta(hours=2))
+    problem = domain.time_problem(action, clock, at)
+    assert problem is not None and says in problem
+
+
+def test_an_unknown_action_is_a_programming_error() -> None:
+    with pytest.raises(ValueError):
+        domain.time_problem("dance", CLOCK, NOW)

@@ -10,13 +10,14 @@ from typing import Any
 
 import asyncpg
 
-from services.registration import store
+from services.registration import domain, store
 from shared.auth import Principal, hash_token
 from shared.db import ALL_TENANTS, Conn, tenant_scope, transaction
-from shared.errors import NotFound
+from shared.errors import Conflict, NotFound
 from shared.events import Capacity, Envelope, MeetingSnapshot, Profile, RegistrationChanged, Venue, make_event
 
 SOURCE = "registration"
+Row = asyncpg.Record | Mapping[str, Any]
 NOBODY = ""  # a scope that sees no tenant's rows
 
 
@@ -86,6 +87,21 @@ async def registration_for(
     return reg
 
 
+def clock_of(meeting: Row) -> domain.MeetingClock:
+    return domain.MeetingClock(
+        starts_at=meeting["starts_at"],
+        ends_at=meeting["ends_at"],
+        registration_closes_at=meeting["registration_closes_at"],
+    )
+
+
+def check_time(action: str, meeting: Row) -> None:
+    """Raise Conflict (409) when the meeting's clock refuses ``action`` now, whatever its status says."""
+    problem = domain.time_problem(action, clock_of(meeting), now())
+    if problem:
+        raise Conflict(problem)
+
+
 def meeting_facts(row: asyncpg.Record) -> dict[str, Any]:
     """What both the API's view of a meeting and its events say about it."""
     return {
@@ -107,9 +123,6 @@ def snapshot(row: asyncpg.Record, roster: list[uuid.UUID] | None = None) -> Meet
         confirmed_registration_ids=roster,
         **meeting_facts(row),
     )
-
-
-Row = asyncpg.Record | Mapping[str, Any]
 
 
 def registration_event(type_: str, reg: Row, status: str, correlation: uuid.UUID) -> Envelope:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -11,6 +12,7 @@ from services.registration import domain, store
 from services.registration.schemas import MeetingIn, MeetingUpdate
 from services.registration.usecases.common import (
     SOURCE,
+    check_time,
     now,
     scope_of,
     scoped,
@@ -21,7 +23,7 @@ from services.registration.usecases.common import (
 from services.registration.usecases.registrations import promote_into_free_places
 from shared import outbox
 from shared.auth import Principal
-from shared.db import Conn
+from shared.db import ALL_TENANTS, Conn
 from shared.errors import Conflict, NotFound, Unprocessable
 from shared.events import Capacity, Envelope, make_event
 from shared.formats import FORMATS
@@ -99,6 +101,7 @@ async def update_meeting(
         row = await visible_meeting(conn, principal, meeting_id, lock=True)
         if row["status"] not in EDITABLE_STATES:
             raise Conflict(f"the meeting is {row['status']}; it can be edited until registration closes")
+        check_time("edit", row)
         changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
         if "capacity" in changes:
             changes["capacity_newcomer"] = changes["capacity"]["newcomer"]
@@ -140,11 +143,35 @@ async def transition(pool: asyncpg.Pool, principal: Principal, meeting_id: uuid.
             target = domain.next_state(action, row["status"])
         except domain.RuleViolation as exc:
             raise Conflict(str(exc)) from exc
-        row = await store.set_meeting_status(conn, meeting_id, target)
-        roster = await store.confirmed_registration_ids(conn, meeting_id) if target == "registration_closed" else None
-        event = make_event(domain.EVENT_OF_STATE[target], row["tenant_id"], snapshot(row, roster))
-        await outbox.enqueue(conn, SOURCE, [(event, meeting_id)])
-        return row
+        if action in domain.TIMED_ACTIONS:
+            check_time(action, row)
+        return await _move(conn, meeting_id, target)
+
+
+async def _move(conn: Conn, meeting_id: uuid.UUID, target: str) -> asyncpg.Record:
+    """Set the meeting's status and emit its event; closing carries the roster (matching pairs it)."""
+    row = await store.set_meeting_status(conn, meeting_id, target)
+    roster = await store.confirmed_registration_ids(conn, meeting_id) if target == "registration_closed" else None
+    event = make_event(domain.EVENT_OF_STATE[target], row["tenant_id"], snapshot(row, roster))
+    await outbox.enqueue(conn, SOURCE, [(event, meeting_id)])
+    return row
+
+
+async def close_due(pool: asyncpg.Pool, at: datetime | None = None, batch: int = 100) -> int:
+    """Close registration of every published meeting whose closing time (domain.registration_closes) has
+    come, exactly as the coordinator's close does: status, then ``meeting.registration_closed`` with the
+    roster. Returns how many were closed. Safe on every replica at once: due meetings are claimed
+    FOR UPDATE SKIP LOCKED, so each is closed once."""
+    at = at or now()
+    closed = 0
+    while True:
+        async with scoped(pool, ALL_TENANTS) as conn:
+            due = await store.claim_meetings_due_to_close(conn, at, batch)
+            for meeting_id in due:
+                await _move(conn, meeting_id, "registration_closed")
+        closed += len(due)
+        if len(due) < batch:
+            return closed
 
 
 async def new_invitation_code(pool: asyncpg.Pool, principal: Principal, meeting_id: uuid.UUID) -> asyncpg.Record:
@@ -156,6 +183,7 @@ async def new_invitation_code(pool: asyncpg.Pool, principal: Principal, meeting_
         row = await visible_meeting(conn, principal, meeting_id, lock=True)
         if row["status"] not in EDITABLE_STATES:
             raise Conflict(f"the meeting is {row['status']}; newcomers can no longer sign up, so no new code")
+        check_time("new_invitation_code", row)
         await store.set_invitation_code(conn, meeting_id, domain.new_invitation_code())
         updated = await store.meeting(conn, meeting_id)
         assert updated is not None

@@ -13,6 +13,8 @@ from services.registration.schemas import AttendanceIn, FeedbackIn, SignUpIn
 from services.registration.usecases.common import (
     SOURCE,
     Row,
+    check_time,
+    clock_of,
     now,
     registration_event,
     registration_for,
@@ -49,6 +51,7 @@ async def sign_up(
             raise Conflict("sign-up is closed: the municipality's account is suspended")
         if meeting["status"] != "published":
             raise Conflict(f"the meeting is {meeting['status']}; sign-up is open only while it is published")
+        check_time("sign_up", meeting)
         if body.group == "newcomer":
             problem = domain.level_problem(body.norwegian_level, FORMATS[meeting["format"]].min_norwegian_level)
             if problem:
@@ -133,8 +136,11 @@ def sign_up_events(
 async def promote_into_free_places(
     conn: Conn, meeting: asyncpg.Record, group: str, correlation: uuid.UUID
 ) -> list[tuple[Envelope, object]]:
-    """Confirm waiting people (first in, first out) while the group has free places."""
+    """Confirm waiting people (first in, first out) while the group has free places, until the meeting
+    starts (domain.time_problem("promote")): after that nobody is called in to a table already talking."""
     events: list[tuple[Envelope, object]] = []
+    if domain.time_problem("promote", clock_of(meeting), now()):
+        return events
     free = meeting[f"capacity_{group}"] - await store.count_confirmed(conn, meeting["id"], group)
     for _ in range(max(0, free)):
         waiting = await store.first_waitlisted(conn, meeting["id"], group)
@@ -180,6 +186,7 @@ async def cancel_registration(
             raise Conflict(
                 f"this registration is {reg['status']} and the meeting {meeting['status']}; it cannot change"
             )
+        check_time("cancel_registration", meeting)
         await outbox.enqueue(conn, SOURCE, await cancel_in_transaction(conn, reg, uuid.uuid4()))
 
 
@@ -206,8 +213,7 @@ async def record_attendance(
         reg = await registration_for(conn, principal, None, registration_id)
         meeting = await store.meeting(conn, reg["meeting_id"], lock=True)
         assert meeting is not None
-        if meeting["starts_at"] > now():
-            raise Conflict("attendance can be recorded once the meeting has started")
+        check_time("attendance", meeting)
         if meeting["status"] == "cancelled":
             raise Conflict("the meeting was cancelled")
         if reg["status"] not in ("confirmed", "attended", "no_show"):
@@ -229,9 +235,10 @@ async def give_feedback(
         reg = await registration_for(conn, None, manage_token, registration_id)
         meeting = await store.meeting(conn, reg["meeting_id"])
         assert meeting is not None
-        if meeting["ends_at"] > now():
-            raise Conflict("feedback opens when the meeting has ended")
-        if reg["status"] in ("cancelled", "waitlisted"):
+        if meeting["status"] == "cancelled":
+            raise Conflict("the meeting was cancelled; there is nothing to give feedback on")
+        check_time("feedback", meeting)
+        if reg["status"] not in ("confirmed", "attended"):
             raise Conflict(f"this registration is {reg['status']}; feedback is for those who took part")
         row = await store.insert_feedback(conn, registration_id, reg["tenant_id"], reg["meeting_id"], body.model_dump())
         if row is None:

@@ -19,7 +19,7 @@ import asyncpg
 
 from services.registration import domain, store
 from services.registration.schemas import SignUpIn
-from services.registration.usecases.common import SOURCE, now, scoped
+from services.registration.usecases.common import SOURCE, check_time, now, scoped
 from services.registration.usecases.registrations import sign_up_events
 from shared import metrics, outbox, topics
 from shared.auth import hash_token, new_token
@@ -140,6 +140,7 @@ def _check_open(meeting: asyncpg.Record) -> None:
         raise Conflict("sign-up is closed: the municipality's account is suspended")
     if meeting["status"] != "published":
         raise Conflict(f"the meeting is {meeting['status']}; sign-up is open only while it is published")
+    check_time("sign_up", meeting)
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ class Facts:
     confirm_token: str | None = None
     link_expires_at: datetime | None = None
     timezone: str = "Europe/Oslo"
-    # Facts of this message only: seat, pair_number, interests (vocabulary ids), changes.
+    # Facts of this message only: seat, pair_number, interests (vocabulary ids), partners, changes.
     details: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -73,6 +73,7 @@ def context(facts: Facts, public_base_url: str) -> dict[str, Any]:
         ),
         "seat": facts.details.get("seat"),
         "pair_number": facts.details.get("pair_number"),
+        "partners": int(facts.details.get("partners") or 1),  # people the reader talks with; older rows: 1
         "interests": [single_line(i) for i in seating.interest_labels(facts.details.get("interests", []), language)],
         "changes": list(facts.details.get("changes", [])),
     }

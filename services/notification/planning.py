@@ -140,7 +140,7 @@ async def registration_changed(conn: Conn, event: Envelope, r: RegistrationChang
         confirmed_by=event.id if confirming else None,
         confirmed_at=event.occurred_at if confirming else None,
     )
-    kind = domain.KIND_OF_REGISTRATION_EVENT.get(event.type)
+    kind = domain.registration_message(event.type, r.reason)
     if kind is not None:
         await _tell(conn, event, r.participant_id, kind, r.meeting_id, r.registration_id)
     if event.type == "registration.cancelled":
@@ -218,7 +218,12 @@ async def pairs_published(conn: Conn, event: Envelope, plan: Pairing) -> None:
             domain.PAIRS_PUBLISHED if notice.first else domain.SEAT_CHANGED,
             plan.meeting_id,
             notice.registration_id,
-            details={"seat": notice.seat, "pair_number": notice.pair_number, "interests": list(notice.interests)},
+            details={
+                "seat": notice.seat,
+                "pair_number": notice.pair_number,
+                "interests": list(notice.interests),
+                "partners": notice.partners,
+            },
         )
     participant_of = {m.registration_id: m.participant_id for p in plan.pairs for m in p.members}
     await store.save_seating(

@@ -2,7 +2,8 @@
 
 The first published version is told to everyone seated. A re-match after publishing publishes a
 new version; then only those whose seat or partner changed since what they were last told hear
-of it. The message names the seat and the shared interests, never the partner.
+of it. The message names the seat, the shared interests and how many people the reader talks with (one
+in a pair, two in a trio: issue 17, kind 2), never the partner.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class SeatNotice:
     pair_number: int
     interests: tuple[str, ...]  # vocabulary ids where known, so each reader gets their own language
     first: bool  # first time this person hears of a seat (else: their seat or partner changed)
+    partners: int = 1  # how many people this person talks with: 1 in a pair, 2 in a trio
 
 
 def seating(plan: Pairing) -> dict[uuid.UUID, Told]:
@@ -56,7 +58,15 @@ def notices(plan: Pairing, told_before: dict[uuid.UUID, Told]) -> list[SeatNotic
             if before is not None and before == now_told[rid] and rid not in changed:
                 continue
             out.append(
-                SeatNotice(rid, member.participant_id, member.seat, pair.number, interests, first=before is None)
+                SeatNotice(
+                    rid,
+                    member.participant_id,
+                    member.seat,
+                    pair.number,
+                    interests,
+                    first=before is None,
+                    partners=len(pair.members) - 1,
+                )
             )
     return out
 

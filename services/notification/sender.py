@@ -18,9 +18,10 @@ import asyncio
 import contextlib
 import logging
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 from prometheus_client import Histogram
@@ -222,8 +223,15 @@ def _facts(row: asyncpg.Record) -> Facts:
         confirm_token=row["confirm_token"],
         link_expires_at=row["link_expires_at"],
         timezone=row["timezone"],
-        details=row["details"] or {},
+        details=_with_partners(row["details"] or {}, row.get("seated_partners")),
     )
+
+
+def _with_partners(details: Mapping[str, Any], seated_partners: int | None) -> Mapping[str, Any]:
+    """A reminder after the pairs are published says "two people" to a trio member, as the seat message did."""
+    if "partners" in details or not seated_partners:
+        return details
+    return {**details, "partners": seated_partners}
 
 
 async def _publish_outcome(conn: Conn, row: asyncpg.Record, outcome: Outcome) -> None:

@@ -409,7 +409,8 @@ async def claim_due(conn: Conn, now: datetime, link_kinds: Iterable[str], link_w
     """One due notification whose contact (and meeting) are known, locked for this sender.
 
     The contact is the participant's, or for a sign-up not yet confirmed the sign-up's own. A message that
-    carries a manage link waits up to ``link_wait_s`` for the link to arrive.
+    carries a manage link waits up to ``link_wait_s`` for the link to arrive. ``seated_partners`` is how
+    many people the person talks with at the table as last told (None before the pairs are published).
     """
     return await conn.fetchrow(
         "SELECT n.*, COALESCE(c.name, s.name) AS name, COALESCE(c.email, s.email) AS email,"
@@ -420,7 +421,8 @@ async def claim_due(conn: Conn, now: datetime, link_kinds: Iterable[str], link_w
         " COALESCE(s.expires_at, e.expires_at) AS link_expires_at,"
         " (s.closed_at IS NOT NULL OR e.closed_at IS NOT NULL"
         "  OR (n.erasure_request_id IS NOT NULL AND e.request_id IS NULL)) AS request_closed,"
-        " COALESCE(m.timezone, t.timezone, 'Europe/Oslo') AS timezone"
+        " COALESCE(m.timezone, t.timezone, 'Europe/Oslo') AS timezone,"
+        " cardinality(g.partners) AS seated_partners"
         " FROM notifications n"
         " LEFT JOIN contacts c ON c.participant_id = n.participant_id"
         " LEFT JOIN signups s ON s.signup_id = n.signup_id AND n.participant_id IS NULL"
@@ -429,6 +431,7 @@ async def claim_due(conn: Conn, now: datetime, link_kinds: Iterable[str], link_w
         " LEFT JOIN registrations r ON r.registration_id = n.registration_id"
         " LEFT JOIN manage_links l ON l.registration_id = n.registration_id"
         " LEFT JOIN known_tenants t ON t.tenant_id = n.tenant_id"
+        " LEFT JOIN seatings g ON g.meeting_id = n.meeting_id AND g.registration_id = n.registration_id"
         " WHERE n.status = 'pending' AND n.due_at <= $1"
         " AND (c.participant_id IS NOT NULL OR s.signup_id IS NOT NULL)"
         " AND (c.erased_at IS NULL OR n.kind = 'erasure_confirmed')"

@@ -71,3 +71,17 @@ def test_shared_interests_are_read_from_the_reasons_and_shown_in_the_readers_lan
     assert seating.interest_labels(list(ids), "nb") == ["Fotball", "Matlaging", "Knitting"]
     assert seating.interest_labels(list(ids), "en") == ["Football", "Cooking", "Knitting"]
     assert seating.shared_interests(["close in age"]) == ()
+
+
+def test_someone_moved_into_a_trio_is_told_they_now_talk_with_two_people() -> None:
+    first = plan(1, list(zip(N, R, strict=True)))
+    told = seating.seating(first)
+    second = plan(2, list(zip(N[:2], R[:2], strict=True)))
+    trio = second.pairs[0]
+    trio.members.append(member(R[2], "resident", 3))
+    for k, m in enumerate(second.pairs[1].members):
+        m.seat = 4 + k
+    notices = {n.registration_id: n for n in seating.notices(second, told)}
+    assert notices[R[2]].partners == 2 and not notices[R[2]].first
+    assert notices[N[0]].partners == 2 and notices[R[0]].partners == 2  # a third person joins their pair
+    assert N[1] in notices and notices[N[1]].partners == 1  # only moved seat (from 3 to 4)

@@ -127,6 +127,30 @@ def test_the_seat_message_names_seat_and_interests_never_the_partner(language: s
     assert "12" in changed and {"nb": "Musikk", "nn": "Musikk", "en": "Music"}[language] in changed
 
 
+TWO_PEOPLE = {"nb": "du snakker med to personer", "nn": "du snakkar med to personar", "en": "you talk with two people"}
+ONE_PERSON = {"nb": "snakker med én person", "nn": "snakkar med éin person", "en": "talk with one person"}
+
+
+@pytest.mark.parametrize("channel", ["email", "sms"])
+@pytest.mark.parametrize("kind", [domain.PAIRS_PUBLISHED, domain.SEAT_CHANGED, domain.REMINDER_24H])
+@pytest.mark.parametrize("language", templates.LANGUAGES)
+def test_a_trio_member_is_told_they_talk_with_two_people_never_with_one(
+    language: str, kind: str, channel: templates.Channel
+) -> None:
+    """Issue 17, kind 2: someone moved into a trio read "you talk with one person"."""
+    if channel not in preview.channels(kind):
+        pytest.skip(f"{kind} has no {channel}")
+    facts = preview.sample(kind, language)
+    trio = dataclasses.replace(facts, details={**facts.details, "partners": 2})
+    body = messages.render(trio, channel, preview.SAMPLE_BASE_URL).body
+    if (kind, channel) != (domain.REMINDER_24H, "sms"):  # the reminder SMS says nothing about partners
+        assert TWO_PEOPLE[language] in body.casefold(), body
+    assert ONE_PERSON[language] not in body and "partner din" not in body and "partner." not in body
+    pair = dataclasses.replace(facts, details={**facts.details, "partners": 1})
+    body = messages.render(pair, channel, preview.SAMPLE_BASE_URL).body
+    assert TWO_PEOPLE[language] not in body.casefold()
+
+
 @pytest.mark.parametrize("language", templates.LANGUAGES)
 def test_without_a_manage_link_messages_say_to_tell_the_organiser(language: str) -> None:
     body = text(domain.REGISTRATION_CONFIRMED, language, with_link=False)
@@ -172,3 +196,11 @@ def test_the_preview_command_writes_every_message_in_every_language(tmp_path: Pa
         assert "Amina" in written
     index = (tmp_path / "index.txt").read_text(encoding="utf-8")
     assert index.count(" part(s)") == len(templates.LANGUAGES) * len(domain.KINDS)
+
+
+def test_a_reminder_after_the_pairs_are_published_knows_the_size_of_the_group() -> None:
+    from services.notification.sender import _with_partners
+
+    assert _with_partners({}, 2) == {"partners": 2}
+    assert _with_partners({}, None) == {}
+    assert _with_partners({"partners": 1}, 2) == {"partners": 1}  # what the message itself was told wins

@@ -45,6 +45,9 @@ _Ints = npt.NDArray[np.int64]
 NORWEGIAN: frozenset[str] = frozenset({"nb", "nn", "no"})
 AGE_BANDS_TO_ZERO = 3  # age closeness falls linearly to zero at this many bands apart
 _NO_OCCUPATION = "other"
+# "close in age" is said of the same or adjacent age bands only (e.g. 45-54 with 55-64, never with
+# 65-74): two bands apart still adds a little to the score, but saying "close" of 20 years is untrue.
+CLOSE_IN_AGE = 1.0 - 1.0 / AGE_BANDS_TO_ZERO
 _NOT_A_JOB = frozenset({"student", "retired", "at_home"})  # "same situation: Retired", not "both work in Retired"
 
 NO_ONE_IN_OTHER_GROUP = "no one in the other group"
@@ -177,7 +180,7 @@ def _reasons(
     spoken = sorted(languages)
     if spoken and w.common_language > 0:
         reasons.append("both speak " + ", ".join(_label("languages", lang) for lang in spoken))
-    if closeness > 0 and w.age_closeness > 0:
+    if closeness >= CLOSE_IN_AGE and w.age_closeness > 0:
         reasons.append("close in age")
     return reasons
 

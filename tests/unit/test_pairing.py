@@ -317,6 +317,16 @@ def test_youth_bands_come_first_in_age_order() -> None:
     assert score(a, b, WEIGHTS) == (pytest.approx(2 / 3), ["close in age"])
 
 
+def test_close_in_age_is_said_of_the_same_or_adjacent_bands_only() -> None:
+    def reasons(a: str, b: str) -> list[str]:
+        return score(person("newcomer", 1, age_band=a), person("resident", 2, age_band=b), WEIGHTS)[1]
+
+    assert reasons("45-54", "45-54") == reasons("45-54", "55-64") == ["close in age"]
+    assert reasons("45-54", "65-74") == []  # two bands apart: not close, though it still scores a little
+    assert score(person("newcomer", 1, age_band="45-54"), person("resident", 2, age_band="65-74"), WEIGHTS)[0] > 0
+    assert reasons("18-24", "75+") == [] and reasons("16-17", "25-34") == []
+
+
 def test_the_best_total_wins_over_the_best_single_pair() -> None:
     # Greedy takes n1-r1 (3 shared) and leaves n2-r2 with nothing: 3. The optimum is 2 + 2 = 4.
     n1 = person("newcomer", 1, interests=["cooking", "football", "music", "art"])

@@ -193,6 +193,9 @@ def decide(s: Situation, now: datetime) -> Decision:
     stale = _stale(s, now)
     if stale:
         return Skip(stale)
+    # The channel that could not be used, when it is not the message's own: a phone-only person failed
+    # by SMS, not by an e-mail they never gave (reports count failures per channel).
+    channel: Channel | None = None
     channel = channel_for(s.kind, s.recipient, s.sms_enabled)
     if isinstance(channel, Skip | Fail):
         return channel
@@ -240,7 +243,7 @@ def channel_for(kind: str, recipient: Recipient, sms_enabled: bool) -> Send | Sk
         return Send("email", recipient.email)
     if recipient.phone and sms_enabled:
         return Send("sms", recipient.phone)
-    return Fail("no e-mail address, and no phone number that SMS can reach")
+    return Fail("no e-mail address, and no phone number that SMS can reach", "sms" if recipient.phone else None)
 
 
 def in_quiet_hours(now: datetime, timezone: str) -> bool:

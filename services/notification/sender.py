@@ -126,8 +126,9 @@ class Sender:
             await store.defer(conn, row["id"], "sms", decision.until)
             return Outcome("deferred", "sms")
         if isinstance(decision, domain.Fail):
-            await store.mark_failed(conn, row["id"], row["channel"], decision.reason, attempted=False)
-            return Outcome("failed", row["channel"], decision.reason)
+            failed_by = decision.channel or row["channel"]
+            await store.mark_failed(conn, row["id"], failed_by, decision.reason, attempted=False)
+            return Outcome("failed", failed_by, decision.reason)
         channel, address = decision.channel, decision.address
         try:
             await self._deliver(row, channel, address)

@@ -71,6 +71,14 @@ def test_e_mail_first_sms_for_those_with_only_a_phone() -> None:
     assert isinstance(domain.decide(no_gateway, NOON), Fail)
 
 
+def test_a_phone_only_person_fails_by_sms_not_by_e_mail() -> None:
+    phone_only = Recipient(email=None, phone="+4791234567")
+    no_gateway = domain.decide(situation("registration_confirmed", phone_only, sms_enabled=False), NOON)
+    assert isinstance(no_gateway, Fail) and no_gateway.channel == "sms"  # counted as "SMS failed"
+    nothing = domain.decide(situation("registration_confirmed", Recipient(email=None, phone=None)), NOON)
+    assert isinstance(nothing, Fail) and nothing.channel is None  # the message's own channel
+
+
 def test_the_two_hour_reminder_is_an_sms_and_only_where_there_is_a_phone() -> None:
     due = START - timedelta(hours=2)
     assert domain.decide(situation("reminder_2h"), due) == Send("sms", "+4791234567")

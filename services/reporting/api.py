@@ -9,7 +9,7 @@ import asyncpg
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from services.reporting import csv_export, pages, reports, store
+from services.reporting import csv_export, labels, pages, reports, store
 from shared import tenancy
 from shared.auth import Principal, bearer, resolve, unauthorized
 from shared.errors import NotFound, Unprocessable
@@ -21,6 +21,10 @@ First = Annotated[date | None, Query(alias="from", description="First local date
 Last = Annotated[date | None, Query(alias="to", description="Last local date of a meeting (inclusive).")]
 Sep = Annotated[
     csv_export.Separator, Query(description="semicolon (Norwegian Excel, decimal comma) or comma (decimal point).")
+]
+Lang = Annotated[
+    labels.HeaderLanguage,
+    Query(description="Language of the CSV headers: nb (default), nn, en, or id (fixed column ids, for machines)."),
 ]
 CSV = "text/csv; charset=utf-8"
 
@@ -67,6 +71,7 @@ async def tenant_summary(slug: str, runtime: RuntimeDep, who: Who) -> dict[str, 
     meetings = [
         {
             "meeting_id": str(r["meeting_id"]),
+            "title": r["title"],
             "format": r["format"],
             "status": r["status"],
             "starts_at": r["starts_at"].isoformat(),
@@ -110,12 +115,18 @@ async def tenant_report(slug: str, runtime: RuntimeDep, who: Who, first: First =
 
 @router.get("/tenants/{slug}/report.csv", tags=["coordinator"], response_class=Response)
 async def tenant_report_csv(
-    slug: str, runtime: RuntimeDep, who: Who, first: First = None, last: Last = None, sep: Sep = "semicolon"
+    slug: str,
+    runtime: RuntimeDep,
+    who: Who,
+    first: First = None,
+    last: Last = None,
+    sep: Sep = "semicolon",
+    lang: Lang = "nb",
 ) -> Response:
     """The report as CSV: UTF-8 with a byte-order mark, a row per meeting, then the totals."""
     report, _ = await _tenant_report(runtime, who, slug, first, last)
     return Response(
-        csv_export.tenant_csv(report, sep),
+        csv_export.tenant_csv(report, sep, lang),
         media_type=CSV,
         headers={"Content-Disposition": f'attachment; filename="report-{slug}.csv"'},
     )
@@ -137,11 +148,16 @@ async def national_report(runtime: RuntimeDep, _: Operator, first: First = None,
 
 @router.get("/national/report.csv", tags=["operator"], response_class=Response)
 async def national_report_csv(
-    runtime: RuntimeDep, _: Operator, first: First = None, last: Last = None, sep: Sep = "semicolon"
+    runtime: RuntimeDep,
+    _: Operator,
+    first: First = None,
+    last: Last = None,
+    sep: Sep = "semicolon",
+    lang: Lang = "nb",
 ) -> Response:
     report = await _national_report(runtime, first, last)
     return Response(
-        csv_export.national_csv(report, sep),
+        csv_export.national_csv(report, sep, lang),
         media_type=CSV,
         headers={"Content-Disposition": 'attachment; filename="report-national.csv"'},
     )

@@ -19,7 +19,7 @@ from typing import Literal
 
 from defusedcsv import csv
 
-from services.reporting import figures
+from services.reporting import figures, labels
 from services.reporting.reports import NationalReport, TenantReport
 
 Separator = Literal["semicolon", "comma"]
@@ -28,7 +28,7 @@ BOM = "\ufeff"
 COLUMNS = (*figures.SHOWN_COUNTS, *figures.RATIOS)
 
 
-def _cell(value: figures.Value | figures.Ratio, separator: Separator) -> str:
+def _cell(value: figures.Value | figures.Ratio | None, separator: Separator) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
@@ -38,8 +38,9 @@ def _cell(value: figures.Value | figures.Ratio, separator: Separator) -> str:
 
 
 def _figures(cells: Mapping[str, figures.Value], separator: Separator) -> list[str]:
+    """The row's counts (empty where unknown) and ratios (empty where there is nothing to divide by)."""
     ratios = figures.ratios(cells)
-    return [_cell(cells[name], separator) for name in figures.SHOWN_COUNTS] + [
+    return [_cell(figures.known(cells, name), separator) for name in figures.SHOWN_COUNTS] + [
         _cell(ratios[name], separator) for name in figures.RATIOS
     ]
 
@@ -58,17 +59,24 @@ def _write(header: Sequence[str], rows: Iterable[Sequence[str]], separator: Sepa
     return BOM + out.getvalue()
 
 
-def tenant_csv(report: TenantReport, separator: Separator = "semicolon") -> str:
-    """A row per meeting, then a row of totals (which also counts notifications about no meeting)."""
-    header = ["meeting_id", "date", "format", "status", *COLUMNS]
-    rows = [[m.meeting_id, m.date, m.format, m.status, *_figures(m.counts, separator)] for m in report.meetings]
-    rows.append(["total", "", "", "", *_figures(report.totals, separator)])
+_TOTAL: dict[labels.HeaderLanguage, str] = {"nb": "totalt", "nn": "totalt", "en": "total", "id": "total"}
+
+
+def tenant_csv(report: TenantReport, separator: Separator = "semicolon", lang: labels.HeaderLanguage = "nb") -> str:
+    """A row per meeting (named by its title), then a row of totals (which also counts notifications
+    about no meeting). Headers in ``lang`` (nb, nn, en), or the column ids (``id``)."""
+    header = labels.header(["meeting_id", "title", "date", "format", "status", *COLUMNS], lang)
+    rows = [
+        [m.meeting_id, m.title, m.date, m.format, m.status, *_figures(m.counts, separator)] for m in report.meetings
+    ]
+    rows.append([_TOTAL[lang], "", "", "", "", *_figures(report.totals, separator)])
     return _write(header, rows, separator)
 
 
-def national_csv(report: NationalReport, separator: Separator = "semicolon") -> str:
-    """The nation, then a row per tenant, then a row per month; suppressed cells read '<5' or ':'."""
-    header = ["row", "tenant", "name", "municipality_number", "month", *COLUMNS]
+def national_csv(report: NationalReport, separator: Separator = "semicolon", lang: labels.HeaderLanguage = "nb") -> str:
+    """The nation, then a row per tenant, then a row per month; suppressed cells read '<5' or ':'.
+    Headers in ``lang`` (nb, nn, en), or the column ids (``id``)."""
+    header = labels.header(["row", "tenant", "name", "municipality_number", "month", *COLUMNS], lang)
     rows = [["nation", "", "", "", "", *_figures(report.nation, separator)]]
     for slug, cells in report.tenants.items():
         tenant = report.names[slug]

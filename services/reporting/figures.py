@@ -14,13 +14,18 @@ Definitions, per group (newcomer, resident) and for both together (total):
 - ``attended`` / ``no_show``: as recorded by the coordinator; at most ``confirmed`` together.
 
 And further: ``pairs`` and ``trios`` of the latest seating plan; ``feedback_*`` from the answers;
-``reach_first_time``: attending residents who said it was their first time; notifications sent and
-failed per channel. A meeting is *held* when it is completed or attendance was recorded for it.
+``reach_answered``: attending residents who answered whether it was their first time;
+``reach_first_time``: those of them who said it was; so the reach share is first-timers of those who
+answered, and when nobody answered it is unknown (``None``), never 0. Notifications sent and failed
+per channel. A meeting is *held* when it is completed or attendance was recorded for it; a cancelled
+meeting is never held, and nobody holds or waits for a place in it (their registrations count as
+cancelled), and it seated no pairs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import date
 from typing import Any, Final, Protocol
 
 GROUPS: Final = ("newcomer", "resident")
@@ -45,6 +50,7 @@ BASE_COUNTS: Final = (
     "pairs",
     "trios",
     *FEEDBACK_COUNTS,
+    "reach_answered",
     "reach_first_time",
     *NOTIFICATION_COUNTS,
 )
@@ -59,6 +65,7 @@ SHOWN_COUNTS: Final = (
     "feedback_responses",
     "feedback_new_connection",
     "feedback_would_recommend",
+    "reach_answered",
     "reach_first_time",
     *NOTIFICATION_COUNTS,
 )
@@ -97,6 +104,22 @@ def add(rows: Iterable[Mapping[str, int]]) -> dict[str, int]:
     return total
 
 
+def month_axis(present: Iterable[str], first: date | None = None, last: date | None = None) -> list[str]:
+    """Every month ('YYYY-MM') from ``first`` (else the earliest present) to ``last`` (else the latest
+    present), so that a chart's axis skips no month: an empty month is a month with nothing in it."""
+    months = sorted(present)
+    start = f"{first:%Y-%m}" if first else (months[0] if months else None)
+    end = f"{last:%Y-%m}" if last else (months[-1] if months else None)
+    if start is None or end is None:
+        return months
+    year, month = int(start[:4]), int(start[5:7])
+    axis: list[str] = []
+    while f"{year:04d}-{month:02d}" <= end:
+        axis.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return axis
+
+
 def _share(numerator: Value, denominator: Value) -> Ratio:
     if isinstance(numerator, str) or isinstance(denominator, str):
         return ":"
@@ -114,8 +137,18 @@ def ratios(cells: Mapping[str, Value]) -> dict[str, Ratio]:
         "mean_rating": round(mean, 2) if isinstance(mean, float) else mean,
         "new_connection_share": _share(cells["feedback_new_connection"], responses),
         "would_recommend_share": _share(cells["feedback_would_recommend"], responses),
-        "reach_share": _share(cells["reach_first_time"], cells["resident_attended"]),
+        "reach_share": _share(cells["reach_first_time"], cells["reach_answered"]),
     }
+
+
+# A count that means nothing when the count it is part of is 0: nobody was asked, so it is unknown.
+UNKNOWN_WITHOUT: Final = {"reach_first_time": "reach_answered"}
+
+
+def known(cells: Mapping[str, Value], name: str) -> Value | None:
+    """The cell, or ``None`` (unknown) when it counts answers to a question nobody answered."""
+    of = UNKNOWN_WITHOUT.get(name)
+    return None if of is not None and cells[of] == 0 else cells[name]
 
 
 def nested(cells: Mapping[str, Value], *, meetings: bool = True) -> dict[str, object]:
@@ -142,7 +175,8 @@ def nested(cells: Mapping[str, Value], *, meetings: bool = True) -> dict[str, ob
     }
     out["reach"] = {
         "residents_attended": cells["resident_attended"],
-        "first_time": cells["reach_first_time"],
+        "answered": cells["reach_answered"],
+        "first_time": known(cells, "reach_first_time"),
         "share": r["reach_share"],
     }
     out["notifications"] = {c: {o: cells[f"{c}_{o}"] for o in OUTCOMES} for c in CHANNELS}

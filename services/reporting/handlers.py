@@ -34,7 +34,7 @@ Writer = Callable[[Envelope], list[store.Write]]
 
 def meeting_changed(event: Envelope) -> list[store.Write]:
     m = MeetingSnapshot.model_validate(event.data)
-    return [store.upsert_meeting(m.meeting_id, m.tenant_id, m.format, m.status, m.starts_at, m.timezone)]
+    return [store.upsert_meeting(m.meeting_id, m.tenant_id, m.format, m.status, m.starts_at, m.timezone, m.title)]
 
 
 def registration_changed(event: Envelope) -> list[store.Write]:

@@ -5,7 +5,8 @@ The table's rows are each tenant, the nation and each month; its cells are the c
 
 - within every row: a group total is newcomers plus residents; ``signed_up = confirmed +
   waitlisted + cancelled``; ``confirmed = attended + no_show + not recorded``; feedback answers
-  split into yes and no; attending residents split into first-timers and the rest;
+  split into yes and no; attending residents split into those who answered the first-time question
+  and those who did not, and those who answered into first-timers and the rest;
 - across rows: the nation is the sum of the tenants, and the sum of the months.
 
 "Not recorded", "no" answers and residents who have been before are not published but implied,
@@ -27,7 +28,8 @@ _IMPLIED: Final = {
     **{f"{g}_not_recorded": (f"{g}_confirmed", f"{g}_attended", f"{g}_no_show") for g in figures.GROUPS_AND_TOTAL},
     "feedback_no_new_connection": ("feedback_responses", "feedback_new_connection"),
     "feedback_not_recommend": ("feedback_responses", "feedback_would_recommend"),
-    "reach_returning": ("resident_attended", "reach_first_time"),
+    "reach_unanswered": ("resident_attended", "reach_answered"),
+    "reach_returning": ("reach_answered", "reach_first_time"),
 }
 PROTECTED: Final = tuple(c for c in figures.SHOWN_COUNTS if c not in figures.NOT_PEOPLE)
 
@@ -50,7 +52,8 @@ def _row_relations(row: tuple[str, ...]) -> list[Relation]:
     relations += [
         Relation(cell("feedback_responses"), (cell("feedback_new_connection"), cell("feedback_no_new_connection"))),
         Relation(cell("feedback_responses"), (cell("feedback_would_recommend"), cell("feedback_not_recommend"))),
-        Relation(cell("resident_attended"), (cell("reach_first_time"), cell("reach_returning"))),
+        Relation(cell("resident_attended"), (cell("reach_answered"), cell("reach_unanswered"))),
+        Relation(cell("reach_answered"), (cell("reach_first_time"), cell("reach_returning"))),
     ]
     return relations
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from services.reporting import figures
+from services.reporting import figures, labels
 from services.reporting.charts import Series, bar_chart
 from services.reporting.reports import NationalReport, TenantReport
 from services.reporting.suppression import HIDDEN, SMALL, THRESHOLD
@@ -19,14 +19,17 @@ _templates = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+_templates.globals.update(counted=labels.counted, meetings_held=labels.meetings_held, known=figures.known)
 
 CHARTS = ("meetings_held", "participants", "attendance_rate", "feedback", "reach", "new_connections")
 
 
 def charts(months: Mapping[str, Mapping[str, figures.Value]]) -> dict[str, Markup]:
-    """The six charts, one bar group per month."""
-    categories = list(months)
-    cells = list(months.values())
+    """The six charts, one bar group per month, every month between the first and the last included
+    (a month without meetings shows zeros, and no bar for a ratio it has nothing to divide by)."""
+    empty = figures.counts({})
+    categories = figures.month_axis(months)
+    cells = [months.get(month, empty) for month in categories]
     ratios = [figures.ratios(c) for c in cells]
 
     def column(name: str) -> list[figures.Value]:
@@ -75,6 +78,10 @@ def charts(months: Mapping[str, Mapping[str, figures.Value]]) -> dict[str, Marku
     }
 
 
+def _axis(report: NationalReport) -> list[str]:
+    return figures.month_axis(report.months, report.first, report.last)
+
+
 def tenant_page(report: TenantReport, name: str) -> str:
     return _templates.get_template("tenant.html").render(
         report=report,
@@ -88,8 +95,10 @@ def tenant_page(report: TenantReport, name: str) -> str:
 def national_page(report: NationalReport) -> str:
     return _templates.get_template("national.html").render(
         report=report,
-        charts=charts(report.months),
+        charts=charts({month: report.months.get(month, figures.counts({})) for month in _axis(report)}),
         nation=figures.nested(report.nation),
+        # municipalities that held a meeting, not every one with a row (a cancelled meeting or a message)
+        holding=sum(1 for cells in report.tenants.values() if cells["meetings_held"] not in (0, "0")),
         tenants=[(slug, report.names[slug], cells, figures.ratios(cells)) for slug, cells in report.tenants.items()],
         small=SMALL,
         hidden=HIDDEN,

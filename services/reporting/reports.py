@@ -15,6 +15,7 @@ from services.reporting.suppression import HIDDEN, SMALL, THRESHOLD
 @dataclass(frozen=True)
 class MeetingRow:
     meeting_id: str
+    title: str  # from the meeting events; '' when no event said it
     date: str  # local date of the start
     month: str
     format: str
@@ -38,10 +39,12 @@ class TenantReport:
         object.__setattr__(self, "totals", totals)
 
     def by_month(self) -> dict[str, dict[str, int]]:
+        """Every month of the period (or from the first meeting to the last), empty ones with zeros."""
         months: dict[str, list[dict[str, int]]] = {}
         for m in self.meetings:
             months.setdefault(m.month, []).append(m.counts)
-        return {month: figures.add(rows) for month, rows in sorted(months.items())}
+        axis = figures.month_axis(months, self.first, self.last)
+        return {month: figures.add(months.get(month, [])) for month in axis}
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -51,6 +54,7 @@ class TenantReport:
             "meetings": [
                 {
                     "meeting_id": m.meeting_id,
+                    "title": m.title,
                     "date": m.date,
                     "format": m.format,
                     "status": m.status,
@@ -70,6 +74,7 @@ def meeting_row(record: figures.Row) -> MeetingRow:
     local = record["starts_at"].astimezone(ZoneInfo(record["timezone"]))
     return MeetingRow(
         meeting_id=str(record["meeting_id"]),
+        title=str(record["title"] or ""),
         date=local.date().isoformat(),
         month=record["month"],
         format=record["format"],

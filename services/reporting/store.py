@@ -30,10 +30,10 @@ READ_MODEL_TABLES = (
 
 
 _UPSERT_MEETING = (
-    "INSERT INTO meetings (meeting_id, tenant_id, format, status, starts_at, timezone)"
-    " VALUES ($1, $2, $3, $4, $5, $6)"
+    "INSERT INTO meetings (meeting_id, tenant_id, format, status, starts_at, timezone, title)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7)"
     " ON CONFLICT (meeting_id) DO UPDATE SET format = EXCLUDED.format, status = EXCLUDED.status,"
-    " starts_at = EXCLUDED.starts_at, timezone = EXCLUDED.timezone"
+    " starts_at = EXCLUDED.starts_at, timezone = EXCLUDED.timezone, title = EXCLUDED.title"
 )
 
 
@@ -44,6 +44,7 @@ def upsert_meeting(
     status: str,
     starts_at: datetime,
     timezone: str = "Europe/Oslo",
+    title: str = "",
 ) -> Write:
     return _UPSERT_MEETING, (
         meeting_id,
@@ -52,6 +53,7 @@ def upsert_meeting(
         status,
         starts_at,
         timezone,
+        title,
     )
 
 
@@ -122,11 +124,20 @@ async def apply_many(conn: Conn, writes: list[Write]) -> None:
         await conn.executemany(statement, rows)
 
 
+# A registration's status as the reports count it: when its meeting is cancelled, a place held or
+# waited for is cancelled with it (registration leaves those rows as they were).
+_EFFECTIVE_STATUS = (
+    "CASE WHEN meetings.status = 'cancelled' AND registrations.status IN ('confirmed', 'waitlisted')"
+    " THEN 'cancelled' ELSE registrations.status END"
+)
+
+
 async def tenant_summary(conn: Conn, tenant_id: uuid.UUID) -> list[asyncpg.Record]:
-    """Per meeting: places by group and status, promotions, pairs and trios."""
+    """Per meeting: places by group and status, promotions, pairs and trios. In a cancelled meeting
+    nobody holds a place or waits for one: their registrations count as cancelled."""
     return await conn.fetch(
-        """
-        SELECT m.meeting_id, m.format, m.status, m.starts_at,
+        f"""
+        SELECT m.meeting_id, m.title, m.format, m.status, m.starts_at,
                count(*) FILTER (WHERE r.status = 'confirmed' AND r."group" = 'newcomer') AS confirmed_newcomer,
                count(*) FILTER (WHERE r.status = 'confirmed' AND r."group" = 'resident') AS confirmed_resident,
                count(*) FILTER (WHERE r.status = 'waitlisted' AND r."group" = 'newcomer') AS waitlisted_newcomer,
@@ -135,7 +146,8 @@ async def tenant_summary(conn: Conn, tenant_id: uuid.UUID) -> list[asyncpg.Recor
                count(*) FILTER (WHERE r.was_promoted) AS promoted,
                coalesce(p.pairs, 0) AS pairs, coalesce(p.trios, 0) AS trios
         FROM meetings m
-        LEFT JOIN registrations r ON r.meeting_id = m.meeting_id
+        LEFT JOIN (SELECT registration_id, meeting_id, "group", was_promoted, {_EFFECTIVE_STATUS} AS status
+                   FROM registrations JOIN meetings USING (meeting_id)) r ON r.meeting_id = m.meeting_id
         LEFT JOIN pairings p ON p.meeting_id = m.meeting_id
         WHERE m.tenant_id = $1
         GROUP BY m.meeting_id, p.pairs, p.trios
@@ -218,6 +230,10 @@ _REGISTRATION_COUNTS = ",\n".join(
         for m in figures.STATUS_MEASURES
     ]
     + ["count(*) FILTER (WHERE \"group\" = 'resident' AND status = 'attended' AND first_time) AS reach_first_time"]
+    + [
+        "count(*) FILTER (WHERE \"group\" = 'resident' AND status = 'attended' AND first_time IS NOT NULL)"
+        " AS reach_answered"
+    ]
 )
 _NOTIFICATION_COUNTS = ",\n".join(
     f"count(*) FILTER (WHERE channel = '{c}' AND outcome = '{o}') AS {c}_{o}"
@@ -226,41 +242,54 @@ _NOTIFICATION_COUNTS = ",\n".join(
 )
 _COUNT_COLUMNS = ", ".join(
     [f"reg.{g}_{m}" for g in figures.GROUPS for m in figures.STATUS_MEASURES]
-    + ["reg.reach_first_time"]
+    + ["reg.reach_first_time", "reg.reach_answered"]
     + [f"fb.{name}" for name in figures.FEEDBACK_COUNTS]
     + [f"nt.{name}" for name in figures.NOTIFICATION_COUNTS]
 )
 _PER_MEETING = f"""
     chosen AS (
-        SELECT meeting_id, tenant_id, format, status, starts_at, timezone,
+        SELECT meeting_id, tenant_id, title, format, status, starts_at, timezone,
                to_char(starts_at AT TIME ZONE timezone, 'YYYY-MM') AS month
         FROM meetings
         WHERE ($1::uuid IS NULL OR tenant_id = $1)
           AND ($2::date IS NULL OR {_LOCAL_DATE} >= $2)
           AND ($3::date IS NULL OR {_LOCAL_DATE} <= $3)
     ),
+    counted AS (
+        SELECT registration_id, meeting_id, "group", was_promoted, first_time, {_EFFECTIVE_STATUS} AS status
+        FROM registrations JOIN meetings USING (meeting_id)
+        WHERE meeting_id IN (SELECT meeting_id FROM chosen)
+    ),
     reg AS (
         SELECT meeting_id, {_REGISTRATION_COUNTS}
-        FROM registrations WHERE meeting_id IN (SELECT meeting_id FROM chosen) GROUP BY meeting_id
+        FROM counted GROUP BY meeting_id
     ),
     fb AS (
+        -- only the answers of people who could have been there: not of a no-show, a cancelled place or
+        -- one still waiting (registration refuses those; older answers may be here)
         SELECT meeting_id, count(*) AS feedback_responses, sum(rating) AS feedback_rating_sum,
                count(*) FILTER (WHERE new_connection) AS feedback_new_connection,
                count(*) FILTER (WHERE would_recommend) AS feedback_would_recommend
-        FROM feedback WHERE meeting_id IN (SELECT meeting_id FROM chosen) GROUP BY meeting_id
+        FROM feedback f
+        WHERE meeting_id IN (SELECT meeting_id FROM chosen)
+          AND NOT EXISTS (SELECT 1 FROM counted c WHERE c.registration_id = f.registration_id
+                          AND c.status IN ('no_show', 'cancelled', 'waitlisted'))
+        GROUP BY meeting_id
     ),
     nt AS (
         SELECT meeting_id, {_NOTIFICATION_COUNTS}
         FROM notifications WHERE meeting_id IN (SELECT meeting_id FROM chosen) GROUP BY meeting_id
     ),
     per_meeting AS (
-        SELECT c.meeting_id, c.tenant_id, c.format, c.status, c.starts_at, c.timezone, c.month,
+        SELECT c.meeting_id, c.tenant_id, c.title, c.format, c.status, c.starts_at, c.timezone, c.month,
                1 AS meetings,
                CASE WHEN c.status <> 'cancelled' AND (c.status = 'completed'
                     OR coalesce(reg.newcomer_attended + reg.resident_attended, 0) > 0) THEN 1 ELSE 0 END
                    AS meetings_held,
                CASE WHEN c.status = 'cancelled' THEN 1 ELSE 0 END AS meetings_cancelled,
-               coalesce(p.pairs, 0) AS pairs, coalesce(p.trios, 0) AS trios,
+               -- a cancelled meeting seated nobody, whatever its last plan said
+               CASE WHEN c.status = 'cancelled' THEN 0 ELSE coalesce(p.pairs, 0) END AS pairs,
+               CASE WHEN c.status = 'cancelled' THEN 0 ELSE coalesce(p.trios, 0) END AS trios,
                {_COUNT_COLUMNS}
         FROM chosen c
         LEFT JOIN reg USING (meeting_id)

@@ -178,7 +178,9 @@ class Driver:
         )
         assert r.status_code == 200, r.text
 
-    async def feedback(self, tenant: Tenant, who: str, rating: int, new_connection: bool, recommend: bool) -> None:
+    async def feedback(
+        self, tenant: Tenant, who: str, rating: int, new_connection: bool, recommend: bool, expect: int = 201
+    ) -> httpx.Response:
         person = tenant.people[who]
         r = await self.http.post(
             f"{self.base}/registrations/{person['registration_id']}/feedback",
@@ -190,7 +192,8 @@ class Driver:
                 "comment": f"Hilsen {who}, ring meg på 400 00 000",  # must never reach reporting
             },
         )
-        assert r.status_code == 201, r.text
+        assert r.status_code == expect, r.text
+        return r
 
     async def seating(self, tenant: Tenant, meeting_id: str) -> tuple[int, int]:
         async def plan() -> dict[str, Any] | None:
@@ -199,6 +202,9 @@ class Driver:
 
         pairs = (await eventually(plan))["pairs"]
         return sum(len(p["members"]) == 2 for p in pairs), sum(len(p["members"]) > 2 for p in pairs)
+
+
+FORMULA = '=HYPERLINK("http://example.org";"Klikk")'
 
 
 def registrations(**groups: dict[str, int]) -> dict[str, dict[str, int]]:
@@ -229,6 +235,7 @@ async def test_two_tenants_reported_in_full(platform: Platform, smtp: tuple[int,
         await drive.act(a, m1, "close")
         m1_pairs = await drive.seating(a, m1)
         await drive.move_into_the_past(m1)
+        await drive.feedback(a, "r3", 1, False, False)  # before attendance is recorded; then a no-show
         for who, status in [("n0", "attended"), ("n1", "attended"), ("n2", "no_show")]:
             await drive.attendance(a, who, status)
         for who, status in [("r0", "attended"), ("r2", "attended"), ("r3", "no_show")]:
@@ -237,10 +244,12 @@ async def test_two_tenants_reported_in_full(platform: Platform, smtp: tuple[int,
         await drive.feedback(a, "n1", 4, False, True)
         await drive.feedback(a, "r0", 3, True, False)
         await drive.feedback(a, "r2", 5, True, True)
+        refused = await drive.feedback(a, "n2", 1, False, False, expect=409)  # a no-show gives no feedback
+        assert "no-show" in refused.json()["detail"]
         await drive.act(a, m1, "complete")
 
         # Tenant A, meeting 2: one sign-up, then the meeting is cancelled.
-        m2 = await drive.meeting(a, days_ahead=12)
+        m2 = await drive.meeting(a, days_ahead=12, title=FORMULA)
         await drive.sign_up(a, m2, "r5", "confirmed")
         await drive.act(a, m2, "cancel")
 
@@ -278,6 +287,7 @@ async def test_two_tenants_reported_in_full(platform: Platform, smtp: tuple[int,
     one, two = report_a["meetings"]
     today = (datetime.now(ZoneInfo("Europe/Oslo")) - timedelta(hours=3)).date().isoformat()  # its local date
     assert (one["date"], one["status"], one["held"], one["format"]) == (today, "completed", True, "standard")
+    assert (one["title"], two["title"]) == ("Kaffe og prat på biblioteket", FORMULA)
     assert one["registrations"] == registrations(
         newcomer={"signed_up": 4, "confirmed": 3, "cancelled": 1, "attended": 2, "no_show": 1},
         resident={
@@ -300,9 +310,11 @@ async def test_two_tenants_reported_in_full(platform: Platform, smtp: tuple[int,
         "would_recommend": 3,
         "would_recommend_share": 0.75,
     }
-    assert one["reach"] == {"residents_attended": 2, "first_time": 2, "share": 1.0}  # r0 and r2: i even
+    assert one["reach"] == {"residents_attended": 2, "answered": 2, "first_time": 2, "share": 1.0}  # r0, r2: i even
     assert (two["status"], two["held"]) == ("cancelled", False)
-    assert two["registrations"] == registrations(resident={"signed_up": 1, "confirmed": 1})
+    # nobody holds a place in a cancelled meeting, and it seated nobody
+    assert two["registrations"] == registrations(resident={"signed_up": 1, "cancelled": 1})
+    assert (two["pairs"], two["trios"]) == (0, 0)
     assert two["feedback"]["responses"] == 0 and two["feedback"]["mean_rating"] is None
     assert two["attendance_rate"] is None
 
@@ -312,10 +324,10 @@ async def test_two_tenants_reported_in_full(platform: Platform, smtp: tuple[int,
         newcomer={"signed_up": 4, "confirmed": 3, "cancelled": 1, "attended": 2, "no_show": 1},
         resident={
             "signed_up": 6,
-            "confirmed": 4,
+            "confirmed": 3,
             "waitlisted": 1,
             "promoted": 1,
-            "cancelled": 1,
+            "cancelled": 2,
             "attended": 2,
             "no_show": 1,
         },
@@ -349,7 +361,7 @@ async def test_two_tenants_reported_in_full(platform: Platform, smtp: tuple[int,
         "would_recommend": 1,
         "would_recommend_share": 0.5,
     }
-    assert three["reach"] == {"residents_attended": 3, "first_time": 2, "share": 0.6667}
+    assert three["reach"] == {"residents_attended": 3, "answered": 3, "first_time": 2, "share": 0.6667}
     assert report_b["totals"]["registrations"] == three["registrations"]
     assert report_b["totals"]["notifications"]["email"]["sent"] == len(mailbox.to_domain(b.domain))
 
@@ -372,6 +384,13 @@ async def test_tenant_report_period_csv_and_isolation(platform: Platform) -> Non
         r = await http.get(f"{base}/tenants/{a.slug}/report.csv", headers=a.headers)
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
         assert r.content.startswith(b"\xef\xbb\xbf")  # UTF-8 with BOM, for Excel
+        nb = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig")), delimiter=";"))  # nb headers by default
+        assert [(row["møte-id"], row["tittel"]) for row in nb] == [
+            (STATE["m1"], "Kaffe og prat på biblioteket"),
+            (STATE["m2"], "'" + FORMULA),  # inert: a spreadsheet shows it as text
+            ("totalt", ""),
+        ]
+        r = await http.get(f"{base}/tenants/{a.slug}/report.csv?lang=id", headers=a.headers)
         rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig")), delimiter=";"))
         assert [row["meeting_id"] for row in rows] == [STATE["m1"], STATE["m2"], "total"]
         first, _, total = rows
@@ -379,7 +398,7 @@ async def test_tenant_report_period_csv_and_isolation(platform: Platform) -> Non
         assert (first["pairs"], first["mean_rating"], first["attendance_rate"]) == ("3", "4,25", "0,6667")
         assert (total["meetings"], total["meetings_held"], total["resident_signed_up"]) == ("2", "1", "6")
         assert total["email_sent"] == str(STATE["report_a"]["totals"]["notifications"]["email"]["sent"])
-        comma = await http.get(f"{base}/tenants/{a.slug}/report.csv?sep=comma", headers=a.headers)
+        comma = await http.get(f"{base}/tenants/{a.slug}/report.csv?sep=comma&lang=id", headers=a.headers)
         rows = list(csv.DictReader(io.StringIO(comma.content.decode("utf-8-sig"))))
         assert rows[0]["mean_rating"] == "4.25"
 
@@ -414,7 +433,8 @@ def leaves(tree: Any, prefix: str = "") -> dict[str, Any]:
 
 COUNTED = {
     "meetings.total", "meetings.held", "meetings.cancelled", "pairs", "trios", "feedback.responses",
-    "feedback.new_connection", "feedback.would_recommend", "reach.residents_attended", "reach.first_time",
+    "feedback.new_connection", "feedback.would_recommend", "reach.residents_attended", "reach.answered",
+    "reach.first_time",
     *(f"registrations.{g}.{m}" for g in figures.GROUPS_AND_TOTAL for m in figures.STATUS_MEASURES),
     *(f"notifications.{c}.{o}" for c in figures.CHANNELS for o in figures.OUTCOMES),
 }  # fmt: skip
@@ -425,7 +445,8 @@ async def test_national_report_suppresses_small_cells_and_keeps_totals_true(plat
         report, truth = await national_and_truth(platform, http)
         csv_text = (
             await http.get(
-                platform.url("reporting") + "/v1/national/report.csv", headers=auth(platform.config.operator_token)
+                platform.url("reporting") + "/v1/national/report.csv?lang=id",
+                headers=auth(platform.config.operator_token),
             )
         ).content.decode("utf-8-sig")
     rows = {row["tenant"]: row for row in report["tenants"]}

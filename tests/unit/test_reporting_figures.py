@@ -7,7 +7,7 @@ import io
 import xml.etree.ElementTree as ET
 from datetime import UTC, date, datetime
 
-from services.reporting import csv_export, figures, reports
+from services.reporting import csv_export, figures, labels, pages, reports
 from services.reporting.charts import Series, bar_chart
 
 
@@ -39,6 +39,7 @@ def tenant_report() -> reports.TenantReport:
     rows = [
         {
             "meeting_id": "m1",
+            "title": "Kaffe og prat i biblioteket",
             "starts_at": datetime(2027, 3, 2, 9, 0, tzinfo=UTC),
             "timezone": "Europe/Oslo",
             "month": "2027-03",
@@ -74,11 +75,15 @@ def test_csv_for_norwegian_excel_and_with_commas() -> None:
     text = csv_export.tenant_csv(report)
     assert text.startswith("\ufeff")
     rows = list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff")), delimiter=";"))
+    assert [r["møte-id"] for r in rows] == ["m1", "totalt"]  # Norwegian (Bokmål) headers by default
+    assert rows[0]["tittel"] == "Kaffe og prat i biblioteket"
+    text = csv_export.tenant_csv(report, lang="id")
+    rows = list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff")), delimiter=";"))
     assert [r["meeting_id"] for r in rows] == ["m1", "total"]
     assert (rows[0]["mean_rating"], rows[0]["attendance_rate"], rows[0]["date"]) == ("4,25", "0,8", "2027-03-02")
     assert rows[1]["email_sent"] == "12"
     assert rows[0]["reach_share"] == ""  # nothing to divide by
-    plain = list(csv.DictReader(io.StringIO(csv_export.tenant_csv(report, "comma").removeprefix("\ufeff"))))
+    plain = list(csv.DictReader(io.StringIO(csv_export.tenant_csv(report, "comma", "id").removeprefix("\ufeff"))))
     assert plain[0]["mean_rating"] == "4.25"
 
 
@@ -105,7 +110,11 @@ FORMULAS = ('=HYPERLINK("http://example.org";"Klikk")', "+1+2", "-2+3", "@SUM(A1
 
 def national_report_named(name: str) -> reports.NationalReport:
     tenant_id = "00000000-0000-0000-0000-000000000001"
-    counts = {"meetings": 1, "newcomer_attended": -3}  # a negative number, only to see it stay a number
+    counts = {
+        "meetings": 1,
+        "meetings_held": 1,
+        "newcomer_attended": -3,
+    }  # a negative number, only to see it stay a number
     grouped = [
         {"tenant_id": tenant_id, "month": None, "all_tenants": 0, "all_months": 1, **counts},
         {"tenant_id": None, "month": "2027-03", "all_tenants": 1, "all_months": 0, **counts},
@@ -118,7 +127,7 @@ def national_report_named(name: str) -> reports.NationalReport:
 def test_no_text_cell_of_a_csv_runs_as_a_formula_and_numbers_stay_numbers() -> None:
     for sep, delimiter in (("semicolon", ";"), ("comma", ",")):
         for formula in FORMULAS:
-            text = csv_export.national_csv(national_report_named(formula), sep)  # type: ignore[arg-type]
+            text = csv_export.national_csv(national_report_named(formula), sep, "id")  # type: ignore[arg-type]
             rows = list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff")), delimiter=delimiter))
             tenant = next(r for r in rows if r["row"] == "tenant")
             assert tenant["name"] == "'" + formula.replace("|", "\\|")
@@ -127,3 +136,102 @@ def test_no_text_cell_of_a_csv_runs_as_a_formula_and_numbers_stay_numbers() -> N
             for row in rows:
                 for cell in row.values():
                     assert not cell or (cell[0] not in "=+@\t\r" and not (cell[0] == "-" and not cell[1:].isdigit()))
+
+
+def test_csv_headers_in_nb_nn_and_en_and_ids_for_machines() -> None:
+    report = tenant_report()
+    first_line = {
+        lang: csv_export.tenant_csv(report, "comma", lang).removeprefix("\ufeff").splitlines()[0].split(",")
+        for lang in ("nb", "nn", "en", "id")
+    }
+    assert first_line["id"][:3] == ["meeting_id", "title", "date"]
+    assert first_line["en"][:3] == ["meeting id", "title", "date"]
+    assert "nykommere møtt" in first_line["nb"] and "nykomarar møtt" in first_line["nn"]
+    assert "newcomers attended" in first_line["en"] and "newcomer_attended" in first_line["id"]
+    assert all(len(set(line)) == len(line) == len(first_line["id"]) for line in first_line.values())
+    national = csv_export.national_csv(national_report_named("Arendal"), lang="nn").removeprefix("\ufeff")
+    assert national.splitlines()[0].startswith("rad;kommune (id);namn;kommunenummer;månad;")
+    assert csv_export.national_csv(national_report_named("Arendal"), lang="id").startswith("\ufeffrow;tenant;name;")
+
+
+def test_reach_is_unknown_when_nobody_answered_the_first_time_question() -> None:
+    nobody_answered = meeting(resident_attended=6)
+    assert figures.ratios(nobody_answered)["reach_share"] is None  # unknown, not 0 %
+    assert figures.nested(nobody_answered)["reach"] == {
+        "residents_attended": 6,
+        "answered": 0,
+        "first_time": None,
+        "share": None,
+    }
+    some = meeting(resident_attended=6, reach_answered=4, reach_first_time=1)
+    assert figures.ratios(some)["reach_share"] == 0.25  # of those who answered, not of all six
+    report = reports.tenant_report("arendal", None, None, [{**tenant_report_row(), "resident_attended": 6}], [])
+    (row, _) = csv.DictReader(io.StringIO(csv_export.tenant_csv(report, "comma", "id").removeprefix("\ufeff")))
+    assert (row["reach_first_time"], row["reach_share"], row["reach_answered"]) == ("", "", "0")
+    assert ">unknown<" in pages.tenant_page(report, "Arendal")
+
+
+def tenant_report_row(**changes: object) -> dict[str, object]:
+    return {**tenant_report().meetings[0].__dict__["counts"], **tenant_report_source(), **changes}
+
+
+def tenant_report_source() -> dict[str, object]:
+    return {
+        "meeting_id": "m1",
+        "title": "Kaffe og prat i biblioteket",
+        "starts_at": datetime(2027, 3, 2, 9, 0, tzinfo=UTC),
+        "timezone": "Europe/Oslo",
+        "month": "2027-03",
+        "format": "standard",
+        "status": "completed",
+    }
+
+
+def test_the_month_axis_skips_no_month() -> None:
+    assert figures.month_axis(["2027-03", "2026-11"]) == ["2026-11", "2026-12", "2027-01", "2027-02", "2027-03"]
+    assert figures.month_axis(["2027-03"], date(2027, 1, 15), date(2027, 4, 1)) == [
+        "2027-01", "2027-02", "2027-03", "2027-04"
+    ]  # fmt: skip
+    assert figures.month_axis([]) == []
+    may = {**tenant_report_source(), "meeting_id": "m2", "month": "2027-05", "meetings": 1, "meetings_held": 1,
+           "starts_at": datetime(2027, 5, 4, 9, 0, tzinfo=UTC)}  # fmt: skip
+    report = reports.tenant_report("arendal", None, None, [tenant_report_row(), may], [])
+    assert list(report.by_month()) == ["2027-03", "2027-04", "2027-05"]
+    assert report.by_month()["2027-04"]["meetings_held"] == 0
+    held = {
+        category: value
+        for (_, category), value in chart_values(pages.tenant_page(report, "A"), "meetings_held").items()
+    }
+    assert held == {"2027-03": "1", "2027-04": "0", "2027-05": "1"}
+
+
+def chart_values(page: str, chart: str) -> dict[tuple[str, str], str]:
+    start = page.index(f'data-chart="{chart}"')
+    svg = page[page.rindex("<svg", 0, start) : page.index("</svg>", start) + 6]
+    root = ET.fromstring(svg)
+    return {(e.attrib["data-series"], e.attrib["data-category"]): e.attrib["data-value"] for e in root.iter()
+            if "data-value" in e.attrib}  # fmt: skip
+
+
+def test_counts_read_in_the_right_number_in_nb_nn_and_en() -> None:
+    assert labels.counted(1, "meeting") == "1 meeting" and labels.counted(0, "meeting") == "0 meetings"
+    assert labels.counted(1, "meeting", "nb") == "1 møte" and labels.counted(2, "meeting", "nb") == "2 møter"
+    assert labels.counted(2, "person", "nn") == "2 personar" and labels.counted(1, "person", "en") == "1 person"
+    assert labels.meetings_held(1, 1) == "1 meeting held"
+    assert labels.meetings_held(1, 2) == "1 of 2 meetings held"
+    assert labels.meetings_held(0, 1, "nb") == "0 av 1 møte holdt"
+    page = pages.tenant_page(tenant_report(), "Arendal")
+    assert "1 meeting held" in page and "1 meetings" not in page and "8 people took part" in page
+    national = pages.national_page(national_report_named("Arendal"))
+    assert "1 meeting held in 1 municipality" in national
+
+
+def test_report_rows_carry_the_meetings_title() -> None:
+    report = tenant_report()
+    assert report.as_json()["meetings"][0]["title"] == "Kaffe og prat i biblioteket"
+    assert ">Kaffe og prat i biblioteket</td>" in pages.tenant_page(report, "Arendal")
+    (row, _) = csv.DictReader(io.StringIO(csv_export.tenant_csv(report, "comma", "id").removeprefix("\ufeff")))
+    assert row["title"] == "Kaffe og prat i biblioteket"
+    named = reports.tenant_report("a", None, None, [tenant_report_row(title="=1+1")], [])
+    (row, _) = csv.DictReader(io.StringIO(csv_export.tenant_csv(named, "comma", "id").removeprefix("\ufeff")))
+    assert row["title"] == "'=1+1"  # a title is text too: inert in the CSV

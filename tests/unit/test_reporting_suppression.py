@@ -76,6 +76,7 @@ def counts_strategy(small: int) -> st.SearchStrategy[dict[str, int]]:
                 f"{g}_no_show": no_show,
             }
         responses = draw(st.integers(0, row["newcomer_attended"] + row["resident_attended"]))
+        answered = draw(st.integers(0, row["resident_attended"]))
         row |= {
             "meetings": 1,
             "pairs": draw(n),
@@ -84,7 +85,8 @@ def counts_strategy(small: int) -> st.SearchStrategy[dict[str, int]]:
             "feedback_rating_sum": 4 * responses,
             "feedback_new_connection": draw(st.integers(0, responses)),
             "feedback_would_recommend": draw(st.integers(0, responses)),
-            "reach_first_time": draw(st.integers(0, row["resident_attended"])),
+            "reach_answered": answered,
+            "reach_first_time": draw(st.integers(0, answered)),
             "email_sent": draw(n),
             "email_failed": draw(st.integers(0, 3)),
         }

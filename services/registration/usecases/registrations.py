@@ -239,6 +239,11 @@ async def give_feedback(
             raise Conflict("the meeting was cancelled; there is nothing to give feedback on")
         check_time("feedback", meeting)
         if reg["status"] not in ("confirmed", "attended"):
+        if reg["status"] == "no_show":
+            raise Conflict(
+                "this registration is recorded as a no-show; feedback is for those who took part"
+                " (if you were there, ask the coordinator to record your attendance)"
+            )
             raise Conflict(f"this registration is {reg['status']}; feedback is for those who took part")
         row = await store.insert_feedback(conn, registration_id, reg["tenant_id"], reg["meeting_id"], body.model_dump())
         if row is None:

@@ -173,6 +173,10 @@ class RegistrationChanged(Payload):
     # On registration.cancelled: the waiting registration promoted into the freed place, whose
     # registration.promoted follows on the same key.
     promoted_registration_id: uuid.UUID | None = None
+    # On registration.cancelled: why, when it was not the person's or the coordinator's choice.
+    # "erasure": the participant's data was erased (participant.erased follows with the same
+    # correlation id); they are told once, by the erasure confirmation, not by a cancellation message.
+    reason: Literal["erasure"] | None = None
 
 
 class SignupRepeated(Payload):

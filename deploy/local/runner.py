@@ -7,6 +7,7 @@ FMF_KAFKA_BOOTSTRAP to use an external PostgreSQL or Kafka instead. Ctrl-C stops
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import signal
@@ -44,14 +45,35 @@ def _operator_token() -> str:
 
 def _create_demo_tenant(config: PlatformConfig) -> str:
     headers = {"Authorization": f"Bearer {config.operator_token}"}
-    base = config.url("registration") + "/v1"
     with httpx.Client(headers=headers, timeout=10) as client:
-        created = client.post(f"{base}/tenants", json=DEMO_TENANT)
-        if created.status_code not in (201, 409):
-            created.raise_for_status()
-        token = client.post(f"{base}/tenants/{DEMO_TENANT['slug']}/tokens")
-        token.raise_for_status()
-        return str(token.json()["token"])
+        return demo_coordinator_token(client, config.url("registration") + "/v1", VAR / "demo-coordinator-token")
+
+
+def demo_coordinator_token(client: httpx.Client, base: str, kept_at: Path) -> str:
+    """The demo tenant (created if missing) and one coordinator token for it across restarts of ``make up``:
+    the one kept at ``kept_at`` while it still works; else a new one, kept there, and the kept one revoked.
+
+    ``client`` carries the operator's token. Before, every restart issued another token and the old ones
+    stayed valid (issue 17, kind 4).
+    """
+    slug = DEMO_TENANT["slug"]
+    created = client.post(f"{base}/tenants", json=DEMO_TENANT)
+    if created.status_code not in (201, 409):
+        created.raise_for_status()
+    kept = json.loads(kept_at.read_text()) if kept_at.exists() else None
+    if kept is not None:
+        works = client.get(f"{base}/tenants/{slug}/meetings", headers={"Authorization": f"Bearer {kept['token']}"})
+        if works.status_code == 200:
+            return str(kept["token"])
+        revoked = client.delete(f"{base}/tenants/{slug}/tokens/{kept['token_id']}")
+        if revoked.status_code not in (204, 404):  # 404: a fresh database never knew it
+            revoked.raise_for_status()
+    issued = client.post(f"{base}/tenants/{slug}/tokens")
+    issued.raise_for_status()
+    body = issued.json()
+    kept_at.write_text(json.dumps({"token": body["token"], "token_id": body["token_id"]}))
+    kept_at.chmod(0o600)
+    return str(body["token"])
 
 
 def main() -> int:

@@ -89,6 +89,16 @@ KIND_OF_REGISTRATION_EVENT = {
 }
 LIVE_STATUSES = frozenset({"confirmed", "waitlisted"})
 
+
+def registration_message(event_type: str, reason: str | None) -> str | None:
+    """The message a registration event causes, or None. A cancellation caused by the participant's
+    erasure (``reason == "erasure"``) causes none: the person asked to be forgotten and gets one message,
+    the erasure confirmation (issue 17: a "cancelled" mail went out 16 ms before it)."""
+    if event_type == "registration.cancelled" and reason == "erasure":
+        return None
+    return KIND_OF_REGISTRATION_EVENT.get(event_type)
+
+
 QUIET_FROM = time(21, 0)
 QUIET_UNTIL = time(8, 0)
 

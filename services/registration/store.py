@@ -303,7 +303,8 @@ async def insert_registration(conn: Conn, source: str, events: Iterable[tuple[En
 
 
 _REGISTRATION_WITH_PARTICIPANT = (
-    "SELECT r.*, p.name, p.language, p.profile FROM registrations r JOIN participants p ON p.id = r.participant_id"
+    "SELECT r.*, p.name, p.language, p.profile, p.erased_at FROM registrations r"
+    " JOIN participants p ON p.id = r.participant_id"
 )
 
 
@@ -433,6 +434,8 @@ async def erase_personal_data(conn: Conn, participant_id: uuid.UUID) -> None:
         " (SELECT id FROM registrations WHERE participant_id = $1)",
         participant_id,
     )
+    # The manage links in the person's messages die with their data: every use answers 404.
+    await conn.execute("UPDATE registrations SET manage_token_hash = NULL WHERE participant_id = $1", participant_id)
 
 
 async def participants_past_retention(conn: Conn, at: datetime) -> list[uuid.UUID]:

@@ -151,6 +151,19 @@ def known(cells: Mapping[str, Value], name: str) -> Value | None:
     return None if of is not None and cells[of] == 0 else cells[name]
 
 
+UNKNOWN: Final = "unknown"
+
+
+def reach_share_shown(cells: Mapping[str, Value]) -> Ratio:
+    """The reach share as a chart shows it: ``"unknown"`` when residents attended but none of them
+    answered the first-time question (not an empty bar that reads as 0), else the share itself."""
+    share = ratios(cells)["reach_share"]
+    attended = cells["resident_attended"]
+    if share is None and isinstance(attended, int) and attended > 0:
+        return UNKNOWN
+    return share
+
+
 def nested(cells: Mapping[str, Value], *, meetings: bool = True) -> dict[str, object]:
     """The JSON shape of one row's figures."""
     r = ratios(cells)

@@ -66,7 +66,7 @@ def charts(months: Mapping[str, Mapping[str, figures.Value]]) -> dict[str, Marku
             "reach",
             "Reach: attending residents here for the first time",
             categories,
-            [Series("first-time share", ratio("reach_share"))],
+            [Series("first-time share", [figures.reach_share_shown(c) for c in cells])],
             percent=True,
         ),
         "new_connections": bar_chart(

@@ -173,3 +173,11 @@ def test_gateway_statuses(status: int, temporary: bool) -> None:
 def test_errors_are_redacted_before_they_are_kept() -> None:
     error = "SMTP 550 5.1.1 <kari@example.no>: Recipient address rejected"
     assert domain.redact(error, "kari@example.no", None) == "SMTP 550 5.1.1 <<recipient>>: Recipient address rejected"
+
+
+def test_a_cancellation_caused_by_erasure_is_not_told() -> None:
+    """Issue 17: an erasure sent a "cancelled" mail 16 ms before the erasure confirmation; one message."""
+    assert domain.registration_message("registration.cancelled", "erasure") is None
+    assert domain.registration_message("registration.cancelled", None) == domain.REGISTRATION_CANCELLED
+    assert domain.registration_message("registration.promoted", None) == domain.REGISTRATION_PROMOTED
+    assert domain.registration_message("registration.attended", None) is None

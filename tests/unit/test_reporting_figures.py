@@ -169,6 +169,8 @@ def test_reach_is_unknown_when_nobody_answered_the_first_time_question() -> None
     (row, _) = csv.DictReader(io.StringIO(csv_export.tenant_csv(report, "comma", "id").removeprefix("\ufeff")))
     assert (row["reach_first_time"], row["reach_share"], row["reach_answered"]) == ("", "", "0")
     assert ">unknown<" in pages.tenant_page(report, "Arendal")
+    reach_chart = chart_values(pages.tenant_page(report, "Arendal"), "reach")
+    assert reach_chart == {("first-time share", "2027-03"): "unknown"}  # a marker, not an empty bar read as 0
 
 
 def tenant_report_row(**changes: object) -> dict[str, object]:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import hmac
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 
@@ -74,13 +75,22 @@ async def visible_meeting(
 async def registration_for(
     conn: Conn, principal: Principal | None, manage_token: str | None, registration_id: uuid.UUID
 ) -> asyncpg.Record:
-    """The registration, if the caller is its participant (manage token) or its tenant's coordinator."""
+    """The registration, if the caller is its participant (manage token) or its tenant's coordinator.
+
+    A manage token is worth nothing once its participant is erased (erasure also deletes its hash): the
+    registration then answers 404 to it, like an unknown one (issue 17, kind 4)."""
     if principal is None:
         await enter_tenant_of_registration(conn, registration_id)
     reg = await store.registration(conn, registration_id)
     allowed = reg is not None and (
         (principal is not None and principal.can_see(reg["tenant_id"]))
-        or (principal is None and manage_token is not None and reg["manage_token_hash"] == hash_token(manage_token))
+        or (
+            principal is None
+            and manage_token is not None
+            and reg["erased_at"] is None
+            and reg["manage_token_hash"] is not None
+            and hmac.compare_digest(reg["manage_token_hash"], hash_token(manage_token))
+        )
     )
     if reg is None or not allowed:
         raise NotFound(f"no registration {registration_id}")
@@ -125,7 +135,9 @@ def snapshot(row: asyncpg.Record, roster: list[uuid.UUID] | None = None) -> Meet
     )
 
 
-def registration_event(type_: str, reg: Row, status: str, correlation: uuid.UUID) -> Envelope:
+def registration_event(
+    type_: str, reg: Row, status: str, correlation: uuid.UUID, reason: Literal["erasure"] | None = None
+) -> Envelope:
     data = RegistrationChanged(
         registration_id=reg["id"],
         participant_id=reg["participant_id"],
@@ -135,5 +147,6 @@ def registration_event(type_: str, reg: Row, status: str, correlation: uuid.UUID
         status=status,
         language=reg["language"],
         profile=Profile.model_validate(reg["profile"] or {}),
+        reason=reason,
     )
     return make_event(type_, reg["tenant_id"], data, correlation_id=correlation)

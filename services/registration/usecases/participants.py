@@ -129,7 +129,7 @@ async def erase_in_transaction(conn: Conn, participant: asyncpg.Record, reason: 
             "published",
             "registration_closed",
         ):
-            events += await cancel_in_transaction(conn, reg, correlation)
+            events += await cancel_in_transaction(conn, reg, correlation, "erasure")
     await signups.close_waiting_with_contact(conn, tenant_id, participant["email"], participant["phone"])
     await store.erase_personal_data(conn, pid)
     erased = ParticipantErased(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 
@@ -152,9 +152,10 @@ async def promote_into_free_places(
 
 
 async def cancel_in_transaction(
-    conn: Conn, reg: asyncpg.Record, correlation: uuid.UUID
+    conn: Conn, reg: asyncpg.Record, correlation: uuid.UUID, reason: Literal["erasure"] | None = None
 ) -> list[tuple[Envelope, object]]:
-    """Cancel a live registration and promote the first waiting person of its group into the place."""
+    """Cancel a live registration and promote the first waiting person of its group into the place.
+    ``reason`` marks a cancellation nobody chose (an erasure), so that notification does not tell it."""
     meeting = await store.meeting(conn, reg["meeting_id"], lock=True)
     assert meeting is not None
     current = await store.registration(conn, reg["id"])  # re-read under the meeting lock
@@ -162,7 +163,7 @@ async def cancel_in_transaction(
     if current["status"] not in LIVE:
         return []
     await store.set_registration_status(conn, current["id"], "cancelled")
-    cancelled = registration_event("registration.cancelled", current, "cancelled", correlation)
+    cancelled = registration_event("registration.cancelled", current, "cancelled", correlation, reason)
     events: list[tuple[Envelope, object]] = [(cancelled, current["meeting_id"])]
     if current["status"] == "confirmed" and meeting["status"] in ("published", "registration_closed"):
         promoted = await promote_into_free_places(conn, meeting, current["group"], correlation)
@@ -238,12 +239,12 @@ async def give_feedback(
         if meeting["status"] == "cancelled":
             raise Conflict("the meeting was cancelled; there is nothing to give feedback on")
         check_time("feedback", meeting)
-        if reg["status"] not in ("confirmed", "attended"):
         if reg["status"] == "no_show":
             raise Conflict(
                 "this registration is recorded as a no-show; feedback is for those who took part"
                 " (if you were there, ask the coordinator to record your attendance)"
             )
+        if reg["status"] not in ("confirmed", "attended"):
             raise Conflict(f"this registration is {reg['status']}; feedback is for those who took part")
         row = await store.insert_feedback(conn, registration_id, reg["tenant_id"], reg["meeting_id"], body.model_dump())
         if row is None:

@@ -55,7 +55,7 @@ async def one_tenant(http: aiohttp.ClientSession, api: str, operator: dict[str, 
     await post(f"/meetings/{meeting}/publish", None, coordinator)
     for i in range(10):
         await post(f"/meetings/{meeting}/registrations", person_body("newcomer", i, f"{slug}.example.no"), coordinator)
-        await post(f"/meetings/{meeting}/registrations", person_body("resident", i, f"{slug}.example.no"))
+        await post(f"/meetings/{meeting}/registrations", person_body("resident", i, f"{slug}.example.no"), coordinator)
     await post(f"/meetings/{meeting}/close", None, coordinator)
     return meeting
 

@@ -46,12 +46,14 @@ def run_demo(api: httpx.Client, slug: str, people: int, echo: Callable[[str], No
     echo(f"meeting {meeting_id} on {starts:%d.%m.%Y %H:%M}")
     _ok(api.post(f"/meetings/{meeting_id}/publish", headers=coordinator))
     run = int(time.time())
+    # The coordinator signs everyone up: the demo is about the meeting, not about public sign-up (whose
+    # places wait for each person to open the link in their confirmation message).
     for i in range(people):
         for group in ("newcomer", "resident"):
-            _ok(
+            signed_up = _ok(
                 api.post(
                     f"/meetings/{meeting_id}/registrations",
-                    headers=coordinator if group == "newcomer" else {},
+                    headers=coordinator,
                     json={
                         "group": group,
                         "name": f"{group.title()} {i + 1}",
@@ -64,6 +66,8 @@ def run_demo(api: httpx.Client, slug: str, people: int, echo: Callable[[str], No
                     },
                 )
             )
+            if signed_up["status"] != "confirmed":
+                raise RuntimeError(f"{group} {i + 1} was not given a place: {signed_up}")
     echo(f"{people} newcomers and {people} residents signed up")
     _ok(api.post(f"/meetings/{meeting_id}/close", headers=coordinator))
     plan: dict[str, Any] | None = None

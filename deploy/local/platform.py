@@ -54,6 +54,8 @@ class PlatformConfig:
                 "FMF_CONSUMER_GROUP_PREFIX": self.consumer_group_prefix,
             }
         )
+        if "registration" in self.ports:  # the links in messages (confirm a sign-up, manage a place) lead here
+            env["FMF_PUBLIC_BASE_URL"] = self.url("registration")
         if self.sms_gateway_url:
             env["FMF_SMS_GATEWAY_URL"] = self.sms_gateway_url
         for key in (

@@ -1,16 +1,22 @@
 """End to end through all four services, the real broker, real PostgreSQL and a real SMTP server.
 
-The first test walks one standard meeting from tenant creation to the published pairs; the second
-publishes every event of that run a second time and checks that nothing changes.
+The first test walks one standard meeting from tenant creation to the published pairs, with the residents
+signing up publicly (double opt-in: each opens the link from the mail the SMTP server received, and presses
+the button on its page, as a browser would); the second publishes every event of that run a second time
+and checks that nothing changes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib
+import re
 import time
 import uuid
+from email.message import Message
+from html.parser import HTMLParser
 from typing import Any
+from urllib.parse import urljoin
 
 import asyncpg
 import httpx
@@ -21,6 +27,7 @@ from deploy.local.platform import SERVICES, PlatformConfig
 from tests.factories import meeting_body, person_body
 from tests.support import (
     DOMAIN_TOPICS,
+    ReceivedMail,
     RecordingSmtpHandler,
     consumer_lag,
     eventually,
@@ -51,6 +58,57 @@ async def wait_until_quiet(platform: PlatformConfig) -> None:
         return True
 
     await eventually(quiet, timeout_s=60, every_s=0.5)
+
+
+def mail_text(message: Message) -> str:
+    """The plain-text body of a received mail, decoded."""
+    for part in message.walk():
+        if part.get_content_type() == "text/plain":
+            payload = part.get_payload(decode=True)
+            assert isinstance(payload, bytes)
+            return payload.decode(part.get_content_charset() or "utf-8")
+    raise AssertionError(f"no text/plain part in {message['Subject']!r}")
+
+
+def confirmation_link(mail: ReceivedMail, registration_base: str) -> str | None:
+    """The sign-up confirmation link in a mail, if it holds one; it must lead to this registration service."""
+    found = re.search(r"(\S+/confirm/[0-9a-f-]{36}\?token=\S+)", mail_text(mail.message))
+    if found is None:
+        return None
+    assert found.group(1).startswith(registration_base + "/confirm/"), found.group(1)
+    return found.group(1)
+
+
+class Forms(HTMLParser):
+    """The forms of a page: method, action and the values of their named inputs."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.forms: list[dict[str, Any]] = []
+        self.feed(html)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "form":
+            self.forms.append({"method": (a.get("method") or "get").lower(), "action": a.get("action"), "fields": {}})
+        elif tag == "input" and self.forms and a.get("name"):
+            self.forms[-1]["fields"][a["name"]] = a.get("value") or ""
+
+
+async def confirm_in_browser(http: httpx.AsyncClient, link: str) -> str:
+    """Open the link, press the page's one button, follow the redirect to the manage page; the status it shows."""
+    page = await http.get(link)
+    assert page.status_code == 200, page.text
+    assert page.headers["content-type"].startswith("text/html")
+    (form,) = Forms(page.text).forms
+    assert form["method"] == "post" and form["fields"].get("token")
+    done = await http.post(urljoin(link, form["action"]), data=form["fields"])
+    assert done.status_code == 303, done.text
+    manage = await http.get(urljoin(link, done.headers["location"]))
+    assert manage.status_code == 200, manage.text
+    shown = re.search(r"Status: <strong>(\w+)</strong>", manage.text)
+    assert shown, manage.text
+    return shown.group(1)
 
 
 async def test_a_meeting_from_tenant_to_pairs(platform: PlatformConfig, smtp: tuple[int, RecordingSmtpHandler]) -> None:
@@ -85,12 +143,23 @@ async def test_a_meeting_from_tenant_to_pairs(platform: PlatformConfig, smtp: tu
             )
             assert r.status_code == 201, r.text
             statuses["newcomer"].append(r.json()["status"])
-        for i in range(12):  # residents sign up publicly, without a token
+        for i in range(12):  # residents sign up publicly, without a token: a link to confirm goes by mail
             r = await http.post(
                 f"{registration}/meetings/{meeting_id}/registrations", json=person_body("resident", i, domain)
             )
-            assert r.status_code == 201, r.text
-            statuses["resident"].append(r.json()["status"])
+            assert r.status_code == 202, r.text
+            assert r.json()["status"] == "check_your_messages"
+        _, mailbox = smtp
+        residents = [f"resident{i}@{domain}" for i in range(12)]
+        base = platform.url("registration")
+
+        async def links() -> dict[str, str] | None:
+            found = {m.to[0]: link for m in mailbox.to_domain(domain) if (link := confirmation_link(m, base))}
+            return found if sorted(found) == sorted(residents) else None
+
+        confirm_links = await eventually(links, timeout_s=30)
+        for address in residents:  # each opens the link from their mail, in turn: first confirmed first served
+            statuses["resident"].append(await confirm_in_browser(http, confirm_links[address]))
         last_sign_up = time.time()
         assert statuses["newcomer"] == ["confirmed"] * 10
         assert statuses["resident"] == ["confirmed"] * 10 + ["waitlisted"] * 2
@@ -112,11 +181,14 @@ async def test_a_meeting_from_tenant_to_pairs(platform: PlatformConfig, smtp: tu
         seated = [m["participant_id"] for p in plan["pairs"] for m in p["members"]]
         assert len(set(seated)) == 20
 
-        _, mailbox = smtp
-        mails = await eventually(lambda: _at_least(mailbox.to_domain(domain), 22), timeout_s=30)
+        def places() -> list[ReceivedMail]:  # the mails about a place, not the links that confirm a sign-up
+            return [m for m in mailbox.to_domain(domain) if not confirmation_link(m, base)]
+
+        await eventually(lambda: _at_least(places(), 22), timeout_s=30)
         await wait_until_quiet(platform)
-        mails = mailbox.to_domain(domain)
+        mails = places()
         assert len(mails) == 22  # 20 confirmations and 2 "you are on the waiting list"
+        assert len(mailbox.to_domain(domain)) == 22 + 12  # and the 12 residents' links, one each
         recipients = sorted(addr for m in mails for addr in m.to)
         expected = sorted([f"newcomer{i}@{domain}" for i in range(10)] + [f"resident{i}@{domain}" for i in range(12)])
         assert recipients == expected

@@ -9,7 +9,8 @@
   largest number of allowed pairs, then the largest total score. People left over when the groups are
   uneven join the pair where they fit best as a third member, so nobody sits alone.
 * ``rematch`` keeps every earlier group that is still whole and re-pairs only the others.
-* ``seat`` places the groups along one long table, partners face to face.
+* ``seat`` places the groups along one long table in seats 1..n without gaps, partners face to face; after a
+  re-match it moves as few people as it can.
 
 The score matrix is built with numpy over bit-encoded attributes, so a meeting of 1000 + 1000 is solved
 in well under a second; ``score`` is the scalar twin used for reasons and gives bit-identical values.
@@ -44,10 +45,10 @@ _Ints = npt.NDArray[np.int64]
 
 NORWEGIAN: frozenset[str] = frozenset({"nb", "nn", "no"})
 AGE_BANDS_TO_ZERO = 3  # age closeness falls linearly to zero at this many bands apart
-_NO_OCCUPATION = "other"
 # "close in age" is said of the same or adjacent age bands only (e.g. 45-54 with 55-64, never with
 # 65-74): two bands apart still adds a little to the score, but saying "close" of 20 years is untrue.
 CLOSE_IN_AGE = 1.0 - 1.0 / AGE_BANDS_TO_ZERO
+_NO_OCCUPATION = "other"
 _NOT_A_JOB = frozenset({"student", "retired", "at_home"})  # "same situation: Retired", not "both work in Retired"
 
 NO_ONE_IN_OTHER_GROUP = "no one in the other group"
@@ -124,7 +125,7 @@ class Seat:
     participant_id: uuid.UUID
     group: GroupName
     pair_number: int  # 1-based position of the group along the table
-    seat: int  # row r has seat 2r-1 on the left and 2r on the right
+    seat: int  # 1..n without gaps; row r has seat 2r-1 on the left and 2r on the right
     side: Side
 
 
@@ -712,26 +713,173 @@ def _spread(groups: Sequence[Group]) -> list[Group]:
     return order
 
 
-def seat(groups: Sequence[Group]) -> list[Seat]:
-    """Seats along one long table; the host at the head is not a seat.
+EarlierSeating = Sequence[Sequence[tuple[uuid.UUID, int]]]  # earlier groups as (registration id, seat)
+_PACKING_STEPS = 20_000  # a bound on the search that fills the gaps; beyond it the table closes up in order
 
-    Row r has seat 2r-1 on the left and 2r on the right, face to face. Residents sit on the left and
-    newcomers on the right, the pair in one row; an extra member takes the next row on their side (three
-    adjacent seats), and the next group starts on the first row free on both sides.
+
+def _core_first(group: Group) -> list[Person]:
+    """The original pair (resident, newcomer) first, then the extras in member order."""
+    joined = set(group.extras)
+    core = [m for m in group.members if m.registration_id not in joined]
+    resident = next((m for m in core if m.group == "resident"), core[0])
+    newcomer = next((m for m in core if m is not resident), None)
+    first = [resident] + ([newcomer] if newcomer is not None else [])
+    return first + [m for m in group.members if m not in first]
+
+
+def _place_in(group: Group, start: int, old: Mapping[uuid.UUID, int]) -> dict[uuid.UUID, int]:
+    """Seats ``start .. start+size-1`` for the group's members.
+
+    Members whose earlier seat lies in the range keep it. Otherwise the original pair takes the first odd
+    seat with its neighbour in the range (resident on the odd seat, left; newcomer on the even, right: face
+    to face) and extras take the seats around them, next to their group.
     """
+    seats = list(range(start, start + len(group.members)))
+    out: dict[uuid.UUID, int] = {}
+    for m in group.members:
+        if old.get(m.registration_id) in seats and old[m.registration_id] not in out.values():
+            out[m.registration_id] = old[m.registration_id]
+    free = [s for s in seats if s not in out.values()]
+    waiting = [m for m in _core_first(group) if m.registration_id not in out]
+    if not out and len(waiting) >= 2:
+        core_at = next((k for k, s in enumerate(free[:-1]) if s % 2 == 1 and free[k + 1] == s + 1), None)
+        if core_at is None and len(free) == 2:  # a pair starting on an even seat: resident on the odd one
+            free = [free[1], free[0]]
+        elif core_at is not None:
+            free = free[core_at : core_at + 2] + free[:core_at] + free[core_at + 2 :]
+    for m, s in zip(waiting, free, strict=True):
+        out[m.registration_id] = s
+    return out
+
+
+def _anchor(group: Group, old: Mapping[uuid.UUID, int]) -> tuple[int, uuid.UUID]:
+    seats = [old[m.registration_id] for m in group.members if m.registration_id in old]
+    return (min(seats) if seats else 1 << 62, min(m.registration_id for m in group.members))
+
+
+def _closed_up(groups: Sequence[Group], old: Mapping[uuid.UUID, int]) -> dict[uuid.UUID, int]:
+    """The table closes its gaps: every group keeps its place in the order, new groups at the end."""
+    out: dict[uuid.UUID, int] = {}
+    start = 1
+    for g in sorted(groups, key=lambda g: _anchor(g, old)):
+        out.update(_place_in(g, start, old))
+        start += len(g.members)
+    return out
+
+
+def _pack(
+    kept: Sequence[Group], moving: Sequence[Group], size: int, old: Mapping[uuid.UUID, int]
+) -> dict[uuid.UUID, int] | None:
+    """Kept groups on their earlier seats, the moving groups filling the gaps exactly; None if they cannot."""
+    taken = {old[m.registration_id] for g in kept for m in g.members}
+    holes: list[list[int]] = []  # [first seat, length]
+    for s in range(1, size + 1):
+        if s in taken:
+            continue
+        if holes and holes[-1][0] + holes[-1][1] == s:
+            holes[-1][1] += 1
+        else:
+            holes.append([s, 1])
+    order = sorted(moving, key=lambda g: (-len(g.members), _anchor(g, old)))
+    room = [length for _, length in holes]
+    chosen: list[int] = [0] * len(order)
+    steps = 0
+
+    def fill(k: int) -> bool:
+        nonlocal steps
+        if k == len(order):
+            return True
+        tried: set[int] = set()
+        for h in sorted(range(len(room)), key=lambda h: abs(holes[h][0] - _anchor(order[k], old)[0])):
+            steps += 1
+            need = len(order[k].members)
+            if room[h] < need or room[h] in tried or steps > _PACKING_STEPS:
+                continue
+            if room[h] - need == 1:  # a single seat can never be filled by a group
+                continue
+            tried.add(room[h])
+            room[h] -= need
+            chosen[k] = h
+            if fill(k + 1):
+                return True
+            room[h] += need
+        return False
+
+    if sum(room) != sum(len(g.members) for g in moving) or not fill(0):
+        return None
+    out = {m.registration_id: old[m.registration_id] for g in kept for m in g.members}
+    for h, (first, _) in enumerate(holes):
+        start = first
+        for g in sorted((order[k] for k in range(len(order)) if chosen[k] == h), key=lambda g: _anchor(g, old)):
+            out.update(_place_in(g, start, old))
+            start += len(g.members)
+    return out
+
+
+def _least_moves(groups: Sequence[Group], earlier: EarlierSeating) -> dict[uuid.UUID, int]:
+    """Seats after a change that move the fewest people; see ``seat``."""
+    old = {rid: s for group in earlier for rid, s in group}
+    before = {frozenset(rid for rid, _ in group) for group in earlier}
+    size = sum(len(g.members) for g in groups)
+
+    def unchanged(g: Group) -> bool:
+        ids = frozenset(m.registration_id for m in g.members)
+        return ids in before and all(old[rid] <= size for rid in ids)
+
+    def moved(layout: Mapping[uuid.UUID, int]) -> int:
+        return sum(1 for rid, s in layout.items() if old.get(rid) != s)
+
+    kept = sorted((g for g in groups if unchanged(g)), key=lambda g: _anchor(g, old))
+    moving = [g for g in groups if not unchanged(g)]
+    layout = _pack(kept, moving, size, old)
+    while layout is None and kept:
+        # Free the kept group whose move lets the rest fit with the fewest people moved; else the last one.
+        best: tuple[int, int, dict[uuid.UUID, int]] | None = None
+        for k in range(len(kept) - 1, -1, -1):
+            trial = _pack(kept[:k] + kept[k + 1 :], [*moving, kept[k]], size, old)
+            if trial is not None and (best is None or moved(trial) < best[0]):
+                best = (moved(trial), k, trial)
+        k = best[1] if best is not None else len(kept) - 1
+        moving.append(kept.pop(k))
+        layout = best[2] if best is not None else None
+    closed = _closed_up(groups, old)
+    if layout is None or moved(closed) < moved(layout):
+        return closed
+    return layout
+
+
+def seat(groups: Sequence[Group], earlier: EarlierSeating = ()) -> list[Seat]:
+    """Seats 1..n along one long table, without gaps; the host at the head is not a seat.
+
+    Row r has seat 2r-1 on the left and 2r on the right. Every group sits in consecutive seats; a pair's
+    resident sits on the left and its newcomer on the right, face to face, and an extra next to them.
+
+    A first plan (no ``earlier`` seating) orders the pairs so neighbours differ in their main interest and
+    puts the groups of odd size (trios) at the end of the table, so every pair faces each other.
+
+    A re-match (``earlier``: the earlier plan's groups with their seats) moves as few people as it can
+    (issue 17, kind 3): every group that is unchanged keeps its seats, and the changed groups fill the
+    gaps that cancellations left (the people affected move into the gap). When the gaps cannot hold them
+    exactly, as few unchanged groups as possible move too, the ones whose move frees the most fitting gap;
+    and when closing the gap (every group after it moves up in the same order) moves fewer people, the
+    table closes the gap instead. People whose group changed keep their seat where it lies in their
+    group's new seats.
+    """
+    if earlier:
+        where = _least_moves(groups, earlier)
+    else:
+        pairs = _spread([g for g in groups if len(g.members) % 2 == 0])
+        odd = _spread([g for g in groups if len(g.members) % 2 == 1])
+        where = {}
+        start = 1
+        for g in [*pairs, *odd]:
+            where.update(_place_in(g, start, {}))
+            start += len(g.members)
+    first_seat = sorted(((min(where[m.registration_id] for m in g.members), g) for g in groups), key=lambda x: x[0])
     seats: list[Seat] = []
-    row = 1
-    for number, group in enumerate(_spread(groups), start=1):
-        left = [m for m in group.members if m.group == "resident"]
-        right = [m for m in group.members if m.group == "newcomer"]
-        if group.extras:  # the original pair in the first row, the extras after it
-            joined = set(group.extras)
-            left.sort(key=lambda m: m.registration_id in joined)
-            right.sort(key=lambda m: m.registration_id in joined)
-        for offset, m in enumerate(left):
-            seats.append(Seat(m.registration_id, m.participant_id, m.group, number, 2 * (row + offset) - 1, "left"))
-        for offset, m in enumerate(right):
-            seats.append(Seat(m.registration_id, m.participant_id, m.group, number, 2 * (row + offset), "right"))
-        row += max(1, len(left), len(right))
+    for number, (_, group) in enumerate(first_seat, start=1):
+        for m in group.members:
+            s = where[m.registration_id]
+            seats.append(Seat(m.registration_id, m.participant_id, m.group, number, s, "left" if s % 2 else "right"))
     seats.sort(key=lambda s: s.seat)
     return seats

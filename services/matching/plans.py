@@ -21,7 +21,8 @@ def to_pairing(
     locks: Iterable[LockedPair],
     previous: Pairing | None,
 ) -> Pairing:
-    seat_of = {s.registration_id: s for s in pairing.seat(proposal.groups)}
+    earlier = [[(m.registration_id, m.seat) for m in pair.members] for pair in previous.pairs] if previous else []
+    seat_of = {s.registration_id: s for s in pairing.seat(proposal.groups, earlier)}
     locked = set(locks)
     pairs = []
     for group in proposal.groups:
@@ -58,9 +59,12 @@ def to_pairing(
         ],
         total_score=round(proposal.total_score, 3),
     )
-    if previous is not None:
+    if previous is not None:  # whose partner or seat changed: the people a published change is told to
         before, after = partners(previous), partners(plan)
-        plan.changed = sorted(rid for rid in after if after[rid] != before.get(rid))
+        seat_before = {m.registration_id: m.seat for pair in previous.pairs for m in pair.members}
+        plan.changed = sorted(
+            rid for rid in after if after[rid] != before.get(rid) or seat_of[rid].seat != seat_before.get(rid)
+        )
     return plan
 
 

@@ -122,6 +122,11 @@ async def test_propose_swap_publish_and_rematch_after_a_late_cancellation(platfo
             if rid not in (leaving, partner):
                 assert after3[rid] == members
         assert sorted(v3["changed"]) == sorted([partner, waiting[0]])
+        # least change at the table too: everyone else keeps their seat, and no seat is left empty
+        seat2 = {m["registration_id"]: m["seat"] for p in v2["pairs"] for m in p["members"]}
+        seat3 = {m["registration_id"]: m["seat"] for p in v3["pairs"] for m in p["members"]}
+        assert all(seat3[rid] == seat2[rid] for rid in seat3 if rid not in (partner, waiting[0]))
+        assert sorted(seat3.values()) == list(range(1, len(seat3) + 1))
 
         page = await http.get(f"{api}/meetings/{meeting_id}/seating?format=html", headers=coordinator)
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")

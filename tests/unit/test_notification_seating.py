@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import uuid
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.matching import plans
+from services.matching.pairing import Person, propose, rematch
 from services.notification import seating
 from shared.events import Pair, Pairing, PairMember
+from shared.formats import PairingWeights
+from tests.unit.test_pairing import populations, weights_strategy
 
 
 def member(rid: uuid.UUID, group: str, seat: int) -> PairMember:
@@ -85,3 +92,32 @@ def test_someone_moved_into_a_trio_is_told_they_now_talk_with_two_people() -> No
     assert notices[R[2]].partners == 2 and not notices[R[2]].first
     assert notices[N[0]].partners == 2 and notices[R[0]].partners == 2  # a third person joins their pair
     assert N[1] in notices and notices[N[1]].partners == 1  # only moved seat (from 3 to 4)
+
+
+@settings(max_examples=200, deadline=None)
+@given(populations(), weights_strategy, st.data())
+def test_after_a_late_cancellation_exactly_those_whose_partner_or_seat_changed_are_told(
+    population: tuple[list[Person], list[Person], frozenset[frozenset[uuid.UUID]]],
+    weights: PairingWeights,
+    data: st.DataObject,
+) -> None:
+    """Issue 17, kind 3: a late erasure sent "Ny plass ved bordet" to all seven people at the table."""
+    newcomers, residents, history = population
+    meeting = uuid.UUID(int=7)
+    first = plans.to_pairing(
+        meeting, meeting, 1, "published", propose(newcomers, residents, weights, history), [], None
+    )
+    everyone = sorted(p.registration_id for p in newcomers + residents)
+    gone = data.draw(st.sets(st.sampled_from(everyone), max_size=3)) if everyone else set()
+    now_n = [p for p in newcomers if p.registration_id not in gone]
+    now_r = [p for p in residents if p.registration_id not in gone]
+    after = rematch(plans.groups_of(first), now_n, now_r, weights, history)
+    second = plans.to_pairing(meeting, meeting, 2, "published", after, [], first)
+
+    seats = sorted(m.seat for p in second.pairs for m in p.members)
+    assert seats == list(range(1, len(seats) + 1))  # no empty seat
+    before, now = seating.seating(first), seating.seating(second)
+    changed = {rid for rid, told in now.items() if before.get(rid) != told}
+    told = {n.registration_id for n in seating.notices(second, before)}
+    assert told == changed
+    assert set(second.changed) == changed

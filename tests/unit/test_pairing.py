@@ -246,38 +246,127 @@ def test_rematch_of_any_earlier_plan_keeps_every_hard_rule_in_pairs_and_trios(
     assert_the_unpaired_fit_nowhere(after, history)
 
 
+def assert_a_table_without_gaps(groups: Sequence[Group], seats: Sequence[pairing.Seat]) -> None:
+    """Seats 1..n, each group in consecutive seats, pair numbers in table order, sides by seat."""
+    assert sorted(s.seat for s in seats) == list(range(1, len(seats) + 1))
+    assert {s.registration_id for s in seats} == {m.registration_id for g in groups for m in g.members}
+    seat_of = {s.registration_id: s for s in seats}
+    firsts = []
+    for g in groups:
+        mine = sorted(seat_of[m.registration_id].seat for m in g.members)
+        assert mine == list(range(mine[0], mine[0] + len(mine)))  # next to each other
+        assert len({seat_of[m.registration_id].pair_number for m in g.members}) == 1
+        firsts.append((mine[0], seat_of[g.members[0].registration_id].pair_number))
+    assert [number for _, number in sorted(firsts)] == list(range(1, len(groups) + 1))
+    for s in seats:
+        assert s.side == ("left" if s.seat % 2 == 1 else "right")
+
+
 @settings(max_examples=150, deadline=None)
 @given(populations(), weights_strategy)
-def test_seating_is_unique_face_to_face_and_trios_are_adjacent(
+def test_a_first_seating_has_no_gaps_pairs_face_to_face_and_trios_at_the_end(
     population: tuple[list[Person], list[Person], History], weights: PairingWeights
 ) -> None:
     newcomers, residents, history = population
     proposal = propose(newcomers, residents, weights, history)
     seats = seat(proposal.groups)
-    assert len({s.seat for s in seats}) == len(seats)
-    assert {s.registration_id for s in seats} == {m.registration_id for g in proposal.groups for m in g.members}
-    for s in seats:
-        assert s.side == ("left" if s.seat % 2 == 1 else "right")
-        assert s.side == ("left" if s.group == "resident" else "right")
-    by_number: dict[int, list[pairing.Seat]] = {}
-    for s in seats:
-        by_number.setdefault(s.pair_number, []).append(s)
-    assert sorted(by_number) == list(range(1, len(proposal.groups) + 1))
-    first_rows = []
-    for _, group_seats in sorted(by_number.items()):
-        group = next(
-            g for g in proposal.groups if g.members[0].registration_id in {s.registration_id for s in group_seats}
-        )
+    assert_a_table_without_gaps(proposal.groups, seats)
+    seat_of = {s.registration_id: s for s in seats}
+    last_pair = 0
+    first_odd = len(seats) + 1
+    for group in proposal.groups:
         extras = set(group.extras)
-        core = [s for s in group_seats if s.registration_id not in extras]
+        core = [seat_of[m.registration_id] for m in group.members if m.registration_id not in extras]
         assert len(core) == 2 and row(core[0].seat) == row(core[1].seat)  # partners face to face
-        assert {s.side for s in core} == {"left", "right"}
-        first = row(core[0].seat)
-        first_rows.append(first)
-        for k, s in enumerate(sorted((s for s in group_seats if s.registration_id in extras), key=lambda s: s.seat)):
-            assert row(s.seat) == first + 1 + k  # the next row on their side: adjacent seats
-    assert first_rows == sorted(first_rows)
-    assert first_rows[:1] in ([], [1])
+        assert {(s.group, s.side) for s in core} == {("resident", "left"), ("newcomer", "right")}
+        span = [seat_of[m.registration_id].seat for m in group.members]
+        if len(group.members) % 2:
+            first_odd = min(first_odd, *span)
+        else:
+            last_pair = max(last_pair, *span)
+    assert last_pair < first_odd  # trios sit after every pair
+
+
+def ids(group: Group) -> frozenset[uuid.UUID]:
+    return frozenset(m.registration_id for m in group.members)
+
+
+def gaps_can_hold(free: Sequence[int], sizes: Sequence[int]) -> bool:
+    """Brute force: some order of the groups fills the free seats exactly, each group in one gap."""
+    holes: list[int] = []
+    for k, s in enumerate(free):
+        if k and free[k - 1] == s - 1:
+            holes[-1] += 1
+        else:
+            holes.append(1)
+    for order in itertools.permutations(sizes):
+        rest = list(order)
+        ok = True
+        for hole in holes:
+            while hole > 0 and rest and rest[0] <= hole:
+                hole -= rest.pop(0)
+            ok = ok and hole == 0
+        if ok and not rest:
+            return True
+    return False
+
+
+def moved_when_closing_up(groups: Sequence[Group], old: dict[uuid.UUID, int]) -> int:
+    """People who move when the table closes its gaps keeping the order (new groups at the end)."""
+
+    def anchor(g: Group) -> tuple[int, uuid.UUID]:
+        known = [old[m.registration_id] for m in g.members if m.registration_id in old]
+        return (min(known) if known else 1 << 62, min(ids(g)))
+
+    moved, start = 0, 1
+    for g in sorted(groups, key=anchor):
+        span = range(start, start + len(g.members))
+        moved += sum(1 for m in g.members if old.get(m.registration_id) not in span)
+        start += len(g.members)
+    return moved
+
+
+def late_change(
+    population: tuple[list[Person], list[Person], History], weights: PairingWeights, data: st.DataObject
+) -> tuple[list[pairing.Seat], Proposal, list[pairing.Seat], set[uuid.UUID]]:
+    """A published plan, then random late cancellations (and maybe a late arrival): seats before and after."""
+    newcomers, residents, history = population
+    before = propose(newcomers, residents, weights, history)
+    seats_before = seat(before.groups)
+    everyone = sorted(p.registration_id for p in newcomers + residents)
+    gone = data.draw(st.sets(st.sampled_from(everyone), max_size=3)) if everyone else set()
+    now_n = [p for p in newcomers if p.registration_id not in gone]
+    now_r = [p for p in residents if p.registration_id not in gone]
+    after = rematch([sorted(ids(g)) for g in before.groups], now_n, now_r, weights, history)
+    seat_of = {s.registration_id: s.seat for s in seats_before}
+    earlier = [[(rid, seat_of[rid]) for rid in sorted(ids(g))] for g in before.groups]
+    return seats_before, after, seat(after.groups, earlier), gone
+
+
+@settings(max_examples=300, deadline=None)
+@given(populations(), weights_strategy, st.data())
+def test_a_late_cancellation_keeps_unchanged_pairs_on_their_seats_and_leaves_no_gap(
+    population: tuple[list[Person], list[Person], History], weights: PairingWeights, data: st.DataObject
+) -> None:
+    """Issue 17, kind 3: a late erasure moved every pair and left seat 3 empty."""
+    seats_before, after, seats_after, _ = late_change(population, weights, data)
+    assert_a_table_without_gaps(after.groups, seats_after)
+    old = {s.registration_id: s.seat for s in seats_before}
+    by_number: dict[int, set[uuid.UUID]] = {}
+    for s in seats_before:
+        by_number.setdefault(s.pair_number, set()).add(s.registration_id)
+    earlier = {frozenset(members) for members in by_number.values()}
+    new = {s.registration_id: s.seat for s in seats_after}
+    unchanged = [g for g in after.groups if ids(g) in earlier]
+    changed = [g for g in after.groups if ids(g) not in earlier]
+    size = len(seats_after)
+    held = {old[rid] for g in unchanged for rid in ids(g)}
+    if len(changed) <= 6 and max(held, default=0) <= size:
+        free = [s for s in range(1, size + 1) if s not in held]
+        if gaps_can_hold(free, [len(g.members) for g in changed]):  # possible: so it must happen
+            assert all(new[rid] == old[rid] for g in unchanged for rid in ids(g))
+    moved = sum(1 for rid, s in new.items() if old.get(rid) != s)
+    assert moved <= moved_when_closing_up(after.groups, old)
 
 
 # --------------------------------------------------------------------------------------------- examples
@@ -474,7 +563,7 @@ def test_rematch_keeps_a_locked_pair_and_drops_a_lock_on_someone_gone() -> None:
     assert {(g.members, g.locked) for g in after.groups} == {((n1, r2), True), ((n2, r1), False)}
 
 
-def test_seating_puts_partners_face_to_face_and_a_trio_in_three_adjacent_seats() -> None:
+def test_seating_puts_partners_face_to_face_and_a_trio_in_three_adjacent_seats_at_the_end() -> None:
     n1 = person("newcomer", 1, interests=["music"])
     r1 = person("resident", 2, interests=["music"])
     r2 = person("resident", 3, interests=["music"])
@@ -484,11 +573,11 @@ def test_seating_puts_partners_face_to_face_and_a_trio_in_three_adjacent_seats()
     pair = Group((n2, r3), 1.0, ())
     seats = {(s.registration_id.int, s.seat, s.side, s.pair_number) for s in seat([trio, pair])}
     assert seats == {
-        (2, 1, "left", 1),  # resident left, newcomer right, same row
-        (1, 2, "right", 1),
-        (3, 3, "left", 1),  # the extra resident: next row on the left
-        (5, 5, "left", 2),  # the next group starts on the first row free on both sides
-        (4, 6, "right", 2),
+        (5, 1, "left", 1),  # resident left, newcomer right, same row
+        (4, 2, "right", 1),
+        (2, 3, "left", 2),  # the trio after the pairs: its pair face to face
+        (1, 4, "right", 2),
+        (3, 5, "left", 2),  # the extra resident next to them: no seat is left empty
     }
 
 
@@ -502,3 +591,24 @@ def test_neighbouring_groups_differ_in_their_main_shared_interest() -> None:
     interest = {m.registration_id: next(iter(m.interests)) for g in groups for m in g.members}
     order = [interest[s.registration_id] for s in seat(groups) if s.side == "right"]
     assert order == ["music", "hiking", "music", "art", "music"]
+
+
+def test_the_late_erasure_of_issue_17_moves_only_the_people_it_must() -> None:
+    """Four pairs on seats 1-8; the resident on seat 3 is erased 9 minutes before the start. Her partner
+    joins pair 1 as third member on seat 3 (where he sat); pair 2's seats close with the least movement."""
+    n = [person("newcomer", k, interests=["art"] if k == 2 else []) for k in (1, 2, 3, 4)]
+    r = [person("resident", 10 + k, interests=["art"] if k == 1 else []) for k in (1, 2, 3, 4)]
+    pairs = [Group((n[k], r[k]), 0.0, ()) for k in range(4)]
+    first = {s.registration_id.int: s.seat for s in seat(pairs)}
+    assert sorted(first.values()) == list(range(1, 9))
+    earlier = [[(m.registration_id, first[m.registration_id.int]) for m in g.members] for g in pairs]
+    previous = [[m.registration_id for m in g.members] for g in pairs]
+    erased = next(m for g in pairs for m in g.members if m.group == "resident" and first[m.registration_id.int] == 3)
+    after = rematch(previous, n, [p for p in r if p is not erased], WEIGHTS)
+    now = {s.registration_id.int: s.seat for s in seat(after.groups, earlier)}
+    assert sorted(now.values()) == list(range(1, 8))  # no empty seat
+    assert [sorted(m.registration_id.int for m in g.members) for g in after.groups] == [[1, 2, 11], [3, 13], [4, 14]]
+    # Pair 1 keeps seats 1 and 2 and is joined on seat 3 by the newcomer who lost his partner; pairs 3
+    # and 4 each move one person to close the gap (three people moved and told, not seven).
+    assert first == {11: 1, 1: 2, 12: 3, 2: 4, 13: 5, 3: 6, 14: 7, 4: 8}
+    assert now == {11: 1, 1: 2, 2: 3, 3: 4, 13: 5, 4: 6, 14: 7}

@@ -158,12 +158,14 @@ async def signup_for_link(
 ) -> tuple[asyncpg.Record, asyncpg.Record]:
     """The waiting sign-up and its meeting behind a confirmation link, for the page that asks to confirm.
 
-    Raises NotFound when the link is not one (wrong id or token), Conflict when it was used or expired.
+    Raises NotFound when the link is not one (wrong id or token), Conflict when it was used or expired, or
+    sign-up has closed (the page must not offer a button that the confirmation would refuse).
     """
     async with transaction(pool, store.scope_to_tenant_of_signup(signup_id)) as conn:
         signup = await _signup_with_token(conn, signup_id, token)
         meeting = await store.meeting(conn, signup["meeting_id"])
         assert meeting is not None
+        _check_open(meeting)
         return signup, meeting
 
 

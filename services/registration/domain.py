@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import re
 import secrets
 from dataclasses import dataclass
@@ -315,3 +316,22 @@ def normalise_invitation_code(value: str) -> str | None:
     if not raw.isascii() or len(raw) != INVITATION_LENGTH or any(c not in INVITATION_ALPHABET for c in raw):
         return None
     return "-".join(raw[i : i + 4] for i in range(0, INVITATION_LENGTH, 4))
+
+
+def invitation_problem(given: str | None, expected: str) -> str | None:
+    """What a newcomer signing up on their own is told about the invitation code, or None when it is right.
+
+    No code and a wrong code get different texts, so that the reader knows what to do; neither says
+    anything else (not whether the meeting has a code, nor how near the guess was).
+    """
+    if not given:
+        return (
+            "newcomers sign up with the meeting's invitation code: it is in the link or on the paper from the"
+            " adult-education centre (ask them for it), or your coordinator can sign you up"
+        )
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        return (
+            "this invitation code is not right: check that you typed it as written, or ask the adult-education"
+            " centre for a new link (a code stops working when a new one is made)"
+        )
+    return None

@@ -113,6 +113,8 @@ async def test_who_signs_up_whom(registration_api: RegistrationApi) -> None:
         ]
         wrong = await http.post(url, json={**newcomer, "invitation_code": "2345-6789-ABCD"})
         assert wrong.status_code == 403
+        # No code and a wrong code are told apart, so the reader knows what to do (issue 17, kind 7).
+        assert "not right" in wrong.json()["detail"] and "not right" not in refused.json()["detail"]
         not_a_code = await http.post(url, json={**newcomer, "invitation_code": "WRONG123"})
         assert not_a_code.status_code == 422 and "invitation_code" in not_a_code.json()["detail"]
         typed = code.lower().replace("-", " ")  # read aloud and typed: case, spaces and dashes do not matter

@@ -124,3 +124,13 @@ def test_a_refusal_says_why_and_when(action: str, at: datetime, says: str) -> No
 def test_an_unknown_action_is_a_programming_error() -> None:
     with pytest.raises(ValueError):
         domain.time_problem("dance", CLOCK, NOW)
+
+
+def test_no_invitation_code_and_a_wrong_one_are_told_apart() -> None:
+    code = "K7QX-M2PD-4HTW"
+    missing, wrong = domain.invitation_problem(None, code), domain.invitation_problem("2345-6789-ABCD", code)
+    assert missing and "invitation code" in missing and "not right" not in missing
+    assert wrong and "not right" in wrong and "new link" in wrong
+    assert domain.invitation_problem("", code) == missing
+    assert domain.invitation_problem(code, code) is None
+    assert code not in missing + wrong  # nothing of the right code is revealed

@@ -62,7 +62,8 @@ async def request(pool: asyncpg.Pool, meeting_id: uuid.UUID, body: SignUpIn) -> 
     already, remind that participant (at their own contact) instead.
 
     Raises NotFound (no such published meeting), Conflict (sign-up not open), Forbidden (a newcomer
-    without the meeting's invitation code), Unprocessable (the format's Norwegian level).
+    without the meeting's invitation code, or with a wrong one: two texts), Unprocessable (the format's
+    Norwegian level).
     """
     async with scoped(pool, "", public_meeting=meeting_id) as conn:
         meeting = await store.meeting(conn, meeting_id)
@@ -70,12 +71,9 @@ async def request(pool: asyncpg.Pool, meeting_id: uuid.UUID, body: SignUpIn) -> 
             raise NotFound(f"no meeting {meeting_id}")
         _check_open(meeting)
         if body.group == "newcomer":
-            code = body.invitation_code or ""
-            if not hmac.compare_digest(code.encode(), meeting["invitation_code"].encode()):
-                raise Forbidden(
-                    "newcomers sign up with the meeting's invitation code (ask the adult-education centre for"
-                    " the link), or are signed up by their coordinator"
-                )
+            refused = domain.invitation_problem(body.invitation_code, meeting["invitation_code"])
+            if refused:
+                raise Forbidden(refused)
             problem = domain.level_problem(body.norwegian_level, FORMATS[meeting["format"]].min_norwegian_level)
             if problem:
                 raise Unprocessable(problem)

@@ -1,6 +1,7 @@
 """The operator's command line: ``fmf --help`` (or ``python -m deploy.cli``).
 
-Tenant and token commands talk to the registration API (FMF_REGISTRATION_URL, FMF_OPERATOR_TOKEN);
+Tenant and token commands talk to the registration API (FMF_REGISTRATION_URL, FMF_OPERATOR_TOKEN, else
+the token ``make up`` keeps in var/operator-token);
 topic, replay and dead-letter commands talk to Kafka (FMF_KAFKA_BOOTSTRAP).
 """
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
@@ -29,12 +31,36 @@ app.add_typer(dlq_app, name="dlq")
 SERVICES = ("registration", "matching", "notification", "reporting")
 
 
+def operator_token() -> str:
+    """FMF_OPERATOR_TOKEN, else the token ``make up`` keeps in ``$FMF_VAR_DIR/operator-token`` (var/)."""
+    token = get_settings().operator_token
+    if token:
+        return token
+    kept = Path(os.environ.get("FMF_VAR_DIR", "var")) / "operator-token"
+    return kept.read_text().strip() if kept.is_file() else ""
+
+
+class _Api(httpx.Client):
+    """The registration API; when it cannot be reached, one line says so and the command exits 1."""
+
+    def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        try:
+            return super().send(request, **kwargs)
+        except httpx.TransportError as exc:
+            typer.echo(
+                f"error: cannot reach registration at {self.base_url} ({type(exc).__name__}):"
+                " is it running? (make up starts it; FMF_REGISTRATION_URL says where it is)",
+                err=True,
+            )
+            raise typer.Exit(1) from None
+
+
 def _api() -> httpx.Client:
     base = os.environ.get("FMF_REGISTRATION_URL", "http://127.0.0.1:8001")
-    token = get_settings().operator_token
+    token = operator_token()
     if not token:
         raise typer.BadParameter("set FMF_OPERATOR_TOKEN (make up prints it, and keeps it in var/operator-token)")
-    return httpx.Client(base_url=base + "/v1", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    return _Api(base_url=base.rstrip("/") + "/v1", headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
 
 def _check(response: httpx.Response) -> Any:

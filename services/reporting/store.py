@@ -134,7 +134,7 @@ _EFFECTIVE_STATUS = (
 
 async def tenant_summary(conn: Conn, tenant_id: uuid.UUID) -> list[asyncpg.Record]:
     """Per meeting: places by group and status, promotions, pairs and trios. In a cancelled meeting
-    nobody holds a place or waits for one: their registrations count as cancelled."""
+    nobody holds a place or waits for one (their registrations count as cancelled), and nobody sat in pairs."""
     return await conn.fetch(
         f"""
         SELECT m.meeting_id, m.title, m.format, m.status, m.starts_at,
@@ -144,7 +144,8 @@ async def tenant_summary(conn: Conn, tenant_id: uuid.UUID) -> list[asyncpg.Recor
                count(*) FILTER (WHERE r.status = 'waitlisted' AND r."group" = 'resident') AS waitlisted_resident,
                count(*) FILTER (WHERE r.status = 'cancelled') AS cancelled,
                count(*) FILTER (WHERE r.was_promoted) AS promoted,
-               coalesce(p.pairs, 0) AS pairs, coalesce(p.trios, 0) AS trios
+               CASE WHEN m.status = 'cancelled' THEN 0 ELSE coalesce(p.pairs, 0) END AS pairs,
+               CASE WHEN m.status = 'cancelled' THEN 0 ELSE coalesce(p.trios, 0) END AS trios
         FROM meetings m
         LEFT JOIN (SELECT registration_id, meeting_id, "group", was_promoted, {_EFFECTIVE_STATUS} AS status
                    FROM registrations JOIN meetings USING (meeting_id)) r ON r.meeting_id = m.meeting_id

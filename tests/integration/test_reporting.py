@@ -558,6 +558,14 @@ async def test_every_event_delivered_twice_changes_no_figure(platform: Platform)
     await wait_until_quiet(platform.config)
     before = await reports_now(platform)
     assert before[STATE["a"].slug] == STATE["report_a"]
+    by_id = {m["meeting_id"]: m for m in before["summary"]["meetings"]}
+    cancelled = by_id[STATE["m2"]]  # the summary too: nobody holds a place in a cancelled meeting
+    assert (cancelled["title"], cancelled["confirmed"], cancelled["cancelled"]) == (
+        FORMULA,
+        {"newcomer": 0, "resident": 0},
+        1,
+    )
+    assert by_id[STATE["m1"]]["title"] == "Kaffe og prat på biblioteket"
     records = await read_all(platform.config.kafka_bootstrap, DOMAIN_TOPICS)
     producer = AIOKafkaProducer(bootstrap_servers=platform.config.kafka_bootstrap)
     await producer.start()

@@ -589,6 +589,13 @@ async def pending_signups_with_contact(
     )
 
 
+async def pending_signups_of_meeting(conn: Conn, meeting_id: uuid.UUID) -> list[Record]:
+    return await conn.fetch(
+        "SELECT id, tenant_id FROM signups WHERE meeting_id = $1 AND status = 'pending' ORDER BY id FOR UPDATE",
+        meeting_id,
+    )
+
+
 async def signup_ids_of_participant(conn: Conn, participant_id: uuid.UUID) -> list[uuid.UUID]:
     rows = await conn.fetch("SELECT id FROM signups WHERE participant_id = $1", participant_id)
     return [r["id"] for r in rows]

@@ -171,6 +171,9 @@ async def test_registration_closes_by_itself_once_with_two_replicas(registration
         tenant = await api.tenant(http)
         due = await api.meeting(http, tenant, registration_closes_at=closing_soon())
         person = (await api.sign_up(http, tenant, due, "resident", 1)).json()
+        waiting = person_body("resident", 9, f"{uuid.uuid4().hex[:8]}.no")
+        assert (await api.public_sign_up(http, due, waiting, confirm=False)).status_code == 202
+        signup_id, token = await api.confirmation_link(waiting["email"])
         await past_closing_time(api, due)
         starting = await api.meeting(http, tenant)
         await started(api, starting, "1 minute")
@@ -192,6 +195,33 @@ async def test_registration_closes_by_itself_once_with_two_replicas(registration
         data = (json.loads(body) if isinstance(body, str) else body)["data"]
         assert data["confirmed_registration_ids"] == [person["registration_id"]]
         refused(await api.sign_up(http, tenant, due, "resident", 2), "registration_closed")
+        # The sign-up still waiting for its confirmation can get no place now: its link and details go.
+        left = await api.sql("SELECT status, name, email FROM signups WHERE id = $1", uuid.UUID(signup_id))
+        assert (left[0]["status"], left[0]["name"], left[0]["email"]) == ("expired", None, None)
+        used = await http.post(f"{api.base}/signups/{signup_id}/confirm", json={"token": token})
+        assert used.status_code == 409
+
+
+async def test_closing_or_cancelling_ends_the_waiting_sign_ups(registration_api: RegistrationApi) -> None:
+    api = registration_api
+    async with httpx.AsyncClient(timeout=10) as http:
+        tenant = await api.tenant(http)
+        for action in ("close", "cancel"):
+            meeting = await api.meeting(http, tenant)
+            waiting = person_body("resident", 1, f"{uuid.uuid4().hex[:8]}.no")
+            assert (await api.public_sign_up(http, meeting, waiting, confirm=False)).status_code == 202
+            signup_id, _ = await api.confirmation_link(waiting["email"])
+            assert (
+                await http.post(f"{api.base}/meetings/{meeting}/{action}", headers=tenant.headers)
+            ).status_code == 200
+            left = await api.sql("SELECT status, name FROM signups WHERE id = $1", uuid.UUID(signup_id))
+            assert (left[0]["status"], left[0]["name"]) == ("expired", None), action
+            kept = await api.sql(
+                "SELECT count(*) AS n FROM outbox WHERE event_type = 'contact.signup_requested'"
+                " AND body->'data'->>'signup_id' = $1",
+                signup_id,
+            )
+            assert kept[0]["n"] == 0, action
 
 
 async def test_the_closing_job_runs_in_every_registration_replica() -> None:

@@ -10,6 +10,7 @@ import asyncpg
 
 from services.registration import domain, store
 from services.registration.schemas import MeetingIn, MeetingUpdate
+from services.registration.usecases import signups
 from services.registration.usecases.common import (
     SOURCE,
     check_time,
@@ -149,7 +150,10 @@ async def transition(pool: asyncpg.Pool, principal: Principal, meeting_id: uuid.
 
 
 async def _move(conn: Conn, meeting_id: uuid.UUID, target: str) -> asyncpg.Record:
-    """Set the meeting's status and emit its event; closing carries the roster (matching pairs it)."""
+    """Set the meeting's status and emit its event; closing carries the roster (matching pairs it). When
+    sign-up ends, the sign-ups still waiting for confirmation are closed with it."""
+    if target in ("registration_closed", "cancelled"):
+        await signups.close_waiting_of_meeting(conn, meeting_id)
     row = await store.set_meeting_status(conn, meeting_id, target)
     roster = await store.confirmed_registration_ids(conn, meeting_id) if target == "registration_closed" else None
     event = make_event(domain.EVENT_OF_STATE[target], row["tenant_id"], snapshot(row, roster))

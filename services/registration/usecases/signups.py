@@ -280,6 +280,15 @@ async def close_waiting_with_contact(conn: Conn, tenant_id: uuid.UUID, email: st
         await _close(conn, signup, "expired", [])
 
 
+async def close_waiting_of_meeting(conn: Conn, meeting_id: uuid.UUID) -> None:
+    """When sign-up ends (closed, by the coordinator or the clock, or cancelled): the meeting's sign-ups still
+    waiting for confirmation can no longer get a place, so their links and details go now (closed as
+    expired), not at their expiry time (issue 17, kind 4: a credential lives no longer than what it grants)."""
+    for signup in await store.pending_signups_of_meeting(conn, meeting_id):
+        await store.scrub_contacts_outbox(conn, topics.CONTACTS, [signup_key(signup["id"])])
+        await _close(conn, signup, "expired", [])
+
+
 async def expire(pool: asyncpg.Pool, at: datetime | None = None) -> int:
     """Close the sign-ups whose confirmation time is over: their details are blanked everywhere.
 

@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed-stamp
 
-.PHONY: up test lint bench clean
+.PHONY: up test lint bench clean system-packages
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,7 +15,14 @@ $(STAMP): pyproject.toml
 up: $(STAMP)
 	$(PY) -m deploy.local.runner
 
-test: $(STAMP)
+# Debian packages the tests need: promtool (package prometheus) runs the alert unit tests. With sudo only
+# when not root; nothing is installed when promtool is on PATH already.
+system-packages:
+	@command -v promtool >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y --no-install-recommends prometheus; }
+
+test: $(STAMP) system-packages
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

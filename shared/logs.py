@@ -37,6 +37,21 @@ def _redact_event(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMa
     return event
 
 
+# FastStream's own loggers: each gets a coloured plain-text handler of its own that does not propagate, so
+# its lines would sit between our JSON lines. ``configure`` takes them over; the broker logs to BROKER_LOGGER.
+FASTSTREAM_LOGGERS = ("faststream", "faststream.access", "faststream.access.kafka")
+BROKER_LOGGER = "faststream.access.kafka"
+
+
+def broker_logger() -> logging.Logger:
+    """The logger to give a FastStream broker (``KafkaBroker(logger=...)``): it writes through the root
+    handler, so its lines are JSON like ours, without colours."""
+    logger = logging.getLogger(BROKER_LOGGER)
+    logger.handlers.clear()
+    logger.propagate = True
+    return logger
+
+
 def configure(service: str, level: str = "INFO", json_logs: bool = True) -> None:
     shared_processors: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
@@ -67,6 +82,11 @@ def configure(service: str, level: str = "INFO", json_logs: bool = True) -> None
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    for name in FASTSTREAM_LOGGERS:
+        taken_over = logging.getLogger(name)
+        taken_over.handlers.clear()
+        taken_over.propagate = True
+        taken_over.setLevel(logging.NOTSET)
     # httpx logs every URL it requests at INFO, query string and all.
     for noisy in ("aiokafka", "faststream", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -136,6 +136,7 @@ def make_broker(settings: Settings, service: str) -> KafkaBroker:
     return KafkaBroker(
         settings.kafka_bootstrap,
         client_id=f"fmf-{service}",
+        logger=logs.broker_logger(),  # our JSON lines, not FastStream's coloured plain text
         middlewares=[KafkaPrometheusMiddleware(registry=metrics.registry, app_name=f"fmf-{service}")],
         enable_idempotence=False,  # the embedded broker lacks it; the outbox + inbox give exactly-once effects
     )

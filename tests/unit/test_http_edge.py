@@ -76,3 +76,23 @@ def test_secrets_are_redacted_from_log_lines(line: str, secret: str) -> None:
 
 def test_plain_log_lines_are_left_alone() -> None:
     assert logs.redact("created topics for tenant 42") == "created topics for tenant 42"
+
+
+def test_faststream_logs_json_lines_through_ours_without_colours(capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 17, kind 8: FastStream's coloured plain-text lines sat between the JSON lines."""
+    import json
+    import logging
+
+    from faststream._internal.context import ContextRepo
+
+    logs.configure("test", "INFO", json_logs=True)
+    broker = service.make_broker(Settings(), "test")
+    broker.config.logger._setup(ContextRepo())
+    broker.config.logger.log("broker line", logging.WARNING)
+    logging.getLogger("faststream").warning("faststream line")
+    captured = capsys.readouterr()
+    lines = (captured.out + captured.err).strip().splitlines()
+    assert len(lines) == 2, lines
+    for line in lines:
+        assert "\x1b[" not in line
+        assert json.loads(line)["service"] == "test"

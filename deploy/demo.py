@@ -24,8 +24,18 @@ def run_demo(api: httpx.Client, slug: str, people: int, echo: Callable[[str], No
     )
     if created.status_code not in (201, 409):
         created.raise_for_status()
-    token = _ok(api.post(f"/tenants/{slug}/tokens"))["token"]
-    coordinator = {"Authorization": f"Bearer {token}"}
+    # A token for this run only, revoked when it ends however it ends: a demo run must not leave one
+    # more valid coordinator token behind each time (issue 17, kind 4).
+    issued = _ok(api.post(f"/tenants/{slug}/tokens"))
+    try:
+        return _run(api, slug, {"Authorization": f"Bearer {issued['token']}"}, people, echo)
+    finally:
+        api.delete(f"/tenants/{slug}/tokens/{issued['token_id']}")
+
+
+def _run(
+    api: httpx.Client, slug: str, coordinator: dict[str, str], people: int, echo: Callable[[str], None]
+) -> dict[str, Any]:
     starts = (datetime.now(ZoneInfo("Europe/Oslo")) + timedelta(days=14)).replace(
         hour=11, minute=0, second=0, microsecond=0
     )

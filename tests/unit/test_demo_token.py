@@ -59,3 +59,48 @@ def test_a_kept_token_that_stopped_working_is_revoked_and_replaced(tmp_path: Pat
     second = restart(service, kept)
     assert second != first and list(service.valid.values()) == [second]
     assert json.loads(kept.read_text())["token"] == second
+
+
+class FakePlatform(FakeRegistration):
+    """Enough of registration for ``fmf demo``; closing the meeting can fail, to show that the token goes
+    anyway."""
+
+    def __init__(self, close_status: int = 200) -> None:
+        super().__init__()
+        self.close_status = close_status
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        path, auth = request.url.path, request.headers.get("authorization", "")
+        coordinator = auth.removeprefix("Bearer ") in self.valid.values()
+        if path.startswith("/v1/meetings/") or (path == "/v1/tenants/demo/meetings" and request.method == "POST"):
+            if not coordinator:
+                return httpx.Response(401)
+            if path == "/v1/tenants/demo/meetings":
+                return httpx.Response(201, json={"id": "m1"})
+            if path.endswith("/registrations"):
+                return httpx.Response(201, json={"status": "confirmed"})
+            if path.endswith("/seating"):
+                return httpx.Response(200, json={"version": 1, "pairs": []})
+            if path.endswith("/close"):
+                return httpx.Response(self.close_status, json={})
+            return httpx.Response(200, json={})
+        return super().__call__(request)
+
+
+def test_a_demo_run_revokes_its_token_however_it_ends() -> None:
+    from deploy.demo import run_demo
+
+    for close_status, fails in ((200, False), (500, True)):
+        service = FakePlatform(close_status)
+        with httpx.Client(
+            transport=httpx.MockTransport(service),
+            base_url="http://registration/v1",
+            headers={"Authorization": OPERATOR},
+        ) as client:
+            try:
+                run_demo(client, "demo", 1, echo=lambda _: None)
+            except (httpx.HTTPStatusError, RuntimeError):
+                assert fails
+            else:
+                assert not fails
+        assert service.issued == 1 and service.valid == {}, close_status

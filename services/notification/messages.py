@@ -77,10 +77,20 @@ def context(facts: Facts, public_base_url: str) -> dict[str, Any]:
         "interests": [single_line(i) for i in seating.interest_labels(facts.details.get("interests", []), language)],
         "changes": list(facts.details.get("changes", [])),
     }
+    ctx.update({f"was_{key}": None for key in ("local_start", "start", "end", "venue_name", "venue_address")})
     if facts.meeting is not None:
         m = facts.meeting
         venue = {key: single_line(str(value)) for key, value in dict(m.venue).items()}
         ctx.update(templates.meeting_context(single_line(m.title), m.starts_at, m.duration_minutes, m.timezone, venue))
+        was = facts.details.get("was")
+        if was:  # a changed meeting: its time and place before the change
+            old_venue = {key: single_line(str(value)) for key, value in dict(was.get("venue", {})).items()}
+            old = templates.meeting_context(
+                "", datetime.fromisoformat(was["starts_at"]), int(was["duration_minutes"]), m.timezone, old_venue
+            )
+            ctx.update(
+                {f"was_{key}": old[key] for key in ("local_start", "start", "end", "venue_name", "venue_address")}
+            )
     if facts.link_expires_at is not None:
         timezone = facts.meeting.timezone if facts.meeting is not None else facts.timezone
         ctx.update(templates.expiry_context(facts.link_expires_at, timezone))

@@ -197,7 +197,7 @@ async def meeting_event(conn: Conn, event: Envelope, m: MeetingSnapshot) -> None
                 domain.MEETING_CHANGED,
                 m.meeting_id,
                 reg["registration_id"],
-                details={"changes": changes},
+                details={"changes": changes, "was": _was(before)},
             )
 
 
@@ -266,6 +266,16 @@ async def registration_status(conn: Conn, r: RegistrationChanged) -> None:
         participant_id=r.participant_id,
         status=r.status,
     )
+
+
+def _was(before: asyncpg.Record) -> dict[str, Any]:
+    """The time and place a changed meeting had, so that its message can say from what to what."""
+    venue = dict(before["venue"])
+    return {
+        "starts_at": before["starts_at"].isoformat(),
+        "duration_minutes": before["duration_minutes"],
+        "venue": {"name": venue.get("name", ""), "address": venue.get("address", "")},
+    }
 
 
 def _facts(meeting: asyncpg.Record) -> domain.MeetingFacts:

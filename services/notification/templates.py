@@ -170,6 +170,13 @@ def _localised(context: dict[str, Any], language: str) -> dict[str, Any]:
     if isinstance(local, datetime):
         extra["day"] = long_date(local, language)
         extra["day_short"] = long_date(local, language, year=False)
+    was = context.get("was_local_start")
+    if isinstance(was, datetime):
+        extra["was_day"] = long_date(was, language)
+        extra["was_day_short"] = long_date(was, language, year=False)
+        extra["was_date_short"] = (
+            f"{was.day}.{was.month}." if language != "en" else f"{was.day} {_MONTHS['en'][was.month - 1][:3]}"
+        )
     expires = context.get("expires_local")
     if isinstance(expires, datetime):
         extra["expires_day"] = long_date(expires, language)

@@ -684,6 +684,9 @@ async def test_every_kind_of_message_once_in_the_right_language_with_the_right_c
         assert f"Når: {day}, klokka 13:00–14:45" in by_kind[("amina", "reminder_24h")].body
         assert "13:00–14:45" in by_kind[("chris", "meeting_changed")].body
         assert "The meeting has a new time." in by_kind[("chris", "meeting_changed")].body
+        # From what to what: the old time as well as the new (issue 17, kind 7).
+        assert "The time has moved from " in by_kind[("chris", "meeting_changed")].body
+        assert "12:00–13:45," in by_kind[("chris", "meeting_changed")].body  # the old time, one hour earlier
         seat = by_kind[("amina", "pairs_published")].body
         assert "På møtet sitter du på plass 1." in seat and "Dere har felles interesser: Fotball, Matlaging." in seat
         assert "Chris" not in seat and "chris@" not in seat and "+4791000003" not in seat  # never the partner

@@ -167,6 +167,21 @@ def test_a_changed_meeting_says_what_changed(changes: list[str], nb: str) -> Non
     assert nb in messages.render(facts, "email", "http://x").body
 
 
+@pytest.mark.parametrize("channel", ["email", "sms"])
+@pytest.mark.parametrize("language", templates.LANGUAGES)
+def test_a_changed_meeting_says_from_what_to_what(language: str, channel: templates.Channel) -> None:
+    """Issue 17, kind 7: "Endring i møtet" gave the new time and place only; the reader had to guess the old."""
+    facts = preview.sample(domain.MEETING_CHANGED, language, with_link=False)
+    body = messages.render(facts, channel, preview.SAMPLE_BASE_URL).body
+    assert "10:00" in body and "Frivilligsentralen" in body  # before: 1 March, at the volunteer centre
+    assert "11:45" in body and "Arendal bibliotek" in body  # now
+    if channel == "email":
+        assert {"nb": "mandag 1. mars 2027", "nn": "måndag 1. mars 2027", "en": "Monday 1 March 2027"}[language] in body
+        assert {"nb": "fra", "nn": "frå", "en": "from"}[language] in body
+    only_time = dataclasses.replace(facts, details={**facts.details, "changes": ["time"]})
+    assert "Frivilligsentralen" not in messages.render(only_time, channel, preview.SAMPLE_BASE_URL).body
+
+
 @pytest.mark.parametrize("language", templates.LANGUAGES)
 @pytest.mark.parametrize("kind", domain.KINDS)
 def test_an_sms_is_gsm7_and_fits_one_sms_without_the_link_and_two_with_it(kind: str, language: str) -> None:

@@ -714,7 +714,7 @@ def _spread(groups: Sequence[Group]) -> list[Group]:
 
 
 EarlierSeating = Sequence[Sequence[tuple[uuid.UUID, int]]]  # earlier groups as (registration id, seat)
-_PACKING_STEPS = 20_000  # a bound on the search that fills the gaps; beyond it the table closes up in order
+_PACKING_STEPS = 2_000  # a bound on the search that fills the gaps; beyond it the table closes up in order
 
 
 def _core_first(group: Group) -> list[Person]:
@@ -768,10 +768,10 @@ def _closed_up(groups: Sequence[Group], old: Mapping[uuid.UUID, int]) -> dict[uu
 
 
 def _pack(
-    kept: Sequence[Group], moving: Sequence[Group], size: int, old: Mapping[uuid.UUID, int]
+    kept: Sequence[Group], moving: Sequence[Group], size: int, old: Mapping[uuid.UUID, int], taken: AbstractSet[int]
 ) -> dict[uuid.UUID, int] | None:
-    """Kept groups on their earlier seats, the moving groups filling the gaps exactly; None if they cannot."""
-    taken = {old[m.registration_id] for g in kept for m in g.members}
+    """Kept groups on their earlier seats (``taken``), the moving groups filling the gaps exactly; None if
+    they cannot."""
     holes: list[list[int]] = []  # [first seat, length]
     for s in range(1, size + 1):
         if s in taken:
@@ -781,6 +781,7 @@ def _pack(
         else:
             holes.append([s, 1])
     order = sorted(moving, key=lambda g: (-len(g.members), _anchor(g, old)))
+    anchors = [_anchor(g, old)[0] for g in order]
     room = [length for _, length in holes]
     chosen: list[int] = [0] * len(order)
     steps = 0
@@ -790,7 +791,7 @@ def _pack(
         if k == len(order):
             return True
         tried: set[int] = set()
-        for h in sorted(range(len(room)), key=lambda h: abs(holes[h][0] - _anchor(order[k], old)[0])):
+        for h in sorted(range(len(room)), key=lambda h: abs(holes[h][0] - anchors[k])):
             steps += 1
             need = len(order[k].members)
             if room[h] < need or room[h] in tried or steps > _PACKING_STEPS:
@@ -805,7 +806,7 @@ def _pack(
             room[h] += need
         return False
 
-    if sum(room) != sum(len(g.members) for g in moving) or not fill(0):
+    if sum(room) != sum(len(g.members) for g in moving) or 1 in room or not fill(0):
         return None
     out = {m.registration_id: old[m.registration_id] for g in kept for m in g.members}
     for h, (first, _) in enumerate(holes):
@@ -831,15 +832,22 @@ def _least_moves(groups: Sequence[Group], earlier: EarlierSeating) -> dict[uuid.
 
     kept = sorted((g for g in groups if unchanged(g)), key=lambda g: _anchor(g, old))
     moving = [g for g in groups if not unchanged(g)]
-    layout = _pack(kept, moving, size, old)
+    taken = {old[m.registration_id] for g in kept for m in g.members}
+    layout = _pack(kept, moving, size, old, taken)
     while layout is None and kept:
-        # Free the kept group whose move lets the rest fit with the fewest people moved; else the last one.
+        # Free the kept group beside a gap whose move lets the rest fit with the fewest people moved (it
+        # widens the gap); else the last one on the table.
         best: tuple[int, int, dict[uuid.UUID, int]] | None = None
         for k in range(len(kept) - 1, -1, -1):
-            trial = _pack(kept[:k] + kept[k + 1 :], [*moving, kept[k]], size, old)
+            span = {old[m.registration_id] for m in kept[k].members}
+            beside = {min(span) - 1, max(span) + 1} - {0, size + 1}
+            if beside <= taken and k != len(kept) - 1:
+                continue
+            trial = _pack(kept[:k] + kept[k + 1 :], [*moving, kept[k]], size, old, taken - span)
             if trial is not None and (best is None or moved(trial) < best[0]):
                 best = (moved(trial), k, trial)
         k = best[1] if best is not None else len(kept) - 1
+        taken -= {old[m.registration_id] for m in kept[k].members}
         moving.append(kept.pop(k))
         layout = best[2] if best is not None else None
     closed = _closed_up(groups, old)

@@ -29,8 +29,8 @@ class Told:
 class SeatNotice:
     registration_id: uuid.UUID
     participant_id: uuid.UUID
-    seat: int
-    pair_number: int
+    seat: int | None  # None: they had a seat, and a re-match left them without a partner
+    pair_number: int | None
     interests: tuple[str, ...]  # vocabulary ids where known, so each reader gets their own language
     first: bool  # first time this person hears of a seat (else: their seat or partner changed)
     partners: int = 1  # how many people this person talks with: 1 in a pair, 2 in a trio
@@ -46,7 +46,11 @@ def seating(plan: Pairing) -> dict[uuid.UUID, Told]:
 
 
 def notices(plan: Pairing, told_before: dict[uuid.UUID, Told]) -> list[SeatNotice]:
-    """One notice per person whose seat or partners differ from what they were told before."""
+    """One notice per person whose seat or partners differ from what they were told before.
+
+    Someone told a seat earlier whom a re-match leaves unpaired (a hard rule leaves no group for them)
+    is told too, with no seat: they are not left expecting a partner who is no longer there.
+    """
     now_told = seating(plan)
     changed = set(plan.changed)
     out = []
@@ -67,6 +71,11 @@ def notices(plan: Pairing, told_before: dict[uuid.UUID, Told]) -> list[SeatNotic
                     first=before is None,
                     partners=len(pair.members) - 1,
                 )
+            )
+    for unpaired in plan.unpaired:  # their seat changed too: to none, until the host finds them a place
+        if unpaired.registration_id in told_before:
+            out.append(
+                SeatNotice(unpaired.registration_id, unpaired.participant_id, None, None, (), first=False, partners=0)
             )
     return out
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from services.matching import plans
 from services.matching.pairing import Person, propose, rematch
 from services.notification import seating
-from shared.events import Pair, Pairing, PairMember
+from shared.events import Pair, Pairing, PairMember, Unpaired
 from shared.formats import PairingWeights
 from tests.unit.test_pairing import populations, weights_strategy
 
@@ -118,6 +118,21 @@ def test_after_a_late_cancellation_exactly_those_whose_partner_or_seat_changed_a
     assert seats == list(range(1, len(seats) + 1))  # no empty seat
     before, now = seating.seating(first), seating.seating(second)
     changed = {rid for rid, told in now.items() if before.get(rid) != told}
-    told = {n.registration_id for n in seating.notices(second, before)}
-    assert told == changed
+    unseated = {u.registration_id for u in second.unpaired} & set(before)  # had a seat, now none
+    notices = seating.notices(second, before)
+    assert {n.registration_id for n in notices} == changed | unseated
+    assert {n.registration_id for n in notices if n.seat is None} == unseated
     assert set(second.changed) == changed
+
+
+def test_someone_a_rematch_leaves_without_a_partner_is_told_they_have_no_seat_for_now() -> None:
+    first = plan(1, list(zip(N[:2], R[:2], strict=True)))
+    second = plan(2, [(N[0], R[0])])
+    alone = first.pairs[1].members[1]
+    second.unpaired = [
+        Unpaired(
+            participant_id=alone.participant_id, registration_id=alone.registration_id, group="resident", reason="x"
+        )
+    ]
+    notices = seating.notices(second, seating.seating(first))
+    assert [(n.registration_id, n.seat, n.first) for n in notices] == [(alone.registration_id, None, False)]

@@ -219,3 +219,16 @@ def test_a_reminder_after_the_pairs_are_published_knows_the_size_of_the_group() 
     assert _with_partners({}, 2) == {"partners": 2}
     assert _with_partners({}, None) == {}
     assert _with_partners({"partners": 1}, 2) == {"partners": 1}  # what the message itself was told wins
+
+
+@pytest.mark.parametrize("channel", ["email", "sms"])
+@pytest.mark.parametrize("language", templates.LANGUAGES)
+def test_someone_left_without_a_partner_is_told_so_and_given_no_seat(language: str, channel: templates.Channel) -> None:
+    facts = preview.sample(domain.SEAT_CHANGED, language, with_link=False)
+    alone = dataclasses.replace(facts, details={"seat": None, "pair_number": None, "interests": [], "partners": 0})
+    body = messages.render(alone, channel, preview.SAMPLE_BASE_URL).body
+    no_partner = {"nb": "ingen samtalepartner", "nn": "ingen samtalepartnar", "en": "no conversation partner"}
+    assert no_partner[language] in body
+    assert "None" not in body and "plass None" not in body
+    if channel == "sms":
+        assert gsm7.outside(body) == "" and (gsm7.length(body) or 999) <= 160

@@ -193,6 +193,9 @@ class Skip:
 @dataclass(frozen=True)
 class Fail:
     reason: str
+    # The channel that could not be used, when it is not the message's own: a phone-only person failed
+    # by SMS, not by an e-mail they never gave (reports count failures per channel).
+    channel: Channel | None = None
 
 
 Decision = Send | Defer | Skip | Fail
@@ -203,9 +206,6 @@ def decide(s: Situation, now: datetime) -> Decision:
     stale = _stale(s, now)
     if stale:
         return Skip(stale)
-    # The channel that could not be used, when it is not the message's own: a phone-only person failed
-    # by SMS, not by an e-mail they never gave (reports count failures per channel).
-    channel: Channel | None = None
     channel = channel_for(s.kind, s.recipient, s.sms_enabled)
     if isinstance(channel, Skip | Fail):
         return channel

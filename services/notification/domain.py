@@ -31,6 +31,9 @@ REMINDER_24H = "reminder_24h"
 REMINDER_2H = "reminder_2h"
 FEEDBACK_REQUEST = "feedback_request"
 ERASURE_CONFIRMED = "erasure_confirmed"
+# To someone still on the waiting list when registration closes (they may still get a place if someone
+# cancels before the start) or, if not told then, when the meeting is over: they did not get a place.
+WAITLIST_ENDED = "waitlist_ended"
 # Double opt-in: the link that confirms a public sign-up, the note to a participant whose contact was
 # used to sign up again for a meeting they hold a place in, and the link that confirms an erasure.
 CONFIRM_SIGNUP = "confirm_signup"
@@ -53,6 +56,7 @@ KINDS: tuple[str, ...] = (
     CONFIRM_SIGNUP,
     ALREADY_SIGNED_UP,
     CONFIRM_ERASURE,
+    WAITLIST_ENDED,
 )
 # The one kind that only makes sense as an SMS; every other kind goes by e-mail, or by SMS to
 # someone who gave only a phone number.
@@ -72,6 +76,7 @@ WITH_MANAGE_LINK = frozenset(
         REMINDER_2H,
         FEEDBACK_REQUEST,
         ALREADY_SIGNED_UP,
+        WAITLIST_ENDED,
     }
 )
 # Messages whose link carries a confirmation token that expires: pointless once the request is closed
@@ -88,6 +93,8 @@ KIND_OF_REGISTRATION_EVENT = {
     "registration.cancelled": REGISTRATION_CANCELLED,
 }
 LIVE_STATUSES = frozenset({"confirmed", "waitlisted"})
+# Meeting events after which nobody still waiting will get a place (closed: only if someone cancels).
+WAITLIST_END_OF_EVENT = {"meeting.registration_closed": "closed", "meeting.completed": "over"}
 
 
 def registration_message(event_type: str, reason: str | None) -> str | None:
@@ -235,6 +242,11 @@ def _stale(s: Situation, now: datetime) -> str | None:
             return "the request is closed"
         if s.link_expires_at is not None and now >= s.link_expires_at:
             return "the link has expired"
+    if s.kind == WAITLIST_ENDED:
+        if s.registration_status != "waitlisted":
+            return "the participant is no longer on the waiting list"
+        if s.meeting_status == "cancelled":
+            return "the meeting is cancelled"  # they hear that in the cancellation message
     if s.kind in (CONFIRM_SIGNUP, ALREADY_SIGNED_UP) and s.meeting_status in ("cancelled", "completed"):
         return f"the meeting is {s.meeting_status}"
     if s.kind == ALREADY_SIGNED_UP and s.registration_status not in (None, *LIVE_STATUSES):

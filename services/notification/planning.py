@@ -175,6 +175,7 @@ async def meeting_event(conn: Conn, event: Envelope, m: MeetingSnapshot) -> None
                 conn, event, reg["participant_id"], domain.MEETING_CANCELLED, m.meeting_id, reg["registration_id"]
             )
         return
+    await _tell_the_waitlist_it_ended(conn, event, m)
     confirmed = await store.registrations_of(conn, m.meeting_id, ("confirmed",))
     if before is None:
         # Registrations that arrived before their meeting get their reminders now.
@@ -199,6 +200,26 @@ async def meeting_event(conn: Conn, event: Envelope, m: MeetingSnapshot) -> None
                 reg["registration_id"],
                 details={"changes": changes, "was": _was(before)},
             )
+
+
+async def _tell_the_waitlist_it_ended(conn: Conn, event: Envelope, m: MeetingSnapshot) -> None:
+    """Registration closed or the meeting is over: each one still waiting hears, once, that they did not get
+    a place (after the close: unless someone cancels before the start)."""
+    when = domain.WAITLIST_END_OF_EVENT.get(event.type)
+    if when is None:
+        return
+    for reg in await store.registrations_of(conn, m.meeting_id, ("waitlisted",)):
+        if await store.told(conn, reg["registration_id"], domain.WAITLIST_ENDED):
+            continue
+        await _tell(
+            conn,
+            event,
+            reg["participant_id"],
+            domain.WAITLIST_ENDED,
+            m.meeting_id,
+            reg["registration_id"],
+            details={"when": when},
+        )
 
 
 async def pairs_published(conn: Conn, event: Envelope, plan: Pairing) -> None:

@@ -36,6 +36,7 @@ SAMPLE_EXPIRES_AT = datetime(2027, 2, 24, 17, 30, tzinfo=UTC)  # 18:30 in Oslo
 SAMPLE_DETAILS: dict[str, dict[str, Any]] = {
     domain.PAIRS_PUBLISHED: {"seat": 7, "pair_number": 4, "interests": ["football", "cooking"]},
     domain.SEAT_CHANGED: {"seat": 12, "pair_number": 6, "interests": ["music"], "partners": 2},  # moved into a trio
+    domain.WAITLIST_ENDED: {"when": "closed"},
     domain.MEETING_CHANGED: {
         "changes": ["time", "place"],
         "was": {

@@ -358,6 +358,17 @@ async def add_notification(
     return bool(inserted)
 
 
+async def told(conn: Conn, registration_id: uuid.UUID, kind: str) -> bool:
+    """Whether a message of ``kind`` about this registration has been planned already, for any cause."""
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM notifications WHERE registration_id = $1 AND kind = $2)",
+            registration_id,
+            kind,
+        )
+    )
+
+
 async def add_signup_notification(
     conn: Conn,
     *,

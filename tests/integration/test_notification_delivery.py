@@ -854,3 +854,43 @@ async def _at_least(items: list[Any], n: int) -> list[Any] | None:
 async def _at_least_events(bootstrap: str, ids: set[str], n: int) -> list[dict[str, Any]] | None:
     found = await outcome_events(bootstrap, ids)
     return found if len(found) >= n else None
+
+
+async def test_those_still_waiting_hear_once_that_they_did_not_get_a_place(
+    database: str, kafka_bootstrap: str, mailserver: ControlledSmtp, gateway: FakeSmsGateway, producer: AIOKafkaProducer
+) -> None:
+    """Issue 17, kind 7: people on the waiting list were never told they did not get a place. They hear it
+    once: when registration closes (or, if they were not waiting yet then, when the meeting is over);
+    someone promoted before the message goes out is not told."""
+    domain = f"{uuid.uuid4().hex[:8]}.example.no"
+    settings = service_settings(database, kafka_bootstrap, mailserver, gateway)
+    await start_at_the_end(kafka_bootstrap, group_of(settings))
+    ev = Events(producer)
+    placed, waiting, late = Person("Kari", "nb", domain), Person("Ola", "en", domain), Person("Siv", "nn", domain)
+    meeting = uuid.uuid4()
+    starts = local(datetime.now(UTC) + timedelta(days=5), 11)
+    async with notification_service(settings):
+        await ev.meeting("meeting.published", meeting, starts)
+        for p in (placed, waiting, late):
+            await ev.contact(p, meeting)
+        await ev.registration("registration.confirmed", placed, meeting)
+        await ev.registration("registration.waitlisted", waiting, meeting)
+        await settled(settings)
+        await ev.meeting("meeting.registration_closed", meeting, starts, status="registration_closed")
+        await ev.meeting("meeting.registration_closed", meeting, starts, status="registration_closed")  # again
+        await settled(settings)
+        await ev.registration("registration.waitlisted", late, meeting)
+        await settled(settings)  # another topic: it could overtake the meeting's completion
+        await ev.meeting("meeting.completed", meeting, starts, status="completed")
+        await settled(settings)
+        await asyncio.sleep(0.5)
+        record = await kinds_by_id(settings)
+        ended = [m for m in mailserver.to(domain) if record[m.notification_id] == "waitlist_ended"]
+    assert sorted(m.to for m in ended) == sorted([str(waiting.address), str(late.address)])
+    by_to = {m.to: m for m in ended}
+    closed = by_to[str(waiting.address)]
+    assert str(closed.message["Subject"]).startswith("Registration has closed: Kaffe og prat")
+    assert "you did not get a place" in closed.body and "If someone cancels before the meeting starts" in closed.body
+    over = by_to[str(late.address)]
+    assert str(over.message["Subject"]).startswith("Møtet er over: Kaffe og prat")
+    assert "fekk dessverre ikkje plass" in over.body

@@ -181,3 +181,13 @@ def test_a_cancellation_caused_by_erasure_is_not_told() -> None:
     assert domain.registration_message("registration.cancelled", None) == domain.REGISTRATION_CANCELLED
     assert domain.registration_message("registration.promoted", None) == domain.REGISTRATION_PROMOTED
     assert domain.registration_message("registration.attended", None) is None
+
+
+def test_the_end_of_the_waiting_list_is_told_to_those_still_waiting_only() -> None:
+    waiting = situation(domain.WAITLIST_ENDED, registration_status="waitlisted", meeting_status="registration_closed")
+    assert domain.decide(waiting, NOON) == Send("email", "kari@example.no")
+    promoted = situation(domain.WAITLIST_ENDED, registration_status="confirmed")
+    assert isinstance(domain.decide(promoted, NOON), Skip)
+    cancelled = situation(domain.WAITLIST_ENDED, registration_status="waitlisted", meeting_status="cancelled")
+    assert isinstance(domain.decide(cancelled, NOON), Skip)  # the cancellation message says it
+    assert domain.WAITLIST_END_OF_EVENT == {"meeting.registration_closed": "closed", "meeting.completed": "over"}

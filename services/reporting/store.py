@@ -133,13 +133,14 @@ _EFFECTIVE_STATUS = (
 
 
 async def tenant_summary(conn: Conn, tenant_id: uuid.UUID) -> list[asyncpg.Record]:
-    """Per meeting: places by group and status, promotions, pairs and trios. In a cancelled meeting
+    """Per meeting: places by group and status, promotions, pairs and trios. *Confirmed* holds a place,
+    as in the reports: confirmed, attended or no-show (recording attendance does not unconfirm). In a cancelled meeting
     nobody holds a place or waits for one (their registrations count as cancelled), and nobody sat in pairs."""
     return await conn.fetch(
         f"""
         SELECT m.meeting_id, m.title, m.format, m.status, m.starts_at,
-               count(*) FILTER (WHERE r.status = 'confirmed' AND r."group" = 'newcomer') AS confirmed_newcomer,
-               count(*) FILTER (WHERE r.status = 'confirmed' AND r."group" = 'resident') AS confirmed_resident,
+               count(*) FILTER (WHERE r.status IN {_PLACE} AND r."group" = 'newcomer') AS confirmed_newcomer,
+               count(*) FILTER (WHERE r.status IN {_PLACE} AND r."group" = 'resident') AS confirmed_resident,
                count(*) FILTER (WHERE r.status = 'waitlisted' AND r."group" = 'newcomer') AS waitlisted_newcomer,
                count(*) FILTER (WHERE r.status = 'waitlisted' AND r."group" = 'resident') AS waitlisted_resident,
                count(*) FILTER (WHERE r.status = 'cancelled') AS cancelled,

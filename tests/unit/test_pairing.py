@@ -106,9 +106,10 @@ def assert_constraints_hold(proposal: Proposal, history: History) -> None:
         ns = [m for m in g.members if m.group == "newcomer"]
         rs = [m for m in g.members if m.group == "resident"]
         assert ns and rs
-        if g.locked:
-            continue
+        extras = set(g.extras)
         for a, b in itertools.combinations(g.members, 2):
+            if g.locked and a.registration_id not in extras and b.registration_id not in extras:
+                continue  # the locked pair itself: the coordinator decided
             assert allowed(a, b, history) is None, (a, b)
 
 
@@ -238,7 +239,13 @@ def test_rematch_of_any_earlier_plan_keeps_every_hard_rule_in_pairs_and_trios(
     gone = data.draw(st.sets(st.sampled_from([p.registration_id for p in everyone]))) if everyone else set()
     now_n = [p for p in newcomers if p.registration_id not in gone]
     now_r = [p for p in residents if p.registration_id not in gone]
-    after = rematch(list(previous.values()), now_n, now_r, weights, history)
+    locks = []
+    for group in previous.values():  # the coordinator locked some pairs of the earlier plan
+        n_ids = [rid for rid in group if rid in {p.registration_id for p in newcomers}]
+        r_ids = [rid for rid in group if rid in {p.registration_id for p in residents}]
+        if n_ids and r_ids and data.draw(st.booleans()):
+            locks.append((n_ids[0], r_ids[0]))
+    after = rematch(list(previous.values()), now_n, now_r, weights, history, locks)
     placed = placements(after)
     assert set(placed) == {p.registration_id for p in now_n + now_r}
     assert all(n == 1 for n in placed.values())

@@ -177,6 +177,8 @@ class RegistrationChanged(Payload):
     # "erasure": the participant's data was erased (participant.erased follows with the same
     # correlation id); they are told once, by the erasure confirmation, not by a cancellation message.
     reason: Literal["erasure"] | None = None
+    # On registration.waitlisted: the place in the group's waiting list (1 = the next to get a place).
+    waitlist_position: int | None = None
 
 
 class SignupRepeated(Payload):

@@ -76,7 +76,10 @@ def context(facts: Facts, public_base_url: str) -> dict[str, Any]:
         "partners": int(facts.details.get("partners") or 1),  # people the reader talks with; older rows: 1
         "interests": [single_line(i) for i in seating.interest_labels(facts.details.get("interests", []), language)],
         "changes": list(facts.details.get("changes", [])),
-        "when": facts.details.get("when"),  # waitlist_ended: "closed" (registration) or "over" (the meeting)
+        "when": facts.details.get("when"),
+        "waitlist_position": facts.details.get(
+            "waitlist_position"
+        ),  # registration_waitlisted: 1 = next  # waitlist_ended: "closed" (registration) or "over" (the meeting)
     }
     ctx.update({f"was_{key}": None for key in ("local_start", "start", "end", "venue_name", "venue_address")})
     if facts.meeting is not None:

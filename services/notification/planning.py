@@ -142,7 +142,8 @@ async def registration_changed(conn: Conn, event: Envelope, r: RegistrationChang
     )
     kind = domain.registration_message(event.type, r.reason)
     if kind is not None:
-        await _tell(conn, event, r.participant_id, kind, r.meeting_id, r.registration_id)
+        details = {"waitlist_position": r.waitlist_position} if r.waitlist_position else None
+        await _tell(conn, event, r.participant_id, kind, r.meeting_id, r.registration_id, details=details)
     if event.type == "registration.cancelled":
         await store.remove_pending(conn, domain.SCHEDULED, registration_id=r.registration_id)
     if confirming:

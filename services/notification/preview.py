@@ -37,6 +37,7 @@ SAMPLE_DETAILS: dict[str, dict[str, Any]] = {
     domain.PAIRS_PUBLISHED: {"seat": 7, "pair_number": 4, "interests": ["football", "cooking"]},
     domain.SEAT_CHANGED: {"seat": 12, "pair_number": 6, "interests": ["music"], "partners": 2},  # moved into a trio
     domain.WAITLIST_ENDED: {"when": "closed"},
+    domain.REGISTRATION_WAITLISTED: {"waitlist_position": 3},
     domain.MEETING_CHANGED: {
         "changes": ["time", "place"],
         "was": {

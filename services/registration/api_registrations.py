@@ -97,6 +97,7 @@ async def list_registrations(
             status=r["status"],
             name=r["name"],
             signed_up_at=r["signed_up_at"],
+            waitlist_position=r["waitlist_position"],
         )
         for r in rows
     ]
@@ -128,6 +129,7 @@ async def get_registration(
         meeting_ends_at=meeting["ends_at"],
         venue=meeting["venue"],
         feedback_given=feedback is not None,
+        waitlist_position=reg["waitlist_position"],
     )
 
 

@@ -308,6 +308,9 @@ class RegistrationView(BaseModel):
     meeting_ends_at: datetime
     venue: Venue
     feedback_given: bool
+    waitlist_position: int | None = Field(
+        None, description="While waitlisted: the place in the group's waiting list, 1 = the next to get a place."
+    )
 
 
 class RegistrationOut(BaseModel):
@@ -317,6 +320,9 @@ class RegistrationOut(BaseModel):
     status: str
     name: str | None
     signed_up_at: datetime
+    waitlist_position: int | None = Field(
+        None, description="While waitlisted: the place in the group's waiting list, 1 = the next to get a place."
+    )
 
 
 class SwapIn(Strict):

@@ -279,6 +279,15 @@ async def enrol(
     return row, int(row["confirmed_in_group"]), bool(row["signed_up"])
 
 
+async def count_waitlisted(conn: Conn, meeting_id: uuid.UUID, group: str) -> int:
+    n = await conn.fetchval(
+        "SELECT count(*) FROM registrations WHERE meeting_id = $1 AND \"group\" = $2 AND status = 'waitlisted'",
+        meeting_id,
+        group,
+    )
+    return int(n)
+
+
 async def count_confirmed(conn: Conn, meeting_id: uuid.UUID, group: str) -> int:
     n = await conn.fetchval(
         "SELECT count(*) FROM registrations WHERE meeting_id = $1 AND \"group\" = $2 AND status = 'confirmed'",
@@ -302,8 +311,15 @@ async def insert_registration(conn: Conn, source: str, events: Iterable[tuple[En
     return row
 
 
+# A waiting registration's place in its group's waiting list (1 = the next to get a place): first in,
+# first out, in the order first_waitlisted promotes.
+_WAITLIST_POSITION = (
+    "CASE WHEN r.status = 'waitlisted' THEN (SELECT count(*) FROM registrations w"
+    ' WHERE w.meeting_id = r.meeting_id AND w."group" = r."group" AND w.status = \'waitlisted\''
+    " AND (w.signed_up_at, w.id) <= (r.signed_up_at, r.id))::int END AS waitlist_position"
+)
 _REGISTRATION_WITH_PARTICIPANT = (
-    "SELECT r.*, p.name, p.language, p.profile, p.erased_at FROM registrations r"
+    f"SELECT r.*, p.name, p.language, p.profile, p.erased_at, {_WAITLIST_POSITION} FROM registrations r"
     " JOIN participants p ON p.id = r.participant_id"
 )
 

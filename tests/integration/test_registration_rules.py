@@ -190,6 +190,49 @@ async def test_cancellation_promotes_the_first_waiting_in_the_same_transaction(
         assert counts["confirmed"]["resident"] == 1 and counts["waitlisted"]["resident"] == 1
 
 
+async def test_the_waiting_list_position_is_shown_to_coordinator_and_participant(
+    registration_api: RegistrationApi,
+) -> None:
+    """Issue 17, kind 8: nobody could see where on the waiting list a person was."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        tenant = await registration_api.tenant(http)
+        meeting = await registration_api.meeting(http, tenant, capacity={"newcomer": 1, "resident": 1})
+        first = (await registration_api.sign_up(http, tenant, meeting, "resident", 1)).json()
+        waiting = [(await registration_api.sign_up(http, tenant, meeting, "resident", i)).json() for i in (2, 3, 4)]
+        newcomer = (await registration_api.sign_up(http, tenant, meeting, "newcomer", 5)).json()
+        listed = (
+            await http.get(f"{registration_api.base}/meetings/{meeting}/registrations", headers=tenant.headers)
+        ).json()
+        position = {r["id"]: r["waitlist_position"] for r in listed}
+        assert [position[w["registration_id"]] for w in waiting] == [1, 2, 3]
+        assert position[first["registration_id"]] is None and position[newcomer["registration_id"]] is None
+        third = waiting[2]
+        own = await http.get(
+            f"{registration_api.base}/registrations/{third['registration_id']}",
+            headers={"X-Manage-Token": third["manage_token"]},
+        )
+        assert own.json()["waitlist_position"] == 3
+        page = await http.get(
+            f"{registration_api.base.removesuffix('/v1')}/manage/{third['registration_id']}",
+            params={"token": third["manage_token"]},
+        )
+        assert "nummer 3 på ventelisten" in page.text and "number 3 on the waiting list" in page.text
+        waited = await registration_api.sql(
+            "SELECT body FROM outbox WHERE key = $1 AND event_type = 'registration.waitlisted' ORDER BY seq", meeting
+        )
+        assert [row["body"]["data"]["waitlist_position"] for row in waited] == [1, 2, 3]
+        r = await http.delete(
+            f"{registration_api.base}/registrations/{first['registration_id']}",
+            headers={"X-Manage-Token": first["manage_token"]},
+        )
+        assert r.status_code == 204  # the first waiting gets the place; the others move up
+        own = await http.get(
+            f"{registration_api.base}/registrations/{third['registration_id']}",
+            headers={"X-Manage-Token": third["manage_token"]},
+        )
+        assert own.json()["waitlist_position"] == 2
+
+
 async def test_editing_time_emits_meeting_changed_and_more_places_promote(registration_api: RegistrationApi) -> None:
     async with httpx.AsyncClient(timeout=10) as http:
         tenant = await registration_api.tenant(http)

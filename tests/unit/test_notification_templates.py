@@ -169,6 +169,25 @@ def test_a_changed_meeting_says_what_changed(changes: list[str], nb: str) -> Non
 
 @pytest.mark.parametrize("channel", ["email", "sms"])
 @pytest.mark.parametrize("language", templates.LANGUAGES)
+def test_the_waitlisted_message_says_the_place_on_the_waiting_list(language: str, channel: templates.Channel) -> None:
+    """Issue 17, kind 8: the waiting-list position was not visible anywhere."""
+    facts = preview.sample(domain.REGISTRATION_WAITLISTED, language)
+    body = messages.render(facts, channel, preview.SAMPLE_BASE_URL).body
+    expected = {
+        ("nb", "email"): "Du er nummer 3 på ventelisten.",
+        ("nn", "email"): "Du er nummer 3 på ventelista.",
+        ("en", "email"): "You are number 3 on the waiting list.",
+        ("nb", "sms"): "venteliste som nr. 3.",
+        ("nn", "sms"): "venteliste som nr. 3.",
+        ("en", "sms"): "waiting list as number 3.",
+    }[(language, channel)]
+    assert expected in body
+    unknown = dataclasses.replace(facts, details={})  # an event from before the field existed
+    assert expected not in messages.render(unknown, channel, preview.SAMPLE_BASE_URL).body
+
+
+@pytest.mark.parametrize("channel", ["email", "sms"])
+@pytest.mark.parametrize("language", templates.LANGUAGES)
 def test_a_changed_meeting_says_from_what_to_what(language: str, channel: templates.Channel) -> None:
     """Issue 17, kind 7: "Endring i møtet" gave the new time and place only; the reader had to guess the old."""
     facts = preview.sample(domain.MEETING_CHANGED, language, with_link=False)

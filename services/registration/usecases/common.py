@@ -148,5 +148,6 @@ def registration_event(
         language=reg["language"],
         profile=Profile.model_validate(reg["profile"] or {}),
         reason=reason,
+        waitlist_position=reg.get("waitlist_position") if status == "waitlisted" else None,
     )
     return make_event(type_, reg["tenant_id"], data, correlation_id=correlation)

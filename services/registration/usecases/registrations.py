@@ -86,9 +86,15 @@ async def sign_up(
             "group": body.group,
             "status": status,
         }
+        position = await store.count_waitlisted(conn, meeting_id, body.group) + 1 if status == "waitlisted" else None
         events = sign_up_events(
             participant,
-            {**registration, "language": participant["language"], "profile": participant["profile"]},
+            {
+                **registration,
+                "language": participant["language"],
+                "profile": participant["profile"],
+                "waitlist_position": position,  # last in the queue, under the meeting's lock
+            },
             token,
             contact_changed=True,
         )

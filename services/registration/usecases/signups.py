@@ -223,9 +223,14 @@ async def _place(conn: Conn, meeting: asyncpg.Record, signup: asyncpg.Record) ->
         "group": group,
         "status": status,
     }
-    events += sign_up_events(
-        person, {**registration, "language": person["language"], "profile": person["profile"]}, token, new_person
-    )
+    position = await store.count_waitlisted(conn, meeting_id, group) + 1 if status == "waitlisted" else None
+    facts = {
+        **registration,
+        "language": person["language"],
+        "profile": person["profile"],
+        "waitlist_position": position,
+    }
+    events += sign_up_events(person, facts, token, new_person)
     await store.insert_registration(conn, SOURCE, events, **registration, token_hash=hash_token(token))
     await _close(conn, signup, "confirmed", [], person["id"], registration["id"])
     return Confirmed(status, registration["id"], meeting_id, token)

@@ -239,11 +239,12 @@ def test_rematch_of_any_earlier_plan_keeps_every_hard_rule_in_pairs_and_trios(
     gone = data.draw(st.sets(st.sampled_from([p.registration_id for p in everyone]))) if everyone else set()
     now_n = [p for p in newcomers if p.registration_id not in gone]
     now_r = [p for p in residents if p.registration_id not in gone]
-    locks = []
+    locks: list[tuple[uuid.UUID, uuid.UUID]] = []
     for group in previous.values():  # the coordinator locked some pairs of the earlier plan
         n_ids = [rid for rid in group if rid in {p.registration_id for p in newcomers}]
         r_ids = [rid for rid in group if rid in {p.registration_id for p in residents}]
-        if n_ids and r_ids and data.draw(st.booleans()):
+        lock = data.draw(st.booleans())
+        if n_ids and r_ids and lock:
             locks.append((n_ids[0], r_ids[0]))
     after = rematch(list(previous.values()), now_n, now_r, weights, history, locks)
     placed = placements(after)

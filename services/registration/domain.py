@@ -117,6 +117,7 @@ TIMED_ACTIONS = frozenset(
         "complete",
         "attendance",
         "feedback",
+        "change_pairs",  # swap, lock, publish a version: each tells people their seat
     }
 )
 
@@ -127,7 +128,8 @@ def time_problem(action: str, clock: MeetingClock, now: datetime) -> str | None:
     - until registration closes (``registration_closes``): sign_up, edit, publish, new_invitation_code;
     - until the meeting starts: promote (the waiting list moves), cancel_registration (after that the
       coordinator records attendance: attended or no_show);
-    - until the meeting ends: cancel (the meeting; after it ended it is completed, not cancelled);
+    - until the meeting ends: cancel (the meeting; after it ended it is completed, not cancelled) and
+      change_pairs (seats may still move at the table, but nobody is told a seat for a meeting that is over);
     - from the start: attendance; from the end: complete, feedback.
     Closing registration early is allowed at any time, and so it has no rule here.
     """
@@ -149,6 +151,8 @@ def time_problem(action: str, clock: MeetingClock, now: datetime) -> str | None:
         )
     if action == "cancel" and now >= ends:
         return f"the meeting ended at {ends.isoformat()}: complete it instead of cancelling it"
+    if action == "change_pairs" and now >= ends:
+        return f"the meeting ended at {ends.isoformat()}: its pairs and seats no longer change"
     if action == "attendance" and now < starts:
         return f"attendance can be recorded once the meeting has started (at {starts.isoformat()})"
     if action == "complete" and now < ends:

@@ -138,6 +138,8 @@ async def test_complete_waits_for_the_end_and_cancel_stops_there(registration_ap
         assert (await http.get(url, headers=tenant.headers)).json()["status"] == "registration_closed"
         await started(api, meeting, "3 hours")
         refused(await http.post(f"{url}/cancel", headers=tenant.headers), "complete it instead")
+        publish = await http.post(f"{url}/pairs/publish", headers=tenant.headers, json={"version": 1})
+        refused(publish, "pairs and seats no longer change")
         assert (await http.post(f"{url}/complete", headers=tenant.headers)).json()["status"] == "completed"
 
 

@@ -100,7 +100,7 @@ def test_every_change_is_held_to_the_meetings_clock(closes_before: int | None, m
     assert allowed["sign_up"] == allowed["edit"] == allowed["publish"] == allowed["new_invitation_code"] == open_
     assert allowed["promote"] == allowed["cancel_registration"] == (at < START)
     assert allowed["attendance"] == (at >= START)
-    assert allowed["cancel"] == (at < clock.ends_at)
+    assert allowed["cancel"] == allowed["change_pairs"] == (at < clock.ends_at)
     assert allowed["complete"] == allowed["feedback"] == (at >= clock.ends_at)
     assert clock.closes_at <= START  # never a sign-up after the start
 
@@ -112,6 +112,7 @@ def test_every_change_is_held_to_the_meetings_clock(closes_before: int | None, m
         ("complete", START - timedelta(days=15), "once it has ended"),
         ("feedback", START, "feedback opens when the meeting has ended"),
         ("cancel", START + timedelta(hours=3), "complete it instead"),
+        ("change_pairs", START + timedelta(hours=3), "no longer change"),
         ("cancel_registration", START + timedelta(minutes=5), "the meeting started"),
     ],
 )

@@ -8,7 +8,7 @@ import asyncpg
 
 from services.registration import store
 from services.registration.schemas import LockIn, PublishPairsIn, SwapIn
-from services.registration.usecases.common import SOURCE, scope_of, scoped, visible_meeting
+from services.registration.usecases.common import SOURCE, check_time, scope_of, scoped, visible_meeting
 from shared import outbox
 from shared.auth import Principal
 from shared.db import Conn
@@ -20,6 +20,7 @@ async def _open_plan(conn: Conn, principal: Principal, meeting_id: uuid.UUID) ->
     meeting = await visible_meeting(conn, principal, meeting_id, lock=True)
     if meeting["status"] != "registration_closed":
         raise Conflict(f"the meeting is {meeting['status']}; pairs can be changed after registration closes")
+    check_time("change_pairs", meeting)
     row = await store.seating(conn, meeting_id)
     if row is None:
         raise Conflict("no pairs proposed yet; try again in a moment")

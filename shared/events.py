@@ -81,11 +81,16 @@ class Payload(BaseModel):
 
 
 class TenantCreated(Payload):
+    """tenant.created, and tenant.updated after its settings change: the tenant as it is now."""
+
     tenant_id: uuid.UUID
     slug: str
     name: str
     municipality_number: str
     timezone: str = "Europe/Oslo"
+    # Whom participants contact about the municipality's meetings (tenant settings); named in messages.
+    contact_email: str | None = None
+    contact_phone: str | None = None
 
 
 class TokenIssued(Payload):
@@ -378,6 +383,7 @@ class NotificationOutcome(Payload):
 # Which topic each event type goes to, and which payload model describes it.
 EVENT_TYPES: dict[str, tuple[str, type[Payload]]] = {
     "tenant.created": (topics.TENANTS, TenantCreated),
+    "tenant.updated": (topics.TENANTS, TenantCreated),
     "tenant.token_issued": (topics.TENANTS, TokenIssued),
     "tenant.token_revoked": (topics.TENANTS, TokenRevoked),
     "tenant.suspended": (topics.TENANTS, TenantStatusChanged),

@@ -10,18 +10,21 @@ from shared.events import Envelope, TenantCreated, TenantStatusChanged, TokenIss
 
 
 def register(consumer: EventConsumer) -> None:
-    @consumer.on("tenant.created")
+    @consumer.on("tenant.created", "tenant.updated")
     async def tenant_created(conn: Conn, event: Envelope) -> None:
         t = TenantCreated.model_validate(event.data)
         await conn.execute(
-            "INSERT INTO known_tenants (tenant_id, slug, name, municipality_number, timezone)"
-            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id) DO UPDATE"
-            " SET slug = EXCLUDED.slug, name = EXCLUDED.name, timezone = EXCLUDED.timezone",
+            "INSERT INTO known_tenants (tenant_id, slug, name, municipality_number, timezone, contact_email,"
+            " contact_phone) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant_id) DO UPDATE"
+            " SET slug = EXCLUDED.slug, name = EXCLUDED.name, timezone = EXCLUDED.timezone,"
+            " contact_email = EXCLUDED.contact_email, contact_phone = EXCLUDED.contact_phone",
             t.tenant_id,
             t.slug,
             t.name,
             t.municipality_number,
             t.timezone,
+            t.contact_email,
+            t.contact_phone,
         )
 
     @consumer.on("tenant.suspended", "tenant.reactivated")

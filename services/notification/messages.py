@@ -24,6 +24,15 @@ class MeetingView:
 
 
 @dataclass(frozen=True)
+class TenantView:
+    """The municipality that sends the message, and whom the reader can contact there."""
+
+    name: str = ""
+    contact_email: str | None = None
+    contact_phone: str | None = None
+
+
+@dataclass(frozen=True)
 class Facts:
     kind: str
     name: str
@@ -37,6 +46,7 @@ class Facts:
     confirm_token: str | None = None
     link_expires_at: datetime | None = None
     timezone: str = "Europe/Oslo"
+    tenant: TenantView = field(default_factory=TenantView)
     # Facts of this message only: seat, pair_number, interests (vocabulary ids), partners, changes.
     details: Mapping[str, Any] = field(default_factory=dict)
 
@@ -76,10 +86,14 @@ def context(facts: Facts, public_base_url: str) -> dict[str, Any]:
         "partners": int(facts.details.get("partners") or 1),  # people the reader talks with; older rows: 1
         "interests": [single_line(i) for i in seating.interest_labels(facts.details.get("interests", []), language)],
         "changes": list(facts.details.get("changes", [])),
+        # waitlist_ended: "closed" (registration) or "over" (the meeting).
         "when": facts.details.get("when"),
-        "waitlist_position": facts.details.get(
-            "waitlist_position"
-        ),  # registration_waitlisted: 1 = next  # waitlist_ended: "closed" (registration) or "over" (the meeting)
+        # registration_waitlisted: the place on the waiting list, 1 = the next to get a place.
+        "waitlist_position": facts.details.get("waitlist_position"),
+        # The municipality that sends the message, and whom to contact there.
+        "municipality": single_line(facts.tenant.name),
+        "contact_email": single_line(facts.tenant.contact_email or ""),
+        "contact_phone": single_line(facts.tenant.contact_phone or ""),
     }
     ctx.update({f"was_{key}": None for key in ("local_start", "start", "end", "venue_name", "venue_address")})
     if facts.meeting is not None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from services.notification import domain, gsm7, messages, templates
-from services.notification.messages import Facts, MeetingView
+from services.notification.messages import Facts, MeetingView, TenantView
 from services.notification.templates import Channel, Rendered
 
 SAMPLE_MEETING = MeetingView(
@@ -26,6 +26,7 @@ SAMPLE_MEETING = MeetingView(
     timezone="Europe/Oslo",
     venue={"name": "Arendal bibliotek", "address": "Torvet 6, 4836 Arendal", "kind": "library"},
 )
+SAMPLE_TENANT = TenantView("Arendal kommune", "folkmoterfolk@arendal.kommune.no", "+4737013000")
 SAMPLE_REGISTRATION = uuid.UUID("3f2b8c1e-7a4d-4e5f-9b6a-1c2d3e4f5a6b")
 SAMPLE_TOKEN = "q8Zr3kVb1sT0yWm5Xn2Lp7Hc4Ja9Gd6Fe0Ui3Oo8Kw"  # as long as a real manage token
 SAMPLE_BASE_URL = "https://pamelding.folkmoterfolk.no"
@@ -64,6 +65,7 @@ def sample(kind: str, language: str, *, with_link: bool = True) -> Facts:
         confirm_token=SAMPLE_CONFIRM_TOKEN if with_link and confirming else None,
         link_expires_at=SAMPLE_EXPIRES_AT if confirming else None,
         details=SAMPLE_DETAILS.get(kind, {}),
+        tenant=SAMPLE_TENANT,
     )
 
 

@@ -29,7 +29,7 @@ from prometheus_client import Histogram
 from services.notification import domain, messages, store
 from services.notification.failures import PermanentFailure, TemporaryFailure
 from services.notification.mailer import Mailer
-from services.notification.messages import Facts, MeetingView
+from services.notification.messages import Facts, MeetingView, TenantView
 from services.notification.sms import SmsGateway
 from shared import metrics, outbox
 from shared.db import Conn
@@ -224,6 +224,7 @@ def _facts(row: asyncpg.Record) -> Facts:
         confirm_token=row["confirm_token"],
         link_expires_at=row["link_expires_at"],
         timezone=row["timezone"],
+        tenant=TenantView(row["tenant_name"] or "", row["tenant_contact_email"], row["tenant_contact_phone"]),
         details=_with_partners(row["details"] or {}, row.get("seated_partners")),
     )
 

@@ -164,8 +164,23 @@ def duration_short(minutes: int, language: str) -> str:
     return " ".join(parts)
 
 
+_PHONE_WORD = {"nb": "tlf.", "nn": "tlf.", "en": "phone"}
+
+
+def contact_text(email: str | None, phone: str | None, language: str) -> str:
+    """The municipality's contact as the messages give it: "x@kommune.no, tlf. +4737013000", or ""."""
+    return ", ".join(part for part in (email, f"{_PHONE_WORD[language]} {phone}" if phone else None) if part)
+
+
 def _localised(context: dict[str, Any], language: str) -> dict[str, Any]:
-    extra: dict[str, Any] = {"lang": language}
+    # A message names the municipality that sends it and whom to contact there, when known.
+    context = {"municipality": "", "contact_email": "", "contact_phone": "", **context}
+    extra: dict[str, Any] = {
+        "lang": language,
+        "contact": contact_text(context["contact_email"], context["contact_phone"], language),
+        # An SMS has room for one: the phone (the reader holds one), else the e-mail address.
+        "contact_short": context["contact_phone"] or context["contact_email"],
+    }
     local = context.get("local_start")
     if isinstance(local, datetime):
         extra["day"] = long_date(local, language)

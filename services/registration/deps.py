@@ -68,6 +68,8 @@ def tenant_out(row: Any) -> TenantOut:
         day_starts=row["day_starts"],
         day_ends=row["day_ends"],
         retention_days=row["retention_days"],
+        contact_email=row["contact_email"],
+        contact_phone=row["contact_phone"],
     )
 
 

@@ -67,6 +67,8 @@ class TenantOut(BaseModel):
     day_starts: time
     day_ends: time
     retention_days: int
+    contact_email: str | None = None
+    contact_phone: str | None = None
 
 
 class TenantSettingsIn(Strict):
@@ -80,6 +82,25 @@ class TenantSettingsIn(Strict):
     confirmation_hours: int | None = Field(
         None, ge=1, le=168, description="Hours a public sign-up waits for its contact to be confirmed (default 48)."
     )
+    contact_email: EmailStr | None = Field(
+        None, max_length=254, description="Whom participants write to about the meetings; named in every message."
+    )
+    contact_phone: str | None = Field(
+        None, max_length=32, description="Whom participants call about the meetings (any number, landlines too)."
+    )
+
+    @field_validator("contact_phone")
+    @classmethod
+    def any_phone(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        try:
+            number = phonenumbers.parse(value, "NO")
+        except phonenumbers.NumberParseException as exc:
+            raise ValueError("not a phone number; write it like +47 37 01 30 00") from exc
+        if not phonenumbers.is_valid_number(number):
+            raise ValueError("not a valid phone number; write it like +47 37 01 30 00")
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
     @field_validator("timezone")
     @classmethod

@@ -41,7 +41,17 @@ async def tenant_by_slug(conn: Conn, slug: str, *, lock: bool = False) -> Record
 
 
 TENANT_SETTINGS = frozenset(
-    {"name", "timezone", "day_starts", "day_ends", "retention_days", "confirmation_hours", "status"}
+    {
+        "name",
+        "timezone",
+        "day_starts",
+        "day_ends",
+        "retention_days",
+        "confirmation_hours",
+        "status",
+        "contact_email",
+        "contact_phone",
+    }
 )
 
 

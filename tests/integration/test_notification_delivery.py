@@ -374,11 +374,11 @@ class Events:
         for event, key in list(self.published):
             await self.send(event, key)
 
-    async def tenant_created(self) -> None:
+    async def tenant_created(self, type_: str = "tenant.created", **contact: str) -> None:
         data = TenantCreated(
-            tenant_id=self.tenant, slug=f"t-{self.tenant.hex[:6]}", name="T", municipality_number="4203"
+            tenant_id=self.tenant, slug=f"t-{self.tenant.hex[:6]}", name="T", municipality_number="4203", **contact
         )
-        await self.publish("tenant.created", data, self.tenant)
+        await self.publish(type_, data, self.tenant)
 
     async def meeting(
         self, type_: str, meeting_id: uuid.UUID, starts_at: datetime, *, status: str = "published", **venue: str
@@ -854,6 +854,35 @@ async def _at_least(items: list[Any], n: int) -> list[Any] | None:
 async def _at_least_events(bootstrap: str, ids: set[str], n: int) -> list[dict[str, Any]] | None:
     found = await outcome_events(bootstrap, ids)
     return found if len(found) >= n else None
+
+
+async def test_every_message_names_the_municipality_and_whom_to_contact_there(
+    database: str, kafka_bootstrap: str, mailserver: ControlledSmtp, gateway: FakeSmsGateway, producer: AIOKafkaProducer
+) -> None:
+    """Issue 17, kind 7: no mail named the municipality, and "Kontakt arrangøren" gave no contact. The
+    contact is a tenant setting that travels on tenant.created / tenant.updated."""
+    domain = f"{uuid.uuid4().hex[:8]}.example.no"
+    settings = service_settings(database, kafka_bootstrap, mailserver, gateway)
+    await start_at_the_end(kafka_bootstrap, group_of(settings))
+    ev = Events(producer)
+    kari = Person("Kari", "nb", domain)
+    meeting = uuid.uuid4()
+    async with notification_service(settings):
+        await ev.tenant_created()
+        await ev.tenant_created("tenant.updated", contact_email="fmf@kommune.example.no", contact_phone="+4737013000")
+        await settled(settings)
+        await ev.meeting("meeting.published", meeting, local(datetime.now(UTC) + timedelta(days=5), 11))
+        await ev.contact(kari, meeting)
+        await ev.registration("registration.confirmed", kari, meeting)
+        await settled(settings)  # sent before the cancellation, which would make it stale
+        await ev.registration("registration.cancelled", kari, meeting)
+        await settled(settings)
+        await asyncio.sleep(0.5)
+        mails = mailserver.to(domain)
+    assert len(mails) == 2
+    for mail in mails:
+        assert "T – Folk møter folk" in mail.body
+        assert "Kontakt arrangøren: fmf@kommune.example.no, tlf. +4737013000" in mail.body
 
 
 async def test_those_still_waiting_hear_once_that_they_did_not_get_a_place(

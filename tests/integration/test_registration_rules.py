@@ -328,3 +328,27 @@ async def test_tenant_settings_change_the_daytime_window(registration_api: Regis
         assert r.status_code == 201, r.text
         bad = await http.patch(url, headers=registration_api.operator, json={"day_starts": "20:00"})
         assert bad.status_code == 409
+
+
+async def test_the_tenants_contact_is_a_setting_that_travels_to_the_other_services(
+    registration_api: RegistrationApi,
+) -> None:
+    """Issue 17, kind 7: messages said "Kontakt arrangøren" with no contact; now the operator sets one."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        tenant = await registration_api.tenant(http)
+        url = f"{registration_api.base}/tenants/{tenant.slug}"
+        contact = {"contact_email": "FMF@Kommune.example.no", "contact_phone": "37 01 30 00"}  # a switchboard
+        r = await http.patch(url, headers=registration_api.operator, json=contact)
+        assert r.status_code == 200, r.text
+        assert r.json()["contact_email"].lower() == "fmf@kommune.example.no"
+        assert r.json()["contact_phone"] == "+4737013000"
+        assert (await http.get(url, headers=registration_api.operator)).json()["contact_phone"] == "+4737013000"
+        [updated] = await registration_api.sql(
+            "SELECT body FROM outbox WHERE event_type = 'tenant.updated' AND key = $1", r.json()["id"]
+        )
+        assert updated["body"]["data"]["contact_phone"] == "+4737013000"
+        assert updated["body"]["data"]["name"] == r.json()["name"]
+        bad = await http.patch(url, headers=registration_api.operator, json={"contact_phone": "12"})
+        assert bad.status_code == 422 and "phone" in bad.json()["detail"]
+        bad = await http.patch(url, headers=registration_api.operator, json={"contact_email": "not an address"})
+        assert bad.status_code == 422

@@ -122,7 +122,9 @@ def test_the_seat_message_names_seat_and_interests_never_the_partner(language: s
     }[language]
     interests = {"nb": "Fotball, Matlaging", "nn": "Fotball, Matlaging", "en": "Football, Cooking"}[language]
     assert seat in body and host in body and interests in body
-    assert "@" not in body and "+47" not in body
+    ours = preview.SAMPLE_TENANT  # the municipality's own contact is in every message; the partner's never
+    partner_free = body.replace(ours.contact_email or "", "").replace(ours.contact_phone or "", "")
+    assert "@" not in partner_free and "+47" not in partner_free
     changed = text(domain.SEAT_CHANGED, language)
     assert "12" in changed and {"nb": "Musikk", "nn": "Musikk", "en": "Music"}[language] in changed
 
@@ -165,6 +167,25 @@ def test_without_a_manage_link_messages_say_to_tell_the_organiser(language: str)
 def test_a_changed_meeting_says_what_changed(changes: list[str], nb: str) -> None:
     facts = dataclasses.replace(preview.sample(domain.MEETING_CHANGED, "nb"), details={"changes": changes})
     assert nb in messages.render(facts, "email", "http://x").body
+
+
+@pytest.mark.parametrize("kind", [k for k in domain.KINDS if k not in domain.SMS_ONLY])
+@pytest.mark.parametrize("language", templates.LANGUAGES)
+def test_every_e_mail_names_the_municipality_and_its_contact(language: str, kind: str) -> None:
+    """Issue 17, kind 7: no mail named the municipality, and "Kontakt arrangøren" gave no contact."""
+    body = text(kind, language)
+    assert "Arendal kommune" in body
+    assert "folkmoterfolk@arendal.kommune.no" in body and "+4737013000" in body
+    unknown = dataclasses.replace(preview.sample(kind, language), tenant=messages.TenantView())  # not learnt yet
+    plain = messages.render(unknown, "email", preview.SAMPLE_BASE_URL).body
+    assert "None" not in plain and "()" not in plain and "Folk møter folk" in plain
+
+
+@pytest.mark.parametrize("kind", ["registration_cancelled", "meeting_cancelled"])
+@pytest.mark.parametrize("language", templates.LANGUAGES)
+def test_the_cancellation_sms_names_the_municipality_and_a_contact(language: str, kind: str) -> None:
+    body = text(kind, language, "sms")
+    assert "Arendal kommune" in body and "+4737013000" in body
 
 
 @pytest.mark.parametrize("channel", ["email", "sms"])

@@ -23,6 +23,8 @@ def _created(row: asyncpg.Record) -> TenantCreated:
         name=row["name"],
         municipality_number=row["municipality_number"],
         timezone=row["timezone"],
+        contact_email=row["contact_email"],
+        contact_phone=row["contact_phone"],
     )
 
 
@@ -62,7 +64,11 @@ async def update_settings(pool: asyncpg.Pool, slug: str, body: TenantSettingsIn)
         starts, ends = changes.get("day_starts", tenant["day_starts"]), changes.get("day_ends", tenant["day_ends"])
         if starts >= ends:
             raise Conflict(f"day_starts ({starts:%H:%M}) must be before day_ends ({ends:%H:%M})")
-        return await store.update_tenant(conn, tenant["id"], changes)
+        row = await store.update_tenant(conn, tenant["id"], changes)
+        await store.upsert_known_tenant(conn, row)
+        # The other services learn the new name, time zone and contact (messages name them).
+        await outbox.enqueue(conn, SOURCE, [(make_event("tenant.updated", row["id"], _created(row)), row["id"])])
+        return row
 
 
 async def set_status(pool: asyncpg.Pool, slug: str, status: str) -> asyncpg.Record:

@@ -93,5 +93,11 @@ def _run(
     for pair in plan["pairs"]:
         names = " + ".join(f"{m['name']} (seat {m['seat']})" for m in pair["members"])
         echo(f"pair {pair['number']:>2}: {names}  — {'; '.join(pair['reasons']) or 'no shared interests'}")
-    echo(f"seating plan: {api.base_url}/meetings/{meeting_id}/seating?format=html")
+    echo(f"seating plan: {seating_url(api, meeting_id)}")
     return plan
+
+
+def seating_url(api: httpx.Client, meeting_id: str) -> str:
+    """The printable seating plan's address, joined as the client joins its requests: ``api.base_url``
+    ends in '/', so pasting a path after it gave '//meetings/...', which answers 404 (issue 17, kind 8)."""
+    return str(api.build_request("GET", f"/meetings/{meeting_id}/seating", params={"format": "html"}).url)

@@ -7,6 +7,7 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -46,3 +47,11 @@ def test_unreachable_registration_is_one_line_and_a_failure(env: pytest.MonkeyPa
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and "cannot reach registration" in lines[0], result.output
     assert "Traceback" not in result.output
+
+
+def test_the_demo_prints_a_seating_url_without_a_double_slash() -> None:
+    from deploy.demo import seating_url
+
+    for base in ("http://127.0.0.1:8001/v1", "http://127.0.0.1:8001/v1/"):
+        url = seating_url(httpx.Client(base_url=base), "m-1")
+        assert url == "http://127.0.0.1:8001/v1/meetings/m-1/seating?format=html"

@@ -83,6 +83,9 @@ class EmbeddedPostgres:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             timeout=timeout,
+            # The postmaster pg_ctl starts stays out of the terminal's process group: Ctrl-C on `make up`
+            # reaches the runner only, which stops PostgreSQL last.
+            start_new_session=True,
         )
 
     def start(self) -> None:
@@ -145,6 +148,9 @@ class TansuBroker:
             stdout=out,
             stderr=subprocess.STDOUT,
             env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
+            # Out of the terminal's process group: Ctrl-C on `make up` must not stop the broker before the
+            # services that use it (they logged ~58 error lines); the runner stops it after them.
+            start_new_session=True,
         )
         wait_for_port(self.port, proc=self.proc)
 

@@ -7,6 +7,7 @@ FMF_KAFKA_BOOTSTRAP to use an external PostgreSQL or Kafka instead. Ctrl-C stops
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -83,27 +84,32 @@ def main() -> int:
         signal.signal(sig, lambda *_: stop.set())
 
     postgres: EmbeddedPostgres | None = None
-    broker: TansuBroker | None = None
-    services: ServiceProcesses | None = None
-    mail = None
     sms: SmsSink | None = None
+    # Everything started is stopped in the reverse order of its start: the services first, while the
+    # broker and the database they use are still there; PostgreSQL last.
+    stops = contextlib.ExitStack()
+    stops.callback(print, "Stopped.", flush=True)
     try:
         server_dsn = os.environ.get("FMF_DATABASE_URL")
         if not server_dsn:
             postgres = EmbeddedPostgres(VAR / "postgres", _port_or_free(int(os.environ.get("FMF_PG_PORT", 55432))))
+            stops.callback(postgres.stop)
             postgres.start()
             server_dsn = postgres.socket_dsn
         bootstrap = os.environ.get("FMF_KAFKA_BOOTSTRAP")
         if not bootstrap:
             (VAR / "log").mkdir(exist_ok=True)
             broker = TansuBroker(_port_or_free(9092), log_path=VAR / "log" / "tansu.log")
+            stops.callback(broker.stop)
             broker.start()
             bootstrap = broker.bootstrap
         smtp_port = _port_or_free(int(os.environ.get("FMF_SMTP_PORT", 1025)))
         mail = start_mail_sink(VAR / "mail", smtp_port)
+        stops.callback(mail.stop)
         sms_gateway_url = os.environ.get("FMF_SMS_GATEWAY_URL", "")
         if not sms_gateway_url:
             sms = start_sms_sink(VAR / "sms", _port_or_free(int(os.environ.get("FMF_SMS_SINK_PORT", 1026))))
+            stops.callback(sms.stop)
             sms_gateway_url = sms.url
         asyncio.run(ensure_topics(bootstrap, int(os.environ.get("FMF_TOPIC_PARTITIONS", 6))))
 
@@ -117,6 +123,7 @@ def main() -> int:
             sms_gateway_url=sms_gateway_url,
         )
         services = ServiceProcesses(config)
+        stops.callback(services.stop)
         services.start()
         services.wait_ready()
         coordinator_token = _create_demo_tenant(config)
@@ -142,17 +149,7 @@ def main() -> int:
         return 0
     finally:
         print("\nStopping ...", flush=True)
-        if services is not None:
-            services.stop()
-        if mail is not None:
-            mail.stop()
-        if sms is not None:
-            sms.stop()
-        if broker is not None:
-            broker.stop()
-        if postgres is not None:
-            postgres.stop()
-        print("Stopped.", flush=True)
+        stops.close()
 
 
 if __name__ == "__main__":

@@ -84,7 +84,18 @@ async def page(
     except TooManyRequests as exc:
         return _link_problem(exc)
     offers = domain.participant_offers(reg["status"], meeting["status"], feedback is not None, clock_of(meeting), now())
-    return _page("manage.html", reg=reg, meeting=meeting, offers=offers, token=token, message=message, problem=problem)
+    zone = ZoneInfo(meeting["timezone"])  # the tenant's clock, not UTC: the reader should not have to convert
+    return _page(
+        "manage.html",
+        reg=reg,
+        meeting=meeting,
+        starts=meeting["starts_at"].astimezone(zone),
+        ends=meeting["ends_at"].astimezone(zone),
+        offers=offers,
+        token=token,
+        message=message,
+        problem=problem,
+    )
 
 
 @router.post("/manage/{registration_id}/cancel")

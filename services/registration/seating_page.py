@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -30,4 +31,5 @@ def plan(meeting: asyncpg.Record, row: asyncpg.Record, names: dict[uuid.UUID, st
 
 
 def render(meeting: asyncpg.Record, seating: dict[str, Any]) -> str:
-    return _templates.get_template("seating.html").render(meeting=meeting, seating=seating)
+    starts = meeting["starts_at"].astimezone(ZoneInfo(meeting["timezone"]))  # the tenant's clock, not UTC
+    return _templates.get_template("seating.html").render(meeting=meeting, seating=seating, starts=starts)

@@ -131,3 +131,4 @@ async def test_propose_swap_publish_and_rematch_after_a_late_cancellation(platfo
         page = await http.get(f"{api}/meetings/{meeting_id}/seating?format=html", headers=coordinator)
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
         assert "Newcomer 0" in page.text and "publisert" in page.text
+        assert "UTC" not in page.text  # the tenant's clock (issue 17, kind 7)

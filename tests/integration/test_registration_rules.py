@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -217,6 +218,12 @@ async def test_the_waiting_list_position_is_shown_to_coordinator_and_participant
             params={"token": third["manage_token"]},
         )
         assert "nummer 3 på ventelisten" in page.text and "number 3 on the waiting list" in page.text
+        # The time on the page is the tenant's, not UTC the reader has to convert (issue 17, kind 7).
+        starts = datetime.fromisoformat(
+            (await http.get(f"{registration_api.base}/meetings/{meeting}", headers=tenant.headers)).json()["starts_at"]
+        )
+        assert "UTC" not in page.text
+        assert starts.astimezone(ZoneInfo("Europe/Oslo")).strftime("%d.%m.%Y kl. %H.%M") in page.text
         waited = await registration_api.sql(
             "SELECT body FROM outbox WHERE key = $1 AND event_type = 'registration.waitlisted' ORDER BY seq", meeting
         )

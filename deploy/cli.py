@@ -8,12 +8,15 @@ topic, replay and dead-letter commands talk to Kafka (FMF_KAFKA_BOOTSTRAP).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import httpx
 import typer
+from aiokafka.errors import KafkaConnectionError
 
 from shared import topics
 from shared.settings import get_settings
@@ -29,6 +32,7 @@ app.add_typer(topic_app, name="topic")
 app.add_typer(dlq_app, name="dlq")
 
 SERVICES = ("registration", "matching", "notification", "reporting")
+T = TypeVar("T")
 
 
 def operator_token() -> str:
@@ -53,6 +57,26 @@ class _Api(httpx.Client):
                 err=True,
             )
             raise typer.Exit(1) from None
+
+
+def _run(work: Coroutine[Any, Any, T]) -> T:
+    """Run a command's Kafka (and database) work; when a server cannot be reached, one line says which and
+    the command exits 1, instead of a page of traceback."""
+    settings = get_settings()
+    # aiokafka logs each failed connection attempt (hundreds of lines while it retries); the one line below
+    # says what matters.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    try:
+        return asyncio.run(work)
+    except KafkaConnectionError:
+        typer.echo(
+            f"error: cannot reach Kafka at {settings.kafka_bootstrap}: is it running? (FMF_KAFKA_BOOTSTRAP says"
+            " where it is)",
+            err=True,
+        )
+    except OSError as exc:
+        typer.echo(f"error: cannot reach a server ({exc}): is it running? (FMF_DATABASE_URL, ...)", err=True)
+    raise typer.Exit(1)
 
 
 def _api() -> httpx.Client:
@@ -127,7 +151,7 @@ def topic_create(
 ) -> None:
     """Create every topic and its dead-letter topic that does not exist yet."""
     settings = get_settings()
-    created = asyncio.run(
+    created = _run(
         topics.ensure_topics(
             settings.kafka_bootstrap, partitions or settings.topic_partitions, settings.topic_replication
         )
@@ -146,7 +170,7 @@ def replay(service: str) -> None:
     settings = get_settings()
     handlers = __import__(f"services.{service}.handlers", fromlist=["SUBSCRIBES_TO"])
     group = f"{settings.consumer_group_prefix}-{service}"
-    moved = asyncio.run(offsets.rewind(settings.kafka_bootstrap, group, handlers.SUBSCRIBES_TO))
+    moved = _run(offsets.rewind(settings.kafka_bootstrap, group, handlers.SUBSCRIBES_TO))
     typer.echo(f"{group}: {moved} partitions rewound to the beginning")
 
 
@@ -157,7 +181,7 @@ def rebuild(service: str = "reporting") -> None:
         raise typer.BadParameter("only reporting keeps a read model that can be rebuilt from the topics alone")
     from services.reporting.rebuild import rebuild as run
 
-    result = asyncio.run(run(get_settings()))
+    result = _run(run(get_settings()))
     typer.echo(f"rebuilt: {result.events} events applied, {result.skipped} skipped, in {result.seconds:.1f} s")
 
 
@@ -168,7 +192,7 @@ def dlq_replay(topic: str) -> None:
 
     if topic not in topics.ALL:
         raise typer.BadParameter(f"one of: {', '.join(topics.ALL)}")
-    count = asyncio.run(offsets.republish_dead_letters(get_settings().kafka_bootstrap, topic))
+    count = _run(offsets.republish_dead_letters(get_settings().kafka_bootstrap, topic))
     typer.echo(f"republished {count} messages from {topics.dlq(topic)} to {topic}")
 
 

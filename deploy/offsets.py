@@ -18,8 +18,8 @@ async def rewind(bootstrap: str, group: str, topic_names: tuple[str, ...], patie
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
-    await consumer.start()
     try:
+        await consumer.start()  # inside the try: a consumer that could not connect is closed too
         deadline = asyncio.get_running_loop().time() + patience_s
         while not consumer.assignment():
             if asyncio.get_running_loop().time() > deadline:
@@ -37,9 +37,9 @@ async def republish_dead_letters(bootstrap: str, topic: str) -> int:
     """Every message on ``<topic>.dlq`` back to ``topic``, with its key and original headers."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
-    await consumer.start()
-    await producer.start()
     try:
+        await consumer.start()  # inside the try: clients that could not connect are closed too
+        await producer.start()
         await consumer.topics()
         partitions = [TopicPartition(dlq(topic), p) for p in sorted(consumer.partitions_for_topic(dlq(topic)) or ())]
         ends = await consumer.end_offsets(partitions)

@@ -55,3 +55,14 @@ def test_the_demo_prints_a_seating_url_without_a_double_slash() -> None:
     for base in ("http://127.0.0.1:8001/v1", "http://127.0.0.1:8001/v1/"):
         url = seating_url(httpx.Client(base_url=base), "m-1")
         assert url == "http://127.0.0.1:8001/v1/meetings/m-1/seating?format=html"
+
+
+@pytest.mark.parametrize("command", [["dlq", "replay", "fmf.tenants.v1"], ["replay", "matching"]])
+def test_unreachable_kafka_is_one_line_and_a_failure(env: pytest.MonkeyPatch, command: list[str]) -> None:
+    """The same fault for the Kafka commands: a page of traceback and 'Unclosed AIOKafkaConsumer' lines."""
+    env.setenv("FMF_KAFKA_BOOTSTRAP", f"127.0.0.1:{_closed_port()}")
+    get_settings.cache_clear()
+    result = CliRunner().invoke(cli.app, command)
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "cannot reach Kafka" in lines[0], result.output

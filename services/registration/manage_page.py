@@ -50,16 +50,37 @@ def _page(template: str, status_code: int = 200, headers: dict[str, str] | None 
 # What a link that does not work says, in Norwegian first (the page's language) and in English.
 _LINK_PROBLEMS = {
     404: ("Lenken virker ikke. Kopier hele lenken fra meldingen.", "This link does not work. Copy the whole link."),
-    409: ("Lenken er brukt eller utløpt.", "This link has been used or has expired."),
     429: ("For mange forsøk. Prøv igjen senere.", "Too many attempts. Please try again later."),
 }
 
 
+# A refused link (409) says which refusal it is, in Norwegian too: "used or expired" left the reader to
+# guess, and was wrong when sign-up had closed (issue 17, kind 7). Keyed by the start of the use case's detail.
+_CONFLICTS_NB = (
+    ("this sign-up is confirmed already", "Påmeldingen er bekreftet allerede. Lenken til plassen står i meldingen."),
+    ("this confirmation link has expired", "Lenken er utløpt. Meld deg på igjen."),
+    ("your data has been erased already", "Opplysningene dine er slettet allerede."),
+    ("this link has expired", "Lenken er utløpt. Be om sletting på nytt fra siden for møtet ditt."),
+    ("registration closed at", "Påmeldingen til møtet er stengt."),
+    ("sign-up is", "Påmeldingen til møtet er stengt."),
+    ("the meeting is", "Møtet tar ikke imot påmeldinger nå."),
+)
+
+
+def link_problem_text(status: int, detail: str) -> tuple[str, str]:
+    """The Norwegian and English text of a link that cannot be used: which problem, and what to do."""
+    if status == 409:
+        nb = next((text for start, text in _CONFLICTS_NB if detail.startswith(start)), "Lenken kan ikke brukes nå.")
+        return nb, detail[:1].upper() + detail[1:] + "."
+    nb, en = _LINK_PROBLEMS.get(status, _LINK_PROBLEMS[404])
+    return nb, f"{en} {detail}"
+
+
 def _link_problem(exc: Exception) -> HTMLResponse:
     status = getattr(exc, "status", 404)
-    nb, en = _LINK_PROBLEMS.get(status, _LINK_PROBLEMS[404])
+    nb, en = link_problem_text(status, str(exc))
     headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, TooManyRequests) else None
-    return _page("link_problem.html", status, headers, nb=nb, en=f"{en} {exc}")
+    return _page("link_problem.html", status, headers, nb=nb, en=en)
 
 
 async def _participant(request: Request, registration_id: uuid.UUID, attempt: Callable[[], Awaitable[T]]) -> T:

@@ -84,6 +84,7 @@ async def test_no_sign_up_after_the_closing_time_by_either_path(registration_api
         signup_id, token = await api.confirmation_link(early["email"])
         page = await http.get(f"{api.base.removesuffix('/v1')}/confirm/{signup_id}", params={"token": token})
         assert page.status_code == 409 and "sign-up is over" in page.text and "<form" not in page.text
+        assert "Påmeldingen til møtet er stengt" in page.text  # not "used or expired" (issue 17, kind 7)
         refused(await http.post(f"{api.base}/signups/{signup_id}/confirm", json={"token": token}), "sign-up is over")
         rows = await api.sql("SELECT count(*) AS n FROM registrations WHERE meeting_id = $1", uuid.UUID(meeting))
         assert rows[0]["n"] == 0

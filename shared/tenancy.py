@@ -9,10 +9,25 @@ from shared.db import Conn
 from shared.events import Envelope, TenantCreated, TenantStatusChanged, TokenIssued, TokenRevoked
 
 
-def register(consumer: EventConsumer) -> None:
+def register(consumer: EventConsumer, *, with_contact: bool = False) -> None:
+    """Keep the tenants and tokens; ``with_contact`` also the municipality's contact (notification only,
+    whose migrations add those columns: the other services need no contact)."""
+
     @consumer.on("tenant.created", "tenant.updated")
     async def tenant_created(conn: Conn, event: Envelope) -> None:
         t = TenantCreated.model_validate(event.data)
+        if not with_contact:
+            await conn.execute(
+                "INSERT INTO known_tenants (tenant_id, slug, name, municipality_number, timezone)"
+                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id) DO UPDATE"
+                " SET slug = EXCLUDED.slug, name = EXCLUDED.name, timezone = EXCLUDED.timezone",
+                t.tenant_id,
+                t.slug,
+                t.name,
+                t.municipality_number,
+                t.timezone,
+            )
+            return
         await conn.execute(
             "INSERT INTO known_tenants (tenant_id, slug, name, municipality_number, timezone, contact_email,"
             " contact_phone) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant_id) DO UPDATE"

@@ -28,7 +28,7 @@ SUBSCRIBES_TO = (topics.TENANTS, topics.MEETINGS, topics.REGISTRATIONS, topics.C
 
 def register(consumer: EventConsumer) -> None:
     """Subscribe notification's handlers to the event types it acts on."""
-    tenancy.register(consumer)
+    tenancy.register(consumer, with_contact=True)  # messages name the municipality and its contact
 
     @consumer.on("contact.upserted")
     async def contact_upserted(conn: Conn, event: Envelope) -> None:

@@ -646,8 +646,10 @@ async def test_no_personal_data_in_reportings_tables_or_events(platform: Platfor
     assert SPEC.register_handlers is not None
     SPEC.register_handlers(consumer)
     assert "feedback.given" in consumer.handlers and "notification.sent" in consumer.handlers
-    # Names and addresses that are no person's: the municipality's, and the public venue's.
-    not_a_person = {"tenant.created": ["name"]} | {
+    # Names and addresses that are no person's: the municipality's (its name, and the public contact it gives
+    # participants, which reporting does not keep), and the public venue's.
+    municipality = ["contact_email", "contact_phone", "name"]
+    not_a_person = {"tenant.created": municipality, "tenant.updated": municipality} | {
         t: ["venue.address", "venue.name"] for t in EVENT_TYPES if t.startswith("meeting.")
     }
     assert {EVENT_TYPES[t][0] for t in consumer.handlers} <= set(SPEC.subscribes_to)

@@ -439,4 +439,4 @@ async def test_the_link_pages_carry_protective_headers(guarded_api: Registration
         confirmed = await http.post(f"{root}/confirm/{signup_id}", data={"token": token})
         assert confirmed.status_code == 303 and confirmed.headers["location"].startswith("/manage/")
         again = await http.post(f"{root}/confirm/{signup_id}", data={"token": token})
-        assert again.status_code == 409 and "brukt" in again.text
+        assert again.status_code == 409 and "bekreftet allerede" in again.text

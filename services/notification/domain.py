@@ -95,6 +95,8 @@ KIND_OF_REGISTRATION_EVENT = {
 LIVE_STATUSES = frozenset({"confirmed", "waitlisted"})
 # Meeting events after which nobody still waiting will get a place (closed: only if someone cancels).
 WAITLIST_END_OF_EVENT = {"meeting.registration_closed": "closed", "meeting.completed": "over"}
+# The same, from the meeting's status when a waiting place arrives after the meeting event that ended it.
+WAITLIST_END_OF_STATUS = {"registration_closed": "closed", "completed": "over"}
 
 
 def registration_message(event_type: str, reason: str | None) -> str | None:

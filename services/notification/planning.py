@@ -146,6 +146,21 @@ async def registration_changed(conn: Conn, event: Envelope, r: RegistrationChang
         await _tell(conn, event, r.participant_id, kind, r.meeting_id, r.registration_id, details=details)
     if event.type == "registration.cancelled":
         await store.remove_pending(conn, domain.SCHEDULED, registration_id=r.registration_id)
+    if event.type == "registration.waitlisted":
+        # The meetings and registrations topics are not ordered with each other: registration may have closed
+        # before this place reached us, and the closing found nobody waiting yet.
+        meeting = await store.meeting(conn, r.meeting_id)
+        when = domain.WAITLIST_END_OF_STATUS.get(meeting["status"]) if meeting is not None else None
+        if when is not None and not await store.told(conn, r.registration_id, domain.WAITLIST_ENDED):
+            await _tell(
+                conn,
+                event,
+                r.participant_id,
+                domain.WAITLIST_ENDED,
+                r.meeting_id,
+                r.registration_id,
+                details={"when": when},
+            )
     if confirming:
         meeting = await store.meeting(conn, r.meeting_id)
         if meeting is not None:  # else scheduled when the meeting arrives

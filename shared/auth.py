@@ -47,7 +47,7 @@ async def resolve(conn: Conn, token: str | None, operator_token: str) -> Princip
     """The principal behind a token, using the ``known_tokens`` table every service keeps."""
     if not token:
         return None
-    if operator_token and hmac.compare_digest(token, operator_token):
+    if operator_token and hmac.compare_digest(token.encode(), operator_token.encode()):  # any text, no TypeError
         return Principal("operator")
     tenant_id = await conn.fetchval(
         "SELECT t.tenant_id FROM known_tokens t JOIN known_tenants k ON k.tenant_id = t.tenant_id"

@@ -21,6 +21,7 @@ from shared import db, lag, logs, metrics, topics
 from shared.consumer import EventConsumer
 from shared.http import (
     BodySizeLimit,
+    RefuseControlCharacters,
     RequestContext,
     SecurityHeaders,
     docs_router,
@@ -167,6 +168,7 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
     # The last added runs first: the client address, then the correlation id and access log, then the
     # protective headers (on every answer, the 413 too), then the body limit.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RefuseControlCharacters)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestContext)
     if trusted := [p.strip() for p in settings.trusted_proxies.split(",") if p.strip()]:

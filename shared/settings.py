@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     sms_sender: str = Field("FolkMoter", description="Sender name shown on SMS (at most 11 characters).")
     sms_timeout_s: float = Field(10.0, gt=0, description="SMS gateway timeout per message.")
 
+    phone_countries: str = Field(
+        "NO", description="Countries (ISO 3166 codes, comma-separated; * for any) whose mobile numbers may sign up."
+    )
     link_expiry_interval_s: float = Field(
         300, gt=0, description="How often registration closes sign-up and erasure links that were not used in time."
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import re
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -254,6 +255,12 @@ _FORBIDDEN = frozenset(
     + [chr(c) for c in range(0x202A, 0x202F)]
     + [chr(c) for c in range(0x2066, 0x206A)]
 )
+# Invisible format characters (Unicode category Cf: zero-width space, soft hyphen, bidi marks ...) are refused
+# too, but for the zero-width (non-)joiner that Persian, Arabic and Indic names need.
+_JOINERS = frozenset({"\u200c", "\u200d"})
+# Dots that read as a full stop in a web address once shown: the ideographic and halfwidth ones.
+_DOTS = str.maketrans({"\u3002": ".", "\uff61": ".", "\u2024": "."})
+_DIGITS = re.compile(r"(\d\D*){6,}")  # six digits or more: the start of a phone number
 _URL = re.compile(r"(https?://|www\.|\b[a-z0-9-]+\.(no|com|org|net|io|info|xyz|ru|cn|link|app)\b)", re.IGNORECASE)
 _EMAIL = re.compile(r"\S+@\S+\.\S+")
 
@@ -265,7 +272,7 @@ def single_line_problem(value: str, max_length: int) -> str | None:
     and isolates U+2066–U+2069, blank text, and more than ``max_length`` characters. Source: the public
     sign-up's text becomes e-mail headers and message lines, where a line break is an injection.
     """
-    if any(ch in _FORBIDDEN for ch in value):
+    if any(ch in _FORBIDDEN or (unicodedata.category(ch) == "Cf" and ch not in _JOINERS) for ch in value):
         return "use one line of plain text: line breaks, tabs and other control or direction characters are not allowed"
     if not value.strip():
         return "must not be empty"
@@ -275,15 +282,19 @@ def single_line_problem(value: str, max_length: int) -> str | None:
 
 
 def name_problem(value: str) -> str | None:
-    """What is wrong with a person's name (single-line text of at most 100 characters, no web address or
-    e-mail address: a name is shown in messages from the platform's own address), or None."""
+    """What is wrong with a person's name (single-line text of at most 100 characters, no web address,
+    e-mail address or six digits, also in full-width or other look-alike forms: a name is shown in
+    messages from the platform's own address, so it must not carry a link or a number to call), or None."""
     problem = single_line_problem(value, 100)
     if problem:
         return problem
-    if _EMAIL.search(value):
+    seen = unicodedata.normalize("NFKC", value).translate(_DOTS)  # ｅｖｉｌ．ｃｏｍ reads as evil.com
+    if _EMAIL.search(seen):
         return "write your name here, not an e-mail address (there is a field for that)"
-    if _URL.search(value):
+    if _URL.search(seen):
         return "write your name here, not a web address"
+    if _DIGITS.search(seen):
+        return "write your name here, without numbers (a phone number goes in the phone field)"
     return None
 
 
@@ -298,6 +309,15 @@ def phone_problem(number_type: str) -> str | None:
     if number_type in SMS_CAPABLE_TYPES:
         return None
     return "give a mobile number that can receive SMS (not a landline, premium-rate or other special number)"
+
+
+def phone_country_problem(region: str | None, allowed: frozenset[str]) -> str | None:
+    """Whether a mobile number of this region (ISO 3166 code such as ``NO``) may receive our SMS: only the
+    countries the platform serves (the ``phone_countries`` setting; ``*`` for any). Source: SMS pumping,
+    where strangers make a platform send paid messages to premium ranges abroad."""
+    if "*" in allowed or (region is not None and region in allowed):
+        return None
+    return f"give a mobile number from {', '.join(sorted(allowed))} (a number from another country cannot be used)"
 
 
 # Invitation codes are read aloud and typed from paper: no 0/O, 1/I/L, nor U (30 symbols).

@@ -70,18 +70,24 @@ async def public_sign_up(request: Request, meeting_id: uuid.UUID, body: SignUpIn
     await limits.hit(Rule.SIGNUP_PER_CLIENT, client)
     await limits.hit(Rule.SIGNUP_PER_MEETING, meeting_id)
     email, phone = signups.proven_contact(body.email, body.phone)
-    await limits.hit(Rule.SIGNUP_PER_CONTACT, email or phone)
+    contact = email or phone
+    # Checked first, counted only once a message goes out: a sign-up that is refused (no such meeting, a
+    # wrong code) must not use up someone else's contact.
+    await limits.check(Rule.SIGNUP_PER_CONTACT, contact)
     runtime = runtime_of(request)
     if body.group != "newcomer":
-        return await signups.request(runtime.db, meeting_id, body)
-    return await _failures_limited(
-        request,
-        Rule.INVITATION_FAILURES_PER_CLIENT,
-        Rule.INVITATION_FAILURES_PER_MEETING,
-        meeting_id,
-        lambda: signups.request(runtime.db, meeting_id, body),
-        failures=(Forbidden,),
-    )
+        requested = await signups.request(runtime.db, meeting_id, body)
+    else:
+        requested = await _failures_limited(
+            request,
+            Rule.INVITATION_FAILURES_PER_CLIENT,
+            Rule.INVITATION_FAILURES_PER_MEETING,
+            meeting_id,
+            lambda: signups.request(runtime.db, meeting_id, body),
+            failures=(Forbidden,),
+        )
+    await limits.fail(Rule.SIGNUP_PER_CONTACT, contact)
+    return requested
 
 
 async def confirm_sign_up(request: Request, signup_id: uuid.UUID, token: str) -> signups.Confirmed:

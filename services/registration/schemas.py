@@ -15,6 +15,7 @@ from services.registration import domain
 from shared import vocabulary
 from shared.events import Capacity, Group, Venue
 from shared.formats import FORMATS
+from shared.settings import get_settings
 
 _BCP47 = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
@@ -221,7 +222,9 @@ class SignUpIn(Strict):
         if not phonenumbers.is_valid_number(number):
             raise ValueError("not a valid phone number; write it like +47 912 34 567")
         kind = phonenumbers.PhoneNumberType.to_string(phonenumbers.number_type(number))
-        problem = domain.phone_problem(kind)
+        allowed = frozenset(c.strip().upper() for c in get_settings().phone_countries.split(",") if c.strip())
+        region = phonenumbers.region_code_for_number(number)
+        problem = domain.phone_problem(kind) or domain.phone_country_problem(region, allowed)
         if problem:
             raise ValueError(problem)
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

@@ -316,6 +316,10 @@ PHISHING_NAME = "Kari\n\nVIKTIG: Plassen din er ikke bekreftet. Bekreft med Bank
         ("Kari kari@example.org", "e-mail"),
         ("Kari\u202eanilroK", "one line"),
         ("Ka\x00ri", "one line"),
+        ("Ka\u200bri", "one line"),  # a zero-width space
+        ("Your account is locked Call 815 00 000 now", "without numbers"),
+        ("ｅｖｉｌ．ｃｏｍ", "web address"),  # full-width letters
+        ("evil。com", "web address"),  # an ideographic full stop
     ],
 )
 async def test_a_name_is_one_line_of_plain_text(guarded_api: RegistrationApi, name: str, fix: str) -> None:
@@ -369,6 +373,86 @@ async def test_phones_must_be_mobile_numbers(guarded_api: RegistrationApi) -> No
                 f"{api.base}/meetings/{meeting}/registrations", json=body, headers=client(fresh_address())
             )
             assert r.status_code == 422 and "mobile" in r.json()["detail"], phone
+
+
+async def test_sms_go_only_to_the_countries_the_platform_serves(guarded_api: RegistrationApi) -> None:
+    api = guarded_api
+    async with httpx.AsyncClient(timeout=10) as http:
+        _, (meeting,) = await setup(api, http)
+        for phone in ("+44 7911 123456", "+243 81 234 5678", "+7 912 345 67 89", "+46 70 123 45 67"):
+            body = {"group": "resident", "name": "Kari", "phone": phone, "consent": True}
+            r = await http.post(
+                f"{api.base}/meetings/{meeting}/registrations", json=body, headers=client(fresh_address())
+            )
+            assert r.status_code == 422 and "another country" in r.json()["detail"], (phone, r.text)
+        messages = await api.sql(
+            "SELECT count(*) AS n FROM outbox WHERE event_type = 'contact.signup_requested'"
+            " AND body::jsonb->'data'->>'meeting_id' = $1",
+            meeting,
+        )
+        assert messages[0]["n"] == 0
+
+
+async def test_refused_sign_ups_do_not_use_up_someone_elses_contact(guarded_api: RegistrationApi) -> None:
+    """Sign-ups that send nothing (no such meeting) must not count against the contact's limit: else anyone
+    could keep a person from signing up by naming their address."""
+    api = guarded_api
+    async with httpx.AsyncClient(timeout=10) as http:
+        _, (meeting,) = await setup(api, http)
+        victim = person_body("resident", 1, "blocked.example.org")
+        for _ in range(first_window(DEFAULTS.limit_signup_per_contact) + 2):
+            nowhere = await http.post(
+                f"{api.base}/meetings/{uuid.uuid4()}/registrations", json=victim, headers=client(fresh_address())
+            )
+            assert nowhere.status_code == 404
+        own = await http.post(
+            f"{api.base}/meetings/{meeting}/registrations", json=victim, headers=client(fresh_address())
+        )
+        assert own.status_code == 202
+
+
+async def test_odd_tokens_and_addresses_are_4xx_not_500(guarded_api: RegistrationApi) -> None:
+    api = guarded_api
+    root = api.config.url("registration")
+    async with httpx.AsyncClient(timeout=10) as http:
+        tenant, _ = await setup(api, http)
+        for token in ("\xff\xfe".encode("latin-1"), "æø".encode()):
+            r = await http.get(
+                f"{api.base}/tenants/{tenant.slug}/meetings",
+                headers=[(b"Authorization", b"Bearer " + token), (b"X-Forwarded-For", fresh_address().encode())],
+            )
+            assert r.status_code == 401 and r.headers["content-type"] == PROBLEM, r.text
+        for path in ("/v1/tenants/%00/meetings", "/v1/tenants/a%0d%0aX/meetings", "/manage/x?token=%00"):
+            r = await http.get(root + path, headers=tenant.headers)
+            assert r.status_code == 400 and r.headers["content-type"] == PROBLEM, (path, r.text)
+            assert "control character" in r.json()["detail"]
+        r = await http.post(root + "/v1/tenants/%00/meetings", headers=tenant.headers, json={})
+        assert r.status_code == 400
+
+
+async def test_the_public_metrics_do_not_tell_a_known_contact_from_an_unknown_one(guarded_api: RegistrationApi) -> None:
+    api = guarded_api
+    root = api.config.url("registration")
+
+    async def counts(http: httpx.AsyncClient) -> dict[str, float]:
+        text = (await http.get(root + "/metrics")).text
+        found = re.findall(r'^fmf_registrations_total\{outcome="(\w+)"\} ([\d.e+]+)$', text, re.MULTILINE)
+        return {outcome: float(n) for outcome, n in found}
+
+    async with httpx.AsyncClient(timeout=10) as http:
+        tenant, (meeting,) = await setup(api, http)
+        await api.sign_up(http, tenant, meeting, "resident", 1, "metrics.example.org")
+        url = f"{api.base}/meetings/{meeting}/registrations"
+        before = await counts(http)
+        known = person_body("resident", 1, "metrics.example.org")
+        assert (await http.post(url, json=known, headers=client(fresh_address()))).status_code == 202
+        after_known = await counts(http)
+        unknown = person_body("resident", 2, "metrics.example.org")
+        assert (await http.post(url, json=unknown, headers=client(fresh_address()))).status_code == 202
+        after_unknown = await counts(http)
+    changed_by_known = {k for k in after_known if after_known[k] != before.get(k, 0)}
+    changed_by_unknown = {k for k in after_unknown if after_unknown[k] != after_known.get(k, 0)}
+    assert changed_by_known == changed_by_unknown == {"awaiting_confirmation"}
 
 
 async def test_one_persons_email_with_another_persons_phone_is_not_a_500(guarded_api: RegistrationApi) -> None:

@@ -83,7 +83,8 @@ async def request(pool: asyncpg.Pool, meeting_id: uuid.UUID, body: SignUpIn) -> 
         live = await store.live_registration(conn, meeting_id, known["id"]) if known is not None else None
         if live is not None:
             await outbox.enqueue(conn, SOURCE, [_repeated(live)])
-            metrics.REGISTRATIONS.labels(outcome="repeated").inc()
+            # Counted as every public sign-up is: the metrics are as public as the answer, and tell as little.
+            metrics.REGISTRATIONS.labels(outcome="awaiting_confirmation").inc()
             return Requested("repeated", tenant_id, meeting_id)
         tenant = await store.tenant_by_id(conn, tenant_id)
         assert tenant is not None

@@ -17,8 +17,16 @@ from shared.service import Runtime, current_runtime, runtime_of
 
 router = APIRouter(prefix="/v1")
 RuntimeDep = Annotated[Runtime, Depends(current_runtime)]
-First = Annotated[date | None, Query(alias="from", description="First local date of a meeting, e.g. 2027-01-01.")]
-Last = Annotated[date | None, Query(alias="to", description="Last local date of a meeting (inclusive).")]
+# The platform's reports cover meetings from 2020 to 2099: a wider range is a mistake, and an open one would
+# make the dashboards draw an axis of every month in it.
+EARLIEST, LATEST = date(2020, 1, 1), date(2099, 12, 31)
+First = Annotated[
+    date | None,
+    Query(alias="from", ge=EARLIEST, le=LATEST, description="First local date of a meeting, e.g. 2027-01-01."),
+]
+Last = Annotated[
+    date | None, Query(alias="to", ge=EARLIEST, le=LATEST, description="Last local date of a meeting (inclusive).")
+]
 Sep = Annotated[
     csv_export.Separator, Query(description="semicolon (Norwegian Excel, decimal comma) or comma (decimal point).")
 ]

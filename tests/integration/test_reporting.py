@@ -528,6 +528,16 @@ async def test_dashboards_render_their_charts_with_the_right_numbers(platform: P
     assert chart_values(html, "reach")[("first-time share", month)] == "1.0"
     assert chart_values(html, "new_connections")[("new connections", month)] == "3"
     assert "Kommune A" in html and "Hilsen" not in html
+    # An open date range would draw every month from year 1 to 9999 (a 1.4 GB page): it is a 422 instead.
+    async with httpx.AsyncClient(timeout=30) as http:
+        for query in ("from=1000-01-01&to=9999-12-31", "from=0001-01-01&to=2027-01-01"):
+            for url, headers in (
+                (f"{base}/tenants/{a.slug}/dashboard?{query}", a.headers),
+                (f"{base}/national/dashboard?{query}", auth(platform.config.operator_token)),
+                (f"{base}/tenants/{a.slug}/report.csv?{query}", a.headers),
+            ):
+                wide = await http.get(url, headers=headers)
+                assert wide.status_code == 422 and wide.headers["content-type"] == "application/problem+json", url
 
     assert national_page.status_code == 200
     text = national_page.text

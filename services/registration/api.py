@@ -108,7 +108,8 @@ async def update_meeting(
 
 @router.post("/meetings/{meeting_id}/invitation-code", response_model=MeetingOut, tags=["coordinator"])
 async def new_invitation_code(meeting_id: uuid.UUID, runtime: RuntimeDep, principal: AnyPrincipal) -> MeetingOut:
-    """Make a new invitation code for newcomers' own sign-up; the old code and its links stop working."""
+    """Make a new invitation code for newcomers' own sign-up; the old code and its links stop working for new
+    sign-ups (those already waiting for their confirmation keep it)."""
     row = await meetings.new_invitation_code(runtime.db, principal, meeting_id)
     _, counts, _ = await meetings.get_meeting(runtime.db, principal, meeting_id)
     return meeting_out(row, counts, True)

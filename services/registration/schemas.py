@@ -283,7 +283,7 @@ class SignUpAccepted(BaseModel):
     detail: str = (
         "Thank you! We have sent a message to the e-mail address (or, without one, the phone number) you gave."
         " Open the link in it to confirm; your place is decided then, first come first served."
-        " Nothing was stored if you do not confirm."
+        " If you do not confirm in time (the message says until when), what you gave is erased."
     )
 
 

@@ -8,7 +8,9 @@
 * ``propose`` solves the assignment problem exactly (``scipy.optimize.linear_sum_assignment``): first the
   largest number of allowed pairs, then the largest total score. People left over when the groups are
   uneven join the pair where they fit best as a third member, so nobody sits alone.
-* ``rematch`` keeps every earlier group that is still whole and re-pairs only the others.
+* ``rematch`` keeps as many earlier pairs as it can while reaching the largest number of allowed pairs,
+  re-pairs the others (a trio's extra may leave it to pair with someone left alone), and makes no group
+  larger than three.
 * ``seat`` places the groups along one long table in seats 1..n without gaps, partners face to face; after a
   re-match it moves as few people as it can.
 
@@ -57,6 +59,8 @@ SAME_GENDER_NO_FIT = "wants a partner of the same gender, and no one of the othe
 SAME_GENDER_NO_GENDER = "wants a partner of the same gender, but has not given their gender"
 OTHERS_WANT_SAME_GENDER = "everyone available in the other group wants a partner of the same gender, and none fits"
 GROUPS_DO_NOT_FIT = "everyone who fits is already in a group with someone they cannot be paired with"
+GROUPS_FULL = "every group they could join has three people already"
+MAX_REMATCH_GROUP = 3  # a re-match never makes a group larger than a trio
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -98,7 +102,8 @@ class Person:
 
 @dataclass(frozen=True)
 class Group:
-    """A pair, or a trio when the groups are uneven (rarely larger, when extras outnumber the pairs)."""
+    """A pair, or a trio when the groups are uneven (a first proposal may go larger when extras outnumber the
+    pairs; a re-match never does)."""
 
     members: tuple[Person, ...]  # newcomer(s) first, then resident(s); each sorted by registration_id
     score: float  # the pair's score; for a trio the pair's score plus the extra's score with their partner
@@ -437,9 +442,11 @@ def _may_join(problem: _Problem, draft: _Draft, group: GroupName, index: int) ->
 
 
 def _place_extras(
-    problem: _Problem, drafts: list[_Draft], extras: list[tuple[GroupName, int]]
+    problem: _Problem, drafts: list[_Draft], extras: list[tuple[GroupName, int]], max_size: int | None = None
 ) -> list[tuple[GroupName, int]]:
     """Extras join the pair where they fit best, one per pair while possible; returns those who fit nowhere.
+
+    With ``max_size`` no group grows beyond that many members (a re-match: never more than three).
 
     Each round is an exact assignment of the remaining extras to the smallest groups that can take any of
     them (most placed, then best total score with the partner); an extra must be allowed with every member
@@ -448,6 +455,8 @@ def _place_extras(
     """
     ok, scores = problem.ok, problem.scores
     remaining = list(extras)
+    if max_size is not None:
+        drafts = [d for d in drafts if d.size < max_size]
     while remaining and drafts:
         fits = np.zeros((len(remaining), len(drafts)), dtype=np.bool_)
         values = np.zeros((len(remaining), len(drafts)), dtype=np.float64)
@@ -487,10 +496,12 @@ def _place_extras(
             (draft.newcomers if group == "newcomer" else draft.residents).append(index)
             placed.add(k)
         remaining = [x for k, x in enumerate(remaining) if k not in placed]
+        if max_size is not None:
+            drafts = [d for d in drafts if d.size < max_size]
     return remaining
 
 
-def _why_unpaired(problem: _Problem, group: GroupName, index: int) -> str:
+def _why_unpaired(problem: _Problem, group: GroupName, index: int, drafts: Sequence[_Draft] = ()) -> str:
     if group == "newcomer":
         person, others, fits = problem.newcomers[index], problem.residents, problem.ok[index, :]
     else:
@@ -498,6 +509,8 @@ def _why_unpaired(problem: _Problem, group: GroupName, index: int) -> str:
     if not others:
         return NO_ONE_IN_OTHER_GROUP
     if fits.any():
+        if any(_may_join(problem, d, group, index) for d in drafts):  # a re-match: the groups are full
+            return GROUPS_FULL
         return GROUPS_DO_NOT_FIT
     own = theirs = before = 0
     for other in others:
@@ -567,10 +580,13 @@ def _solve(problem: _Problem, fixed: list[_Draft]) -> Proposal:
     paired_r = {d.residents[0] for d in drafts}
     extras: list[tuple[GroupName, int]] = [("newcomer", i) for i in free_n if i not in paired_n]
     extras += [("resident", j) for j in free_r if j not in paired_r]
-    left = _place_extras(problem, drafts, extras)
+    return _proposal(problem, drafts, _place_extras(problem, drafts, extras))
+
+
+def _proposal(problem: _Problem, drafts: Sequence[_Draft], left: Sequence[tuple[GroupName, int]]) -> Proposal:
     groups = sorted((_group(problem, d) for d in drafts), key=lambda g: [m.registration_id for m in g.members])
     unpaired = tuple(
-        (problem.newcomers[i] if g == "newcomer" else problem.residents[i], _why_unpaired(problem, g, i))
+        (problem.newcomers[i] if g == "newcomer" else problem.residents[i], _why_unpaired(problem, g, i, drafts))
         for g, i in left
     )
     return Proposal(groups=tuple(groups), unpaired=unpaired)
@@ -617,55 +633,70 @@ def rematch(
     history: History = frozenset(),
     locked: LockedPairs = (),
 ) -> Proposal:
-    """Re-pair after changes with the least change: keep every earlier group that is still whole.
+    """Re-pair after changes with the least change, never in a group larger than three.
 
     ``previous`` is the earlier proposal's groups as registration ids; ``newcomers``/``residents`` are the
-    people confirmed now. An earlier group keeps its members who are still here when they include at least
-    one newcomer and one resident and every newcomer–resident combination in it is still allowed; the
-    others are re-paired among themselves, and leftovers join groups (kept or new) as extras. Locked pairs
-    always stay (a locked pair whose member is no longer confirmed is dropped); an earlier group holding a
-    whole locked pair is kept around it.
+    people confirmed now. Locked pairs always stay (a lock on someone no longer confirmed is dropped).
+    Everyone else is paired in one exact assignment: first the largest number of allowed pairs, then the
+    most pairs whose two people sat in one earlier group (a pair still whole is kept, and a trio whose
+    extra is needed elsewhere keeps its pair), then the highest total score. So someone left alone pairs
+    with a trio's extra when no one else is free for them, and the trio becomes the pair it was.
+    Whoever is left over goes back to their earlier group where it is now a pair and the hard rules
+    allow, else joins a pair as a third member where they fit best; a group never gets a fourth, so
+    someone who fits only in full groups is left unpaired with that reason.
     """
     problem = _problem(newcomers, residents, weights, history)
     n_index = {p.registration_id: i for i, p in enumerate(problem.newcomers)}
     r_index = {p.registration_id: j for j, p in enumerate(problem.residents)}
     present_locks = list(dict.fromkeys((a, b) for a, b in locked if a in n_index and b in r_index))
-    lock_drafts = _locked_drafts(problem, present_locks)
-    lock_of = {rid: k for k, pair in enumerate(present_locks) for rid in pair}
-    used_locks: set[int] = set()
-    scores = problem.scores
-    drafts: list[_Draft] = []
+    drafts = _locked_drafts(problem, present_locks)
+    earlier_of: dict[tuple[GroupName, int], int] = {}
     seen: set[uuid.UUID] = set()
-    for earlier in previous:
+    for k, earlier in enumerate(previous):
         here = list(dict.fromkeys(rid for rid in earlier if rid in n_index or rid in r_index))
         if seen.intersection(here):
             raise ValueError("a registration appears in more than one previous group")
         seen.update(here)
-        locks_here = {lock_of[rid] for rid in here if rid in lock_of}
-        if len(locks_here) == 1 and all(rid in here for rid in present_locks[next(iter(locks_here))]):
-            k = next(iter(locks_here))
-            used_locks.add(k)
-            draft = lock_drafts[k]
-            extras: list[tuple[GroupName, int]] = [
-                ("newcomer", n_index[rid]) if rid in n_index else ("resident", r_index[rid]) for rid in here
-            ]
-            for group, index in extras:  # the others stay with the locked pair where allowed with everyone
-                if group == "newcomer" and index not in draft.newcomers and _may_join(problem, draft, group, index):
-                    draft.newcomers.append(index)
-                elif group == "resident" and index not in draft.residents and _may_join(problem, draft, group, index):
-                    draft.residents.append(index)
-            drafts.append(draft)
-            continue
-        ns = [n_index[rid] for rid in here if rid in n_index and rid not in lock_of]
-        rs = [r_index[rid] for rid in here if rid in r_index and rid not in lock_of]
-        if not ns or not rs or not _fits_group(problem, ns, rs):
-            continue
-        ns.sort()
-        rs.sort()
-        core = max(((i, j) for i in ns for j in rs), key=lambda c: (scores[c], -c[0], -c[1]))
-        drafts.append(_Draft([core[0], *(i for i in ns if i != core[0])], [core[1], *(j for j in rs if j != core[1])]))
-    drafts += [d for k, d in enumerate(lock_drafts) if k not in used_locks]
-    return _solve(problem, drafts)
+        for rid in here:
+            earlier_of[("newcomer", n_index[rid]) if rid in n_index else ("resident", r_index[rid])] = k
+    locked_n = {i for d in drafts for i in d.newcomers}
+    locked_r = {j for d in drafts for j in d.residents}
+    free_n = [i for i in range(len(problem.newcomers)) if i not in locked_n]
+    free_r = [j for j in range(len(problem.residents)) if j not in locked_r]
+    block = np.ix_(np.array(free_n, dtype=np.int64), np.array(free_r, dtype=np.int64))
+    scores = problem.scores[block]
+    earlier_n = np.array([earlier_of.get(("newcomer", i), -1) for i in free_n], dtype=np.int64)
+    earlier_r = np.array([earlier_of.get(("resident", j), -2) for j in free_r], dtype=np.int64)
+    together = earlier_n[:, None] == earlier_r[None, :]
+    # One more earlier pair kept outweighs any difference in total score (as in best_assignment).
+    keep = 2.0 * min(scores.shape) * float(np.abs(scores).max()) + 1.0 if scores.size else 0.0
+    for a, b in best_assignment(scores + keep * together, problem.ok[block]):
+        drafts.append(_Draft([free_n[a]], [free_r[b]]))
+    drafts.sort(key=lambda d: (d.newcomers[0], d.residents[0]))
+    paired_n = {i for d in drafts for i in d.newcomers}
+    paired_r = {j for d in drafts for j in d.residents}
+    leftovers: list[tuple[GroupName, int]] = [("newcomer", i) for i in free_n if i not in paired_n]
+    leftovers += [("resident", j) for j in free_r if j not in paired_r]
+    rest: list[tuple[GroupName, int]] = []
+    for group, index in leftovers:  # back to the earlier group where it sits together as a pair now
+        home_group = earlier_of.get((group, index))
+        home = next(
+            (
+                d
+                for d in drafts
+                if home_group is not None
+                and d.size < MAX_REMATCH_GROUP
+                and all(earlier_of.get(("newcomer", i)) == home_group for i in d.newcomers)
+                and all(earlier_of.get(("resident", j)) == home_group for j in d.residents)
+                and _may_join(problem, d, group, index)
+            ),
+            None,
+        )
+        if home is None:
+            rest.append((group, index))
+        else:
+            (home.newcomers if group == "newcomer" else home.residents).append(index)
+    return _proposal(problem, drafts, _place_extras(problem, drafts, rest, MAX_REMATCH_GROUP))
 
 
 # ------------------------------------------------------------------------------------------ seating

@@ -113,12 +113,36 @@ def assert_constraints_hold(proposal: Proposal, history: History) -> None:
             assert allowed(a, b, history) is None, (a, b)
 
 
-def assert_the_unpaired_fit_nowhere(proposal: Proposal, history: History) -> None:
-    """Brute force: nobody is left unpaired who could have joined some group within every hard rule."""
+def assert_the_unpaired_fit_nowhere(proposal: Proposal, history: History, max_size: int | None = None) -> None:
+    """Brute force: nobody is left unpaired who could have joined some group (smaller than ``max_size``)
+    within every hard rule."""
     for person_, reason in proposal.unpaired:
         assert reason
         for g in proposal.groups:
+            if max_size is not None and len(g.members) >= max_size:
+                continue
             assert any(allowed(person_, m, history) is not None for m in g.members), (person_, g.members)
+
+
+def most_pairs(newcomers: Sequence[Person], residents: Sequence[Person], history: History) -> int:
+    """The largest number of allowed newcomer-resident pairs among these people (augmenting paths)."""
+    partner: dict[int, int] = {}  # resident index -> newcomer index
+
+    def augment(i: int, visited: set[int]) -> bool:
+        for j, r in enumerate(residents):
+            if j in visited or allowed(newcomers[i], r, history) is not None:
+                continue
+            visited.add(j)
+            if j not in partner or augment(partner[j], visited):
+                partner[j] = i
+                return True
+        return False
+
+    return sum(augment(i, set()) for i in range(len(newcomers)))
+
+
+def assert_at_most_trios(proposal: Proposal) -> None:
+    assert all(2 <= len(g.members) <= 3 for g in proposal.groups), [len(g.members) for g in proposal.groups]
 
 
 def row(number: int) -> int:
@@ -190,7 +214,7 @@ def test_the_score_matrix_equals_the_scalar_score_exactly(
 
 @settings(max_examples=150, deadline=None)
 @given(populations(), people("newcomer", 3), people("resident", 3), weights_strategy, st.data())
-def test_rematch_keeps_whole_groups_and_places_everyone_once(
+def test_rematch_places_everyone_once_in_at_most_trios_with_the_most_pairs_and_least_change(
     population: tuple[list[Person], list[Person], History],
     new_newcomers: list[Person],
     new_residents: list[Person],
@@ -213,14 +237,45 @@ def test_rematch_keeps_whole_groups_and_places_everyone_once(
     assert set(placed) == {p.registration_id for p in now_n + now_r}
     assert all(n == 1 for n in placed.values())
     assert_constraints_hold(after, history)
-    assert_the_unpaired_fit_nowhere(after, history)
-    group_of = {m.registration_id: g for g in after.groups for m in g.members}
+    assert_the_unpaired_fit_nowhere(after, history, max_size=3)
+    # never more than three in a group, and as many pairs as the people and the hard rules allow
+    assert_at_most_trios(after)
+    assert len(after.groups) == most_pairs(now_n, now_r, history)
+    # least change: when one pair of every earlier group that still has one can be kept without costing
+    # a pair, every such group keeps a pair (a whole pair stays as it was; a trio keeps at least its pair)
+    present = {p.registration_id: p for p in now_n + now_r}
+    options = []
     for earlier in previous:
-        if all(rid in kept for rid in earlier):  # still whole: kept together, at most joined by extras
-            g = group_of[earlier[0]]
-            members = {m.registration_id for m in g.members}
-            assert set(earlier) <= members
-            assert members - set(earlier) <= set(g.extras)
+        here = [present[rid] for rid in earlier if rid in present]
+        fits = [
+            (a, b)
+            for a in here
+            if a.group == "newcomer"
+            for b in here
+            if b.group == "resident" and allowed(a, b, history) is None
+        ]
+        if fits:
+            options.append(fits)
+    best = most_pairs(now_n, now_r, history)
+    keepable = any(
+        len(choice)
+        + most_pairs(
+            [p for p in now_n if p not in {a for a, _ in choice}],
+            [p for p in now_r if p not in {b for _, b in choice}],
+            history,
+        )
+        == best
+        for choice in itertools.islice(itertools.product(*options), 200)
+    )
+    if keepable and len(list(itertools.islice(itertools.product(*options), 201))) <= 200:
+        earlier_of = {rid: k for k, earlier in enumerate(previous) for rid in earlier}
+        kept_groups = {
+            earlier_of[next(m.registration_id for m in g.members if m.registration_id not in g.extras)]
+            for g in after.groups
+            if len({earlier_of.get(m.registration_id, -1) for m in g.members if m.registration_id not in g.extras}) == 1
+            and all(m.registration_id in earlier_of for m in g.members if m.registration_id not in g.extras)
+        }
+        assert len(kept_groups) == len(options)
 
 
 @settings(max_examples=200, deadline=None)
@@ -251,7 +306,17 @@ def test_rematch_of_any_earlier_plan_keeps_every_hard_rule_in_pairs_and_trios(
     assert set(placed) == {p.registration_id for p in now_n + now_r}
     assert all(n == 1 for n in placed.values())
     assert_constraints_hold(after, history)
-    assert_the_unpaired_fit_nowhere(after, history)
+    assert_the_unpaired_fit_nowhere(after, history, max_size=3)
+    # never more than three, and the locked pairs of people still here plus as many pairs as the rest allow
+    assert_at_most_trios(after)
+    here = {p.registration_id for p in now_n + now_r}
+    held = {rid for pair in locks if set(pair) <= here for rid in pair}
+    rest = most_pairs(
+        [p for p in now_n if p.registration_id not in held],
+        [p for p in now_r if p.registration_id not in held],
+        history,
+    )
+    assert len(after.groups) == len(held) // 2 + rest
 
 
 def assert_a_table_without_gaps(groups: Sequence[Group], seats: Sequence[pairing.Seat]) -> None:
@@ -560,6 +625,36 @@ def test_rematch_keeps_whole_pairs_and_repairs_the_rest() -> None:
     after = rematch(previous, [n1, n2, n3], [r1, r3], WEIGHTS)
     assert {tuple(m.registration_id.int for m in g.members) for g in after.groups} == {(1, 4), (2, 3, 6)}
     assert not after.unpaired
+
+
+def test_a_cancellation_beside_a_trio_makes_two_pairs_not_a_group_of_four() -> None:
+    """R1, N1, R2, N2, R3: the first proposal is R2+N2 and the trio R1+N1+R3. R2 cancels: N2 is left
+    alone and pairs with the trio's extra R3; R1+N1 stay as they were (not one group of four)."""
+    r1 = person("resident", 1, interests=["music", "cooking"])
+    n1 = person("newcomer", 2, interests=["music", "cooking", "hiking"])
+    r2 = person("resident", 3, interests=["art"])
+    n2 = person("newcomer", 4, interests=["art"])
+    r3 = person("resident", 5, interests=["hiking"])
+    first = propose([n1, n2], [r1, r2, r3], WEIGHTS)
+    groups = {frozenset(m.registration_id.int for m in g.members) for g in first.groups}
+    assert groups == {frozenset({3, 4}), frozenset({1, 2, 5})}
+    previous = [[m.registration_id for m in g.members] for g in first.groups]
+    after = rematch(previous, [n1, n2], [r1, r3], WEIGHTS)
+    assert {frozenset(m.registration_id.int for m in g.members) for g in after.groups} == {
+        frozenset({1, 2}),  # R1 + N1 as they were
+        frozenset({4, 5}),  # R3 leaves the trio for N2
+    }
+    assert not after.unpaired
+    assert all(g.extras == () for g in after.groups)
+    assert_constraints_hold(after, frozenset())
+    # when N2 and R3 were paired before, the most pairs is still two: N2 takes R1, and N1 keeps R3
+    history = frozenset({frozenset((n2.participant_id, r3.participant_id))})
+    blocked = rematch(previous, [n1, n2], [r1, r3], WEIGHTS, history)
+    assert {frozenset(m.registration_id.int for m in g.members) for g in blocked.groups} == {
+        frozenset({1, 4}),
+        frozenset({2, 5}),
+    }
+    assert_constraints_hold(blocked, history)
 
 
 def test_rematch_keeps_a_locked_pair_and_drops_a_lock_on_someone_gone() -> None:

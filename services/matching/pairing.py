@@ -845,7 +845,54 @@ def _pack(
         for g in sorted((order[k] for k in range(len(order)) if chosen[k] == h), key=lambda g: _anchor(g, old)):
             out.update(_place_in(g, start, old))
             start += len(g.members)
+    # The fill above only shows the gaps can hold the moving groups; which group goes into which gap, and
+    # in which order, decides how many people move. Search the fills for the fewest moved (bounded).
+    fewest = _fewest_moved_fill(order, holes, old)
+    if fewest is not None and _moved(fewest, old) < _moved(out, old):
+        out = {m.registration_id: old[m.registration_id] for g in kept for m in g.members} | fewest
     return out
+
+
+def _moved(layout: Mapping[uuid.UUID, int], old: Mapping[uuid.UUID, int]) -> int:
+    return sum(1 for rid, s in layout.items() if old.get(rid) != s)
+
+
+def _fewest_moved_fill(
+    groups: Sequence[Group], holes: Sequence[Sequence[int]], old: Mapping[uuid.UUID, int]
+) -> dict[uuid.UUID, int] | None:
+    """Seats for ``groups`` filling the gaps ``holes`` ([first seat, length]) exactly, each group in one gap,
+    that move the fewest people; None if none was found within ``_PACKING_STEPS``."""
+    ends = [first + length for first, length in holes]
+    used = [False] * len(groups)
+    best: list[tuple[int, dict[uuid.UUID, int]]] = []
+    steps = 0
+
+    def fill(h: int, at: int, cost: int, placed: dict[uuid.UUID, int]) -> None:
+        nonlocal steps
+        while h < len(holes) and at == ends[h]:
+            h += 1
+            at = holes[h][0] if h < len(holes) else at
+        if h == len(holes):
+            if not best or cost < best[0][0]:
+                best[:] = [(cost, dict(placed))]
+            return
+        for k, g in enumerate(groups):
+            steps += 1
+            if steps > _PACKING_STEPS:
+                return
+            left = ends[h] - at - len(g.members)
+            if used[k] or left < 0 or left == 1:
+                continue
+            here = _place_in(g, at, old)
+            more = _moved(here, old)
+            if best and cost + more >= best[0][0]:
+                continue
+            used[k] = True
+            fill(h, at + len(g.members), cost + more, placed | here)
+            used[k] = False
+
+    fill(0, holes[0][0] if holes else 1, 0, {})
+    return best[0][1] if best else None
 
 
 def _least_moves(groups: Sequence[Group], earlier: EarlierSeating) -> dict[uuid.UUID, int]:

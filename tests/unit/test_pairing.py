@@ -364,24 +364,32 @@ def ids(group: Group) -> frozenset[uuid.UUID]:
     return frozenset(m.registration_id for m in group.members)
 
 
-def gaps_can_hold(free: Sequence[int], sizes: Sequence[int]) -> bool:
-    """Brute force: some order of the groups fills the free seats exactly, each group in one gap."""
-    holes: list[int] = []
+def fewest_moved_filling(free: Sequence[int], groups: Sequence[Group], old: dict[uuid.UUID, int]) -> int | None:
+    """Brute force: the fewest people moved by an order of the groups that fills the free seats exactly, each
+    group in one gap (None: no order does). A member moves unless their old seat lies in their group's seats."""
+    holes: list[list[int]] = []  # [first seat, length]
     for k, s in enumerate(free):
         if k and free[k - 1] == s - 1:
-            holes[-1] += 1
+            holes[-1][1] += 1
         else:
-            holes.append(1)
-    for order in itertools.permutations(sizes):
+            holes.append([s, 1])
+    fewest: int | None = None
+    for order in itertools.permutations(groups):
         rest = list(order)
         ok = True
-        for hole in holes:
-            while hole > 0 and rest and rest[0] <= hole:
-                hole -= rest.pop(0)
+        moved = 0
+        for first, hole in holes:
+            at = first
+            while hole > 0 and rest and len(rest[0].members) <= hole:
+                g = rest.pop(0)
+                span = range(at, at + len(g.members))
+                moved += sum(1 for m in g.members if old.get(m.registration_id) not in span)
+                at += len(g.members)
+                hole -= len(g.members)
             ok = ok and hole == 0
-        if ok and not rest:
-            return True
-    return False
+        if ok and not rest and (fewest is None or moved < fewest):
+            fewest = moved
+    return fewest
 
 
 def moved_when_closing_up(groups: Sequence[Group], old: dict[uuid.UUID, int]) -> int:
@@ -436,7 +444,9 @@ def test_a_late_cancellation_keeps_unchanged_pairs_on_their_seats_and_leaves_no_
     held = {old[rid] for g in unchanged for rid in ids(g)}
     if len(changed) <= 6 and max(held, default=0) <= size:
         free = [s for s in range(1, size + 1) if s not in held]
-        if gaps_can_hold(free, [len(g.members) for g in changed]):  # possible: so it must happen
+        fewest = fewest_moved_filling(free, changed, old)
+        # The gaps can hold the changed groups and that moves no more people than closing up: so it must happen.
+        if fewest is not None and fewest <= moved_when_closing_up(after.groups, old):
             assert all(new[rid] == old[rid] for g in unchanged for rid in ids(g))
     moved = sum(1 for rid, s in new.items() if old.get(rid) != s)
     assert moved <= moved_when_closing_up(after.groups, old)
@@ -715,3 +725,28 @@ def test_the_late_erasure_of_issue_17_moves_only_the_people_it_must() -> None:
     # and 4 each move one person to close the gap (three people moved and told, not seven).
     assert first == {11: 1, 1: 2, 12: 3, 2: 4, 13: 5, 3: 6, 14: 7, 4: 8}
     assert now == {11: 1, 1: 2, 2: 3, 3: 4, 13: 5, 4: 6, 14: 7}
+
+
+def test_an_unchanged_pair_keeps_its_seats_when_the_gaps_can_hold_the_changed_groups() -> None:
+    """The minimal failing case of the late-cancellation property (seed 1): newcomer 4 (seat 8) and resident
+    2013 (seat 11) cancel. Filling the gaps in the first order found moved 8 people, more than closing up
+    (5), so the table closed up and moved the unchanged pair on seats 3-4. The fill that moves fewest
+    keeps it there and moves 5 people too."""
+    res = {k: person("resident", k) for k in (1, 2, 780, 2013, 2016)}
+    new = {k: person("newcomer", k) for k in (4, 5, 778, 779, 2014, 2015, 2021)}
+    everyone = res | new
+    earlier_seats = [[(2, 1), (778, 2)], [(2016, 3), (779, 4)], [(780, 5), (2014, 6)], [(1, 7), (4, 8)]]
+    earlier_seats += [[(2021, 9), (5, 10), (2013, 11), (2015, 12)]]
+    earlier = [[(everyone[k].registration_id, s) for k, s in g] for g in earlier_seats]
+    after = [
+        Group((new[5], new[778], res[2]), 0.0, (), extras=(new[5].registration_id,)),
+        Group((new[779], res[2016]), 0.0, ()),
+        Group((new[2014], new[2015], res[780]), 0.0, (), extras=(new[2015].registration_id,)),
+        Group((new[2021], res[1]), 0.0, ()),
+    ]
+    seats = seat(after, earlier)
+    assert_a_table_without_gaps(after, seats)
+    now = {s.registration_id.int: s.seat for s in seats}
+    assert (now[2016], now[779]) == (3, 4)  # the unchanged pair stays
+    old = {rid: s for g in earlier for rid, s in g}
+    assert sum(1 for s in seats if old[s.registration_id] != s.seat) == 5

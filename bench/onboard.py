@@ -23,7 +23,7 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 
-from deploy.local.embedded import EmbeddedPostgres, TansuBroker, free_port
+from deploy.local.embedded import EmbeddedPostgres, TansuBroker, free_port, free_ports
 from deploy.local.platform import SERVICES, PlatformConfig, ServiceProcesses
 from shared.topics import ensure_topics
 from tests.factories import meeting_body, person_body
@@ -131,7 +131,7 @@ def main() -> int:
             kafka_bootstrap=broker.bootstrap,
             operator_token=secrets.token_urlsafe(16),
             smtp_port=smtp_port,
-            ports={name: free_port() for name in SERVICES},
+            ports=dict(zip(SERVICES, free_ports(len(SERVICES)), strict=True)),
             log_dir=work / "log",
             extra_env={
                 "FMF_LOG_LEVEL": "WARNING",

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.local.embedded import EmbeddedPostgres, TansuBroker, free_port
+from deploy.local.embedded import EmbeddedPostgres, TansuBroker, free_port, free_ports
 from deploy.local.platform import SERVICES, PlatformConfig, ServiceProcesses
 from shared import db
 from shared.topics import ensure_topics
@@ -97,7 +97,7 @@ def platform_config(
         kafka_bootstrap=kafka_bootstrap,
         operator_token=secrets.token_urlsafe(24),
         smtp_port=smtp_port,
-        ports={name: free_port() for name in SERVICES},
+        ports=dict(zip(SERVICES, free_ports(len(SERVICES)), strict=True)),
         database_prefix=prefix,
         consumer_group_prefix=prefix,
         log_dir=log_dir,

@@ -6,6 +6,7 @@ Each server is started on a chosen TCP port on 127.0.0.1 and stopped by the pid 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import shutil
@@ -23,6 +24,16 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` different free ports: all are held open together while they are chosen, because the system
+    may hand out a port again as soon as it is closed, and two services given one port fight over it."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(n)]
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
 
 
 def wait_for_port(port: int, timeout_s: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> None:

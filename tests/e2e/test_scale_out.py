@@ -16,7 +16,7 @@ import asyncpg
 import httpx
 import pytest
 
-from deploy.local.embedded import free_port
+from deploy.local.embedded import free_ports
 from deploy.local.platform import SERVICES, PlatformConfig, ServiceProcesses
 from shared import db
 from shared.settings import Settings
@@ -36,7 +36,13 @@ def two_replicas(
 ) -> Iterator[tuple[PlatformConfig, PlatformConfig, ServiceProcesses, ServiceProcesses]]:
     folder = private_dir("scale-out")
     first = platform_config(postgres_dsn, kafka_bootstrap, smtp[0], Path(folder / "a"))
-    second = dataclasses.replace(first, ports={name: free_port() for name in SERVICES}, log_dir=Path(folder / "b"))
+    second = dataclasses.replace(
+        first,
+        ports=dict(
+            zip(SERVICES, [p for p in free_ports(2 * len(SERVICES)) if p not in first.ports.values()], strict=False)
+        ),
+        log_dir=Path(folder / "b"),
+    )
     everything = ServiceProcesses(first)
     replicas = ServiceProcesses(second, services=SCALED)
     everything.start()

@@ -47,6 +47,18 @@ def _free_text(value: str | None) -> str | None:
     return value
 
 
+def _phone_number(value: str, example: str) -> phonenumbers.PhoneNumber:
+    """A valid phone number (Norwegian when written without a country code); ValueError saying how to
+    write one, like ``example``, otherwise."""
+    try:
+        number = phonenumbers.parse(value, "NO")
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError(f"not a phone number; write it like {example}") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError(f"not a valid phone number; write it like {example}")
+    return number
+
+
 Title = Annotated[str, _line(200)]
 Line300 = Annotated[str, _line(300)]
 PersonName = Annotated[str, AfterValidator(_name)]
@@ -95,12 +107,7 @@ class TenantSettingsIn(Strict):
     def any_phone(cls, value: str | None) -> str | None:
         if value is None or value == "":
             return None
-        try:
-            number = phonenumbers.parse(value, "NO")
-        except phonenumbers.NumberParseException as exc:
-            raise ValueError("not a phone number; write it like +47 37 01 30 00") from exc
-        if not phonenumbers.is_valid_number(number):
-            raise ValueError("not a valid phone number; write it like +47 37 01 30 00")
+        number = _phone_number(value, "+47 37 01 30 00")
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
     @field_validator("timezone")
@@ -215,12 +222,7 @@ class SignUpIn(Strict):
     def e164(cls, value: str | None) -> str | None:
         if value is None or value == "":
             return None
-        try:
-            number = phonenumbers.parse(value, "NO")
-        except phonenumbers.NumberParseException as exc:
-            raise ValueError("not a phone number; write it like +47 912 34 567") from exc
-        if not phonenumbers.is_valid_number(number):
-            raise ValueError("not a valid phone number; write it like +47 912 34 567")
+        number = _phone_number(value, "+47 912 34 567")
         kind = phonenumbers.PhoneNumberType.to_string(phonenumbers.number_type(number))
         allowed = frozenset(c.strip().upper() for c in get_settings().phone_countries.split(",") if c.strip())
         region = phonenumbers.region_code_for_number(number)

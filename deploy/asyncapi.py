@@ -14,10 +14,10 @@ from faststream import FastStream
 from faststream.specification import AsyncAPI
 
 from shared.events import EVENT_TYPES, Envelope
+from shared.registry import SERVICES
 from shared.service import Runtime, ServiceSpec
 from shared.settings import Settings
 
-SERVICES = ("registration", "matching", "notification", "reporting")
 OUT = Path(__file__).resolve().parent.parent / "docs" / "asyncapi"
 
 

@@ -19,6 +19,7 @@ import typer
 from aiokafka.errors import KafkaConnectionError
 
 from shared import topics
+from shared.registry import SERVICES
 from shared.settings import get_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Operate the Folk møter folk platform.")
@@ -31,7 +32,6 @@ app.add_typer(token_app, name="token")
 app.add_typer(topic_app, name="topic")
 app.add_typer(dlq_app, name="dlq")
 
-SERVICES = ("registration", "matching", "notification", "reporting")
 T = TypeVar("T")
 
 

@@ -26,11 +26,10 @@ from urllib.parse import urlsplit
 import asyncpg
 
 from shared import db, logs, topics
-from shared.settings import SERVICE_PORTS, Settings
+from shared.registry import SERVICES
+from shared.settings import Settings
 
 log = logging.getLogger("deploy.migrate")
-
-SERVICES = tuple(SERVICE_PORTS)
 
 
 class ConfigurationError(Exception):

@@ -18,12 +18,12 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from shared import locks
+
 log = logging.getLogger(__name__)
 
 # A connection, whether opened directly or borrowed from a pool.
 Conn = asyncpg.Connection | PoolConnectionProxy
-
-_MIGRATION_LOCK = 0x464D4601  # any constant; shared by every replica of a service
 
 
 async def init_connection(conn: asyncpg.Connection) -> None:
@@ -141,7 +141,7 @@ async def migrate(dsn: str, service_folder: Path) -> list[str]:
     applied: list[str] = []
     conn = await asyncpg.connect(dsn)
     try:
-        await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+        await conn.execute("SELECT pg_advisory_lock($1)", locks.MIGRATION)
         await conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
@@ -158,6 +158,6 @@ async def migrate(dsn: str, service_folder: Path) -> list[str]:
                 applied.append(name)
                 log.info("migration applied", extra={"migration": name})
     finally:
-        await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+        await conn.execute("SELECT pg_advisory_unlock($1)", locks.MIGRATION)
         await conn.close()
     return applied

@@ -23,7 +23,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 
-from shared import metrics
+from shared import locks, metrics
 from shared.db import Conn
 from shared.events import Envelope, topic_for
 
@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 
 _TRANSIENT = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, KafkaError)
 
-_RELAY_LOCK = 0x464D4602
 NOTIFY_CHANNEL = "fmf_outbox"
 GATHER_S = 0.005
 
@@ -174,7 +173,7 @@ class OutboxRelay:
     async def drain(self) -> int:
         """Publish one batch; return how many rows were published."""
         async with self.pool.acquire() as conn, conn.transaction():
-            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _RELAY_LOCK):
+            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", locks.OUTBOX_RELAY):
                 metrics.OUTBOX_BACKLOG.set(0)  # another replica relays and reports the backlog
                 return 0
             # The body as text: it goes to Kafka as it was written.

@@ -8,7 +8,7 @@ from limits import parse_many
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-SERVICE_PORTS = {"registration": 8001, "matching": 8002, "notification": 8003, "reporting": 8004}
+from shared.registry import SERVICE_PORTS
 
 
 class Settings(BaseSettings):

@@ -17,9 +17,9 @@ from typing import IO
 import httpx
 
 from shared.db import with_database
+from shared.registry import SERVICE_PORTS, SERVICES
 
-SERVICES = ("registration", "matching", "notification", "reporting")
-DEFAULT_PORTS = {"registration": 8001, "matching": 8002, "notification": 8003, "reporting": 8004}
+DEFAULT_PORTS = SERVICE_PORTS
 
 
 @dataclass

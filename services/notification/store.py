@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 
+from shared import locks
 from shared.db import Conn
 
 # --- contacts, manage links and erasure ---------------------------------------------------------------
@@ -203,8 +204,6 @@ async def close_erasure_request(conn: Conn, *, request_id: uuid.UUID, outcome: s
 
 # --- meetings and registrations -----------------------------------------------------------------------
 
-_MEETING_LOCK = 0x464D4E31  # namespace of the per-meeting advisory locks
-
 
 async def lock_meeting(conn: Conn, meeting_id: uuid.UUID) -> None:
     """Serialise, until the transaction ends, the events of one meeting that replicas apply at once.
@@ -213,7 +212,7 @@ async def lock_meeting(conn: Conn, meeting_id: uuid.UUID) -> None:
     apply them side by side; without the lock each would miss what the other is writing (a sign-up
     would find no meeting to schedule reminders for, while the meeting found no sign-up).
     """
-    await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", _MEETING_LOCK, str(meeting_id))
+    await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", locks.NOTIFICATION_MEETING, str(meeting_id))
 
 
 async def meeting(conn: Conn, meeting_id: uuid.UUID) -> asyncpg.Record | None:

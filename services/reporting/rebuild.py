@@ -22,8 +22,7 @@ from faststream.kafka import KafkaBroker
 from pydantic import ValidationError
 
 from services.reporting import handlers, store
-from services.reporting.running import RUNNING_LOCK
-from shared import db, inbox, topics
+from shared import db, inbox, locks, topics
 from shared.consumer import EventConsumer
 from shared.db import Conn
 from shared.events import Envelope
@@ -77,7 +76,7 @@ async def rebuild(settings: Settings) -> Rebuilt:
         heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
     )
     try:
-        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", RUNNING_LOCK):
+        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", locks.REPORTING_RUNNING):
             raise ServiceRunning("the reporting service is running; stop it before rebuilding its read model")
         await consumer.start()
         partitions = await _join(consumer, patience=6 * settings.kafka_session_timeout_ms / 1000 + 10)

@@ -7,9 +7,10 @@ import re
 import shlex
 from pathlib import Path
 
+from shared.registry import SERVICES
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = (ROOT / "Dockerfile").read_text(encoding="utf-8")
-SERVICES = ("registration", "matching", "notification", "reporting")
 
 
 def instructions() -> list[tuple[str, str]]:

@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from deploy import migrate
-from shared.settings import SERVICE_PORTS, Settings
+from shared.registry import SERVICE_PORTS
+from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"

@@ -29,7 +29,7 @@ from prometheus_fastapi_instrumentator import Instrumentator
 from prometheus_fastapi_instrumentator import metrics as instrumentator_metrics
 
 from shared import metrics as shared_metrics
-from shared.settings import SERVICE_PORTS
+from shared.registry import SERVICE_PORTS
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS = ROOT / "deploy" / "prometheus"

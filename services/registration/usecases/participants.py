@@ -13,7 +13,7 @@ from services.registration import store
 from services.registration.usecases import signups
 from services.registration.usecases.common import NOBODY, SOURCE, now, scope_of, scoped
 from services.registration.usecases.registrations import cancel_in_transaction
-from shared import outbox, topics
+from shared import locks, outbox, topics
 from shared.auth import Principal, hash_token, new_token
 from shared.db import ALL_TENANTS, Conn, set_tenant, transaction
 from shared.errors import Conflict, NotFound
@@ -26,7 +26,6 @@ from shared.events import (
 )
 
 log = logging.getLogger(__name__)
-_RETENTION_LOCK = 0x464D4610
 
 
 ERASURE_LINK_HOURS = 24
@@ -165,7 +164,7 @@ async def erase_expired(pool: asyncpg.Pool, at: datetime | None = None) -> int:
     """Erase everyone whose last meeting ended longer ago than their tenant's retention time."""
     at = at or now()
     async with scoped(pool, ALL_TENANTS) as conn:
-        if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _RETENTION_LOCK):
+        if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", locks.RETENTION):
             return 0  # another replica is doing it
         expired = await store.participants_past_retention(conn, at)
     for participant_id in expired:

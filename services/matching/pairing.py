@@ -625,6 +625,136 @@ def propose(
     return _solve(problem, _locked_drafts(problem, locked))
 
 
+def _earlier_groups(problem: _Problem, previous: Sequence[Sequence[uuid.UUID]]) -> dict[tuple[GroupName, int], int]:
+    """Which earlier group each person confirmed now sat in.
+
+    ``previous`` is the earlier proposal's groups, each a sequence of registration ids; ids of people no
+    longer confirmed are skipped, and an id repeated within one group counts once. Returns a map from
+    (group name, index into ``problem.newcomers`` / ``problem.residents``) to the position of their group in
+    ``previous`` (0-based); people who sat in no earlier group are absent.
+
+    Raises ValueError when a person confirmed now appears in more than one earlier group.
+    """
+    n_index = {p.registration_id: i for i, p in enumerate(problem.newcomers)}
+    r_index = {p.registration_id: j for j, p in enumerate(problem.residents)}
+    earlier_of: dict[tuple[GroupName, int], int] = {}
+    seen: set[uuid.UUID] = set()
+    for k, earlier in enumerate(previous):
+        here = list(dict.fromkeys(rid for rid in earlier if rid in n_index or rid in r_index))
+        if seen.intersection(here):
+            raise ValueError("a registration appears in more than one previous group")
+        seen.update(here)
+        for rid in here:
+            earlier_of[("newcomer", n_index[rid]) if rid in n_index else ("resident", r_index[rid])] = k
+    return earlier_of
+
+
+def _locks_still_here(problem: _Problem, locked: LockedPairs) -> list[_Draft]:
+    """The locked pairs whose newcomer and resident are both confirmed now, as locked drafts.
+
+    ``locked`` is (newcomer registration id, resident registration id) pairs; a lock on someone no longer
+    confirmed is dropped and the same lock given twice is one lock. Raises ValueError when someone still
+    confirmed is locked with two people still confirmed (see ``_locked_drafts``).
+    """
+    n_ids = {p.registration_id for p in problem.newcomers}
+    r_ids = {p.registration_id for p in problem.residents}
+    present = list(dict.fromkeys((a, b) for a, b in locked if a in n_ids and b in r_ids))
+    return _locked_drafts(problem, present)
+
+
+def _pair_keeping_earlier_pairs(
+    problem: _Problem, fixed: list[_Draft], earlier_of: Mapping[tuple[GroupName, int], int]
+) -> tuple[list[_Draft], list[tuple[GroupName, int]]]:
+    """The re-match's first case: everyone not in a ``fixed`` (locked) group is paired in one exact assignment.
+
+    The assignment (``best_assignment`` over the free newcomers x free residents block of the score matrix)
+    maximises, in this order: the number of allowed pairs; the number of pairs whose two people sat in one
+    earlier group (``earlier_of``, see ``_earlier_groups``): each such pair gets a bonus larger than any
+    difference in total score, so a whole pair is kept and a trio whose extra is needed elsewhere keeps its
+    pair; then the total score (unitless, the sum of ``score`` values). So someone left alone pairs with a
+    trio's extra when no one else is free for them. Source: the ``rematch`` docstring (DESIGN.md section 3
+    only says matching "re-matches after late changes"; the method text says nothing of re-matching).
+
+    Returns the drafts (``fixed`` and the new pairs, sorted by their pair's indices; a new list) and
+    the people left over, newcomers first then residents, each in index order, as (group name, index).
+    Raises nothing.
+    """
+    locked_n = {i for d in fixed for i in d.newcomers}
+    locked_r = {j for d in fixed for j in d.residents}
+    free_n = [i for i in range(len(problem.newcomers)) if i not in locked_n]
+    free_r = [j for j in range(len(problem.residents)) if j not in locked_r]
+    block = np.ix_(np.array(free_n, dtype=np.int64), np.array(free_r, dtype=np.int64))
+    scores = problem.scores[block]
+    earlier_n = np.array([earlier_of.get(("newcomer", i), -1) for i in free_n], dtype=np.int64)
+    earlier_r = np.array([earlier_of.get(("resident", j), -2) for j in free_r], dtype=np.int64)
+    together = earlier_n[:, None] == earlier_r[None, :]
+    # One more earlier pair kept outweighs any difference in total score (as in best_assignment).
+    keep = 2.0 * min(scores.shape) * float(np.abs(scores).max()) + 1.0 if scores.size else 0.0
+    drafts = list(fixed)
+    for a, b in best_assignment(scores + keep * together, problem.ok[block]):
+        drafts.append(_Draft([free_n[a]], [free_r[b]]))
+    drafts.sort(key=lambda d: (d.newcomers[0], d.residents[0]))
+    paired_n = {i for d in drafts for i in d.newcomers}
+    paired_r = {j for d in drafts for j in d.residents}
+    leftovers: list[tuple[GroupName, int]] = [("newcomer", i) for i in free_n if i not in paired_n]
+    leftovers += [("resident", j) for j in free_r if j not in paired_r]
+    return drafts, leftovers
+
+
+def _earlier_group_to_rejoin(
+    problem: _Problem,
+    drafts: Sequence[_Draft],
+    earlier_of: Mapping[tuple[GroupName, int], int],
+    group: GroupName,
+    index: int,
+) -> _Draft | None:
+    """The first draft a leftover may rejoin: smaller than a trio, every member from the leftover's earlier
+    group (``earlier_of``), and the leftover may sit with each of them (``_may_join``: the hard rules,
+    issue 17 kind 2). None when they sat in no earlier group or no such draft exists. Raises nothing."""
+    home_group = earlier_of.get((group, index))
+    if home_group is None:
+        return None
+    return next(
+        (
+            d
+            for d in drafts
+            if d.size < MAX_REMATCH_GROUP
+            and all(earlier_of.get(("newcomer", i)) == home_group for i in d.newcomers)
+            and all(earlier_of.get(("resident", j)) == home_group for j in d.residents)
+            and _may_join(problem, d, group, index)
+        ),
+        None,
+    )
+
+
+def _place_leftovers(
+    problem: _Problem,
+    drafts: list[_Draft],
+    leftovers: Sequence[tuple[GroupName, int]],
+    earlier_of: Mapping[tuple[GroupName, int], int],
+) -> list[tuple[GroupName, int]]:
+    """The re-match's second case: whoever the exact assignment left over joins a pair as a third member.
+
+    Each leftover (group name, index), in the given order, first goes back to their earlier group where it
+    is now a pair and the hard rules allow (``_earlier_group_to_rejoin``); the rest join the pair where
+    they fit best (``_place_extras`` with at most ``MAX_REMATCH_GROUP`` = 3 members: a re-match never makes
+    a group of four). The drafts they join gain them in place. Returns those who fit in no group that has
+    room, in the given order. Raises nothing.
+
+    Source: the method seats people in pairs ("sitter parvis ved et langbord", folk-moter-folk.txt) and
+    DESIGN.md makes a pair a trio when the groups are uneven; that a re-match stops at three is this
+    module's rule (``rematch``), not the method's.
+    """
+    rest: list[tuple[GroupName, int]] = []
+    for group, index in leftovers:
+        home = _earlier_group_to_rejoin(problem, drafts, earlier_of, group, index)
+        if home is None:
+            rest.append((group, index))
+        else:
+            (home.newcomers if group == "newcomer" else home.residents).append(index)
+    return _place_extras(problem, drafts, rest, MAX_REMATCH_GROUP)
+
+
 def rematch(
     previous: Sequence[Sequence[uuid.UUID]],
     newcomers: Iterable[Person],
@@ -644,59 +774,17 @@ def rematch(
     Whoever is left over goes back to their earlier group where it is now a pair and the hard rules
     allow, else joins a pair as a third member where they fit best; a group never gets a fourth, so
     someone who fits only in full groups is left unpaired with that reason.
+
+    The two cases are ``_pair_keeping_earlier_pairs`` (the exact assignment) and ``_place_leftovers`` (whoever
+    is left over). Raises ValueError for a person given in the wrong group or twice, someone present locked
+    with two people present, or someone present in more than one earlier group.
     """
     problem = _problem(newcomers, residents, weights, history)
-    n_index = {p.registration_id: i for i, p in enumerate(problem.newcomers)}
-    r_index = {p.registration_id: j for j, p in enumerate(problem.residents)}
-    present_locks = list(dict.fromkeys((a, b) for a, b in locked if a in n_index and b in r_index))
-    drafts = _locked_drafts(problem, present_locks)
-    earlier_of: dict[tuple[GroupName, int], int] = {}
-    seen: set[uuid.UUID] = set()
-    for k, earlier in enumerate(previous):
-        here = list(dict.fromkeys(rid for rid in earlier if rid in n_index or rid in r_index))
-        if seen.intersection(here):
-            raise ValueError("a registration appears in more than one previous group")
-        seen.update(here)
-        for rid in here:
-            earlier_of[("newcomer", n_index[rid]) if rid in n_index else ("resident", r_index[rid])] = k
-    locked_n = {i for d in drafts for i in d.newcomers}
-    locked_r = {j for d in drafts for j in d.residents}
-    free_n = [i for i in range(len(problem.newcomers)) if i not in locked_n]
-    free_r = [j for j in range(len(problem.residents)) if j not in locked_r]
-    block = np.ix_(np.array(free_n, dtype=np.int64), np.array(free_r, dtype=np.int64))
-    scores = problem.scores[block]
-    earlier_n = np.array([earlier_of.get(("newcomer", i), -1) for i in free_n], dtype=np.int64)
-    earlier_r = np.array([earlier_of.get(("resident", j), -2) for j in free_r], dtype=np.int64)
-    together = earlier_n[:, None] == earlier_r[None, :]
-    # One more earlier pair kept outweighs any difference in total score (as in best_assignment).
-    keep = 2.0 * min(scores.shape) * float(np.abs(scores).max()) + 1.0 if scores.size else 0.0
-    for a, b in best_assignment(scores + keep * together, problem.ok[block]):
-        drafts.append(_Draft([free_n[a]], [free_r[b]]))
-    drafts.sort(key=lambda d: (d.newcomers[0], d.residents[0]))
-    paired_n = {i for d in drafts for i in d.newcomers}
-    paired_r = {j for d in drafts for j in d.residents}
-    leftovers: list[tuple[GroupName, int]] = [("newcomer", i) for i in free_n if i not in paired_n]
-    leftovers += [("resident", j) for j in free_r if j not in paired_r]
-    rest: list[tuple[GroupName, int]] = []
-    for group, index in leftovers:  # back to the earlier group where it sits together as a pair now
-        home_group = earlier_of.get((group, index))
-        home = next(
-            (
-                d
-                for d in drafts
-                if home_group is not None
-                and d.size < MAX_REMATCH_GROUP
-                and all(earlier_of.get(("newcomer", i)) == home_group for i in d.newcomers)
-                and all(earlier_of.get(("resident", j)) == home_group for j in d.residents)
-                and _may_join(problem, d, group, index)
-            ),
-            None,
-        )
-        if home is None:
-            rest.append((group, index))
-        else:
-            (home.newcomers if group == "newcomer" else home.residents).append(index)
-    return _proposal(problem, drafts, _place_extras(problem, drafts, rest, MAX_REMATCH_GROUP))
+    fixed = _locks_still_here(problem, locked)
+    earlier_of = _earlier_groups(problem, previous)
+    drafts, leftovers = _pair_keeping_earlier_pairs(problem, fixed, earlier_of)
+    unpaired = _place_leftovers(problem, drafts, leftovers, earlier_of)
+    return _proposal(problem, drafts, unpaired)
 
 
 # ------------------------------------------------------------------------------------------ seating

@@ -1,17 +1,35 @@
 """Kafka consumption with exactly-once effects and a dead-letter path.
 
-Every service registers its event handlers on an ``EventConsumer``. Each message is decoded into an
-``Envelope``; its handler runs inside one database transaction that first claims the event id in
-the inbox. A message that cannot be parsed, or whose handler keeps failing, is copied to
-``<topic>.dlq`` with the error and then acknowledged, so the partition moves on. While the database
-itself is unreachable the message is retried, not dead-lettered: that is not the message's fault.
+Each service declares its event handlers once, at module level, as a ``Handlers`` table::
+
+    HANDLERS = Handlers(
+        tenancy.HANDLERS,
+        route(MEETING_EVENTS, MeetingSnapshot, meeting_changed),
+        route("matching.swap_requested", SwapRequested, swap_requested),
+    )
+
+A handler is a plain ``async def handler(conn: Conn, event: Envelope, payload: SomePayload) -> None``.
+The table refuses, when it is built (so at import), an event type ``shared.events.EVENT_TYPES`` does not
+know, a model other than the one it names for the type, and a handler annotated for another payload.
+
+The ``EventConsumer`` decodes each message into an ``Envelope`` and then, once, its ``data`` into the
+route's payload model, and hands both to the handler inside one database transaction that first claims
+the event id in the inbox. A message that cannot be parsed, whose payload does not validate, or whose
+handler keeps failing, is copied to ``<topic>.dlq`` with the error and then acknowledged, so the
+partition moves on. While the database itself is unreachable the message is retried, not dead-lettered:
+that is not the message's fault. An event no handler wants is counted (``fmf_events_ignored_total``);
+one of a type this code does not know is also logged.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
-from collections.abc import Awaitable, Callable
+import typing
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 from faststream import AckPolicy
@@ -21,13 +39,124 @@ from pydantic import ValidationError
 
 from shared import db, inbox, logs, metrics
 from shared.db import Conn
-from shared.events import Envelope
+from shared.events import EVENT_TYPES, Envelope, Payload
 from shared.topics import dlq
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Conn, Envelope], Awaitable[None]]
+P = TypeVar("P", bound=Payload)
+Handler = Callable[[Conn, Envelope, P], Awaitable[None]]
+"""A handler of one payload type: ``(conn, event, payload) -> None``, run in the inbox transaction."""
+EnvelopeHandler = Callable[[Conn, Envelope], Awaitable[None]]
+
 _DB_DOWN = (OSError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError)
+# The label of every type not in EVENT_TYPES: types come off the wire, and labels must stay bounded.
+UNKNOWN_TYPE = "unknown"
+
+
+class Row:
+    """What a ``Handlers`` table is built from: a ``Route`` of any payload type. A base without a type
+    parameter, so that the table's parameter type does not make mypy take each route's payload as Any
+    (which would let a handler of another payload pass unnoticed)."""
+
+
+@dataclass(frozen=True)
+class Route(Row, Generic[P]):
+    """Some event types, all carrying payload ``model``, and the handler that receives them.
+
+    Build it with ``route``; it checks itself when built (see there)."""
+
+    event_types: tuple[str, ...]
+    model: type[P]
+    handler: Handler[P]
+
+    def __post_init__(self) -> None:
+        if not self.event_types:
+            raise ValueError(f"a route to {_name(self.handler)} names no event type")
+        for event_type in self.event_types:
+            known = EVENT_TYPES.get(event_type)
+            if known is None:
+                raise ValueError(f"{event_type!r} is not an event type of shared.events.EVENT_TYPES")
+            if known[1] is not self.model:
+                raise TypeError(
+                    f"{event_type} carries {known[1].__name__}, not {self.model.__name__} ({_name(self.handler)})"
+                )
+        expected = _payload_annotation(self.handler)
+        if isinstance(expected, type) and not issubclass(self.model, expected):
+            raise TypeError(
+                f"{_name(self.handler)} takes {expected.__name__}, but {self.event_types[0]} carries"
+                f" {self.model.__name__}"
+            )
+
+    def decode(self, event: Envelope) -> P:
+        """``event.data`` as this route's payload model; raises ``pydantic.ValidationError`` if it is not one."""
+        return self.model.model_validate(event.data)
+
+
+def route(event_types: str | tuple[str, ...], model: type[P], handler: Handler[P]) -> Route[P]:
+    """A row of a ``Handlers`` table: ``handler`` receives events of ``event_types`` (one type or a tuple),
+    their payload decoded into ``model``.
+
+    Raises ``ValueError`` for an empty tuple or a type not in ``shared.events.EVENT_TYPES``, and
+    ``TypeError`` when EVENT_TYPES names another model for a type, or when the handler's annotated
+    payload parameter (its third) is a class that ``model`` is not a subclass of. (mypy checks the
+    handler against ``model`` as well.)"""
+    types = (event_types,) if isinstance(event_types, str) else tuple(event_types)
+    return Route(types, model, handler)
+
+
+class Handlers(Mapping[str, Route[Any]]):
+    """One service's handler table: event type -> ``Route``, built from routes and other tables.
+
+    ``Handlers(tenancy.HANDLERS, route(...), ...)``. Raises ``ValueError`` when two rows claim one type."""
+
+    def __init__(self, *parts: Row | Handlers) -> None:
+        routes: dict[str, Route[Any]] = {}
+        for part in parts:
+            if isinstance(part, Handlers):
+                rows = list(part.items())
+            elif isinstance(part, Route):
+                rows = [(t, part) for t in part.event_types]
+            else:
+                raise TypeError(f"a handler table is built from routes and tables, not {part!r}")
+            for event_type, row in rows:
+                if event_type in routes:
+                    raise ValueError(
+                        f"{event_type} has two handlers: {_name(routes[event_type].handler)} and {_name(row.handler)}"
+                    )
+                routes[event_type] = row
+        self._routes = routes
+
+    def __getitem__(self, event_type: str) -> Route[Any]:
+        return self._routes[event_type]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._routes)
+
+    def __len__(self) -> int:
+        return len(self._routes)
+
+    def topics(self) -> set[str]:
+        """The topics the handled event types travel on (the service must subscribe to each)."""
+        return {EVENT_TYPES[t][0] for t in self._routes}
+
+    def register(self, consumer: EventConsumer) -> None:
+        """Give ``consumer`` these handlers (what ``ServiceSpec.register_handlers`` expects)."""
+        consumer.use(self)
+
+
+def _name(handler: object) -> str:
+    return getattr(handler, "__qualname__", repr(handler))
+
+
+def _payload_annotation(handler: object) -> object:
+    """The annotation of the handler's third parameter, or None when it cannot be read cheaply."""
+    try:
+        params = list(inspect.signature(handler).parameters.values())  # type: ignore[arg-type]
+        hints = typing.get_type_hints(handler)
+    except (TypeError, ValueError, NameError, AttributeError):
+        return None
+    return hints.get(params[2].name) if len(params) >= 3 else None
 
 
 async def _raw_body(msg: StreamMessage[object]) -> bytes:
@@ -40,12 +169,25 @@ class EventConsumer:
         self.pool = pool
         self.broker = broker
         self.max_attempts = max_attempts
-        self.handlers: dict[str, Handler] = {}
+        self.handlers: dict[str, Route[Any]] = {}
 
-    def on(self, *event_types: str) -> Callable[[Handler], Handler]:
-        def register(handler: Handler) -> Handler:
-            for event_type in event_types:
-                self.handlers[event_type] = handler
+    def use(self, handlers: Mapping[str, Route[Any]]) -> None:
+        """Add a handler table. Raises ``ValueError`` if it names a type that has another handler here."""
+        for event_type, row in handlers.items():
+            if self.handlers.get(event_type, row) is not row:
+                raise ValueError(f"{event_type} has a handler already")
+            self.handlers[event_type] = row
+
+    def on(self, *event_types: str) -> Callable[[EnvelopeHandler], EnvelopeHandler]:
+        """Decorator for a handler that needs only the envelope, ``(conn, event) -> None``. The payload
+        is still decoded (and dead-lettered when invalid) before it runs. Raises as ``route`` does."""
+
+        def register(handler: EnvelopeHandler) -> EnvelopeHandler:
+            async def ignoring_payload(conn: Conn, event: Envelope, payload: Payload) -> None:
+                await handler(conn, event)
+
+            ignoring_payload.__qualname__ = _name(handler)
+            self.use(Handlers(*(route(t, EVENT_TYPES[t][1], ignoring_payload) for t in _known(event_types))))
             return handler
 
         return register
@@ -65,6 +207,7 @@ class EventConsumer:
         )
         subscriber(self.process)
 
+    # Applies one Kafka message. No docstring: FastStream would put it into every AsyncAPI document.
     async def process(self, body: bytes, msg: KafkaMessage) -> None:
         logs.clear()
         if not body:
@@ -78,12 +221,26 @@ class EventConsumer:
         meeting_id = event.data.get("meeting_id")
         if meeting_id:
             logs.bind(meeting_id=str(meeting_id))
-        handler = self.handlers.get(event.type)
-        if handler is None:
-            return  # unknown or uninteresting event types are skipped by design
-        await self._apply(handler, event, body, msg)
+        row = self.handlers.get(event.type)
+        if row is None:
+            self.ignored(event.type)  # unknown or uninteresting event types are skipped by design
+            return
+        try:
+            payload = row.decode(event)
+        except ValidationError as exc:
+            await self.dead_letter(body, msg, f"invalid {event.type} payload: {exc}")
+            return
+        await self._apply(row, event, payload, body, msg)
 
-    async def _apply(self, handler: Handler, event: Envelope, body: bytes, msg: KafkaMessage) -> None:
+    def ignored(self, event_type: str) -> None:
+        """Count an event no handler of this consumer wants; log it as well when its type is unknown."""
+        if event_type in EVENT_TYPES:
+            metrics.EVENTS_IGNORED.labels(group=self.group, type=event_type).inc()
+            return
+        metrics.EVENTS_IGNORED.labels(group=self.group, type=UNKNOWN_TYPE).inc()
+        log.warning("event of an unknown type ignored", extra={"event_type": event_type[:200]})
+
+    async def _apply(self, row: Route[Any], event: Envelope, payload: Payload, body: bytes, msg: KafkaMessage) -> None:
         failures = 0
         outage_wait = 0.2
         assert self.pool is not None, "the consumer's pool is set when the service starts"
@@ -91,15 +248,12 @@ class EventConsumer:
             try:
                 async with db.transaction(self.pool, db.tenant_scope(event.tenant_id)) as conn:
                     if await inbox.claim(conn, self.group, event):
-                        await handler(conn, event)
+                        await row.handler(conn, event, payload)
                 return
             except _DB_DOWN as exc:
                 log.warning("database unreachable; retrying event", extra={"error": repr(exc)})
                 await asyncio.sleep(outage_wait)
                 outage_wait = min(outage_wait * 2, 5.0)
-            except ValidationError as exc:
-                await self.dead_letter(body, msg, f"invalid {event.type} payload: {exc}")
-                return
             except Exception as exc:
                 failures += 1
                 log.exception("event handler failed", extra={"event_type": event.type, "attempt": failures})
@@ -124,3 +278,10 @@ class EventConsumer:
         await self.broker.publish(body, dlq(topic), key=record.key, headers=headers)  # type: ignore[union-attr]
         metrics.DLQ_MESSAGES.labels(topic=topic).inc()
         log.error("message dead-lettered", extra={"topic": topic, "error": error[:500]})
+
+
+def _known(event_types: tuple[str, ...]) -> tuple[str, ...]:
+    for event_type in event_types:
+        if event_type not in EVENT_TYPES:
+            raise ValueError(f"{event_type!r} is not an event type of shared.events.EVENT_TYPES")
+    return event_types

@@ -19,6 +19,10 @@ OUTBOX_PUBLISH_DELAY = Histogram(
 )
 INBOX_DUPLICATES = Counter("fmf_inbox_duplicates_total", "Redelivered events skipped by the inbox.")
 DLQ_MESSAGES = Counter("fmf_dlq_messages_total", "Messages sent to a dead-letter topic.", ["topic"])
+# Bounded: the consumer group is one per service, and a type not in shared.events.EVENT_TYPES counts as "unknown".
+EVENTS_IGNORED = Counter(
+    "fmf_events_ignored_total", "Consumed events no handler of the consumer group wants, by type.", ["group", "type"]
+)
 MATCHING_DURATION = Histogram("fmf_matching_duration_seconds", "Time to score, solve and seat a meeting.")
 MATCHING_PAIR_SCORE = Histogram(
     "fmf_matching_pair_score", "Score of each proposed pair.", buckets=(0, 1, 2, 3, 4, 5, 6, 8, 10, 15)

@@ -14,7 +14,7 @@ SPEC = ServiceSpec(
     name="matching",
     migrations=Path(__file__).with_name("migrations"),
     subscribes_to=handlers.SUBSCRIBES_TO,
-    register_handlers=handlers.register,
+    register_handlers=handlers.HANDLERS.register,
     description="Pseudonymous read model of confirmed participants; proposes pairs and the long-table seating.",
 )
 

@@ -17,7 +17,7 @@ import asyncpg
 
 from services.matching import pairing, plans, store
 from shared import metrics, outbox, tenancy, topics
-from shared.consumer import EventConsumer
+from shared.consumer import Handlers, route
 from shared.db import Conn
 from shared.events import (
     Envelope,
@@ -49,86 +49,106 @@ REGISTRATION_EVENTS = (
 )
 
 
-def register(consumer: EventConsumer) -> None:
-    tenancy.register(consumer)
+async def meeting_changed(conn: Conn, event: Envelope, m: MeetingSnapshot) -> None:
+    """meeting.*: keep the meeting's format, status and (once registration closes) its roster; on
+    meeting.registration_closed, propose the first plan if every registration of the roster is known."""
+    await store.upsert_meeting(conn, m.meeting_id, m.tenant_id, m.format, m.status, m.confirmed_registration_ids)
+    if event.type == "meeting.registration_closed":
+        await refresh(conn, m.meeting_id, event)
 
-    @consumer.on(*MEETING_EVENTS)
-    async def meeting_changed(conn: Conn, event: Envelope) -> None:
-        m = MeetingSnapshot.model_validate(event.data)
-        await store.upsert_meeting(conn, m.meeting_id, m.tenant_id, m.format, m.status, m.confirmed_registration_ids)
-        if event.type == "meeting.registration_closed":
-            await refresh(conn, m.meeting_id, event)
 
-    @consumer.on(*REGISTRATION_EVENTS)
-    async def registration_changed(conn: Conn, event: Envelope) -> None:
-        r = RegistrationChanged.model_validate(event.data)
-        await store.upsert_candidate(
-            conn,
-            registration_id=r.registration_id,
-            tenant_id=r.tenant_id,
-            meeting_id=r.meeting_id,
-            participant_id=r.participant_id,
-            group=r.group,
-            status=r.status,
-            profile=r.profile.model_dump(),
+async def registration_changed(conn: Conn, event: Envelope, r: RegistrationChanged) -> None:
+    """registration.confirmed | waitlisted | promoted | cancelled: keep the candidate (pseudonymous id, group,
+    status, profile), then propose or re-match. A cancellation that promoted someone waits for that
+    promotion, which follows on the same key, so the plan is re-matched once, with both."""
+    await store.upsert_candidate(
+        conn,
+        registration_id=r.registration_id,
+        tenant_id=r.tenant_id,
+        meeting_id=r.meeting_id,
+        participant_id=r.participant_id,
+        group=r.group,
+        status=r.status,
+        profile=r.profile.model_dump(),
+    )
+    if r.promoted_registration_id is None:
+        await refresh(conn, r.meeting_id, event)
+
+
+async def swap_requested(conn: Conn, event: Envelope, command: SwapRequested) -> None:
+    """matching.swap_requested: the two registrations (one group) change places, which locks their new
+    pairs, and the rest is re-matched as a new version. Ignored (logged) without an open proposal, or
+    when ``plans.swap`` refuses the two."""
+    ctx = await _context(conn, command.meeting_id)
+    if ctx is None:
+        return
+    meeting, latest = ctx
+    try:
+        groups, new_locks = plans.swap(latest, *command.registration_ids)
+    except ValueError as exc:
+        log.warning("swap ignored", extra={"reason": str(exc)})
+        return
+    for newcomer, resident in new_locks:
+        await store.set_lock(conn, meeting["meeting_id"], meeting["tenant_id"], newcomer, resident)
+    await _rematch(conn, meeting, latest, groups, event)
+
+
+async def lock_requested(conn: Conn, event: Envelope, command: LockRequested) -> None:
+    """matching.lock_requested: fix (``locked``) or release the pair that seats the registration, and
+    re-match the rest as a new version. Ignored (logged) without an open proposal or when it is not seated."""
+    ctx = await _context(conn, command.meeting_id)
+    if ctx is None:
+        return
+    meeting, latest = ctx
+    group = next((g for g in plans.groups_of(latest) if command.registration_id in g), None)
+    if group is None:
+        log.warning("lock ignored: not seated", extra={"registration_id": str(command.registration_id)})
+        return
+    if command.locked:
+        newcomer, resident = plans.core_pair(group, plans.group_map(latest))
+        await store.set_lock(conn, meeting["meeting_id"], meeting["tenant_id"], newcomer, resident)
+    else:
+        for rid in group:
+            await store.release_lock(conn, meeting["meeting_id"], rid)
+    await _rematch(conn, meeting, latest, plans.groups_of(latest), event)
+
+
+def publishable(latest: Pairing, command: PublishRequested) -> Pairing | None:
+    """The plan to publish: the latest proposal marked published, if the command names its version and
+    it is not published yet; else None."""
+    if latest.version != command.version or latest.status == "published":
+        return None
+    return latest.model_copy(update={"status": "published"})
+
+
+async def publish_requested(conn: Conn, event: Envelope, command: PublishRequested) -> None:
+    """matching.publish_requested: mark the latest proposal published, remember its pairs (later meetings
+    avoid repeating them) and announce matching.pairs_published. Ignored (logged) without an open
+    proposal, or when the command names another version or the plan is published already."""
+    ctx = await _context(conn, command.meeting_id)
+    if ctx is None:
+        return
+    meeting, latest = ctx
+    published = publishable(latest, command)
+    if published is None:
+        log.warning(
+            "publish ignored",
+            extra={"requested": command.version, "latest": latest.version, "status": latest.status},
         )
-        if r.promoted_registration_id is None:  # else its promotion follows: re-match once, with both
-            await refresh(conn, r.meeting_id, event)
+        return
+    await store.mark_published(conn, meeting["meeting_id"], latest.version, published.model_dump(mode="json"))
+    await store.record_history(conn, meeting["tenant_id"], meeting["meeting_id"], plans.published_pairs(published))
+    await outbox.enqueue(conn, SOURCE, [(event.caused("matching.pairs_published", published), meeting["meeting_id"])])
 
-    @consumer.on("matching.swap_requested")
-    async def swap_requested(conn: Conn, event: Envelope) -> None:
-        command = SwapRequested.model_validate(event.data)
-        ctx = await _context(conn, command.meeting_id)
-        if ctx is None:
-            return
-        meeting, latest = ctx
-        try:
-            groups, new_locks = plans.swap(latest, *command.registration_ids)
-        except ValueError as exc:
-            log.warning("swap ignored", extra={"reason": str(exc)})
-            return
-        for newcomer, resident in new_locks:
-            await store.set_lock(conn, meeting["meeting_id"], meeting["tenant_id"], newcomer, resident)
-        await _rematch(conn, meeting, latest, groups, event)
 
-    @consumer.on("matching.lock_requested")
-    async def lock_requested(conn: Conn, event: Envelope) -> None:
-        command = LockRequested.model_validate(event.data)
-        ctx = await _context(conn, command.meeting_id)
-        if ctx is None:
-            return
-        meeting, latest = ctx
-        group = next((g for g in plans.groups_of(latest) if command.registration_id in g), None)
-        if group is None:
-            log.warning("lock ignored: not seated", extra={"registration_id": str(command.registration_id)})
-            return
-        if command.locked:
-            newcomer, resident = plans.core_pair(group, plans.group_map(latest))
-            await store.set_lock(conn, meeting["meeting_id"], meeting["tenant_id"], newcomer, resident)
-        else:
-            for rid in group:
-                await store.release_lock(conn, meeting["meeting_id"], rid)
-        await _rematch(conn, meeting, latest, plans.groups_of(latest), event)
-
-    @consumer.on("matching.publish_requested")
-    async def publish_requested(conn: Conn, event: Envelope) -> None:
-        command = PublishRequested.model_validate(event.data)
-        ctx = await _context(conn, command.meeting_id)
-        if ctx is None:
-            return
-        meeting, latest = ctx
-        if latest.version != command.version or latest.status == "published":
-            log.warning(
-                "publish ignored",
-                extra={"requested": command.version, "latest": latest.version, "status": latest.status},
-            )
-            return
-        published = latest.model_copy(update={"status": "published"})
-        await store.mark_published(conn, meeting["meeting_id"], latest.version, published.model_dump(mode="json"))
-        await store.record_history(conn, meeting["tenant_id"], meeting["meeting_id"], plans.published_pairs(published))
-        await outbox.enqueue(
-            conn, SOURCE, [(event.caused("matching.pairs_published", published), meeting["meeting_id"])]
-        )
+HANDLERS = Handlers(
+    tenancy.HANDLERS,
+    route(MEETING_EVENTS, MeetingSnapshot, meeting_changed),
+    route(REGISTRATION_EVENTS, RegistrationChanged, registration_changed),
+    route("matching.swap_requested", SwapRequested, swap_requested),
+    route("matching.lock_requested", LockRequested, lock_requested),
+    route("matching.publish_requested", PublishRequested, publish_requested),
+)
 
 
 async def _context(conn: Conn, meeting_id: uuid.UUID) -> tuple[asyncpg.Record, Pairing] | None:

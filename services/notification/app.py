@@ -17,7 +17,7 @@ def spec(clock: sender.Clock = sender.system_clock) -> ServiceSpec:
         name="notification",
         migrations=Path(__file__).with_name("migrations"),
         subscribes_to=handlers.SUBSCRIBES_TO,
-        register_handlers=handlers.register,
+        register_handlers=handlers.HANDLERS.register,
         background=[sender.sender_task(clock)],
         description=(
             "Contact details, message templates per language (nb, nn, en), delivery by e-mail and SMS,"

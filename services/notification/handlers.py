@@ -1,12 +1,12 @@
 """Events notification consumes: tenants, contacts and manage links, sign-ups and erasure requests waiting
-for their confirmation link, meetings, registrations and published pairs. Each handler only decodes its
-event and hands it to ``planning``."""
+for their confirmation link, meetings, registrations and published pairs. Every handler is ``planning``'s;
+this module only says which event types go to which."""
 
 from __future__ import annotations
 
 from services.notification import planning
 from shared import tenancy, topics
-from shared.consumer import EventConsumer
+from shared.consumer import Handlers, route
 from shared.db import Conn
 from shared.events import (
     ContactUpserted,
@@ -24,63 +24,45 @@ from shared.events import (
 )
 
 SUBSCRIBES_TO = (topics.TENANTS, topics.MEETINGS, topics.REGISTRATIONS, topics.CONTACTS, topics.MATCHING)
+MEETING_EVENTS = (
+    "meeting.created",
+    "meeting.published",
+    "meeting.changed",
+    "meeting.registration_closed",
+    "meeting.cancelled",
+    "meeting.completed",
+)
+PLACE_EVENTS = ("registration.confirmed", "registration.waitlisted", "registration.promoted", "registration.cancelled")
+ATTENDANCE_EVENTS = ("registration.attended", "registration.no_show")
 
 
-def register(consumer: EventConsumer) -> None:
-    """Subscribe notification's handlers to the event types it acts on."""
-    tenancy.register(consumer, with_contact=True)  # messages name the municipality and its contact
+async def contact_upserted(conn: Conn, event: Envelope, contact: ContactUpserted) -> None:
+    """contact.upserted: keep the participant's contact details."""
+    await planning.contact_upserted(conn, contact)
 
-    @consumer.on("contact.upserted")
-    async def contact_upserted(conn: Conn, event: Envelope) -> None:
-        await planning.contact_upserted(conn, ContactUpserted.model_validate(event.data))
 
-    @consumer.on("contact.manage_link")
-    async def manage_link(conn: Conn, event: Envelope) -> None:
-        await planning.manage_link(conn, ManageLink.model_validate(event.data))
+async def manage_link(conn: Conn, event: Envelope, link: ManageLink) -> None:
+    """contact.manage_link: keep the registration's manage token, for the links in messages."""
+    await planning.manage_link(conn, link)
 
-    @consumer.on("contact.signup_requested")
-    async def signup_requested(conn: Conn, event: Envelope) -> None:
-        await planning.signup_requested(conn, event, SignupRequested.model_validate(event.data))
 
-    @consumer.on("contact.signup_closed")
-    async def signup_closed(conn: Conn, event: Envelope) -> None:
-        await planning.signup_closed(conn, event, SignupClosed.model_validate(event.data))
+async def attendance(conn: Conn, event: Envelope, registration: RegistrationChanged) -> None:
+    """registration.attended | no_show: kept, so a feedback request skips those who did not come."""
+    await planning.registration_status(conn, registration)
 
-    @consumer.on("contact.erasure_requested")
-    async def erasure_requested(conn: Conn, event: Envelope) -> None:
-        await planning.erasure_requested(conn, event, ErasureRequested.model_validate(event.data))
 
-    @consumer.on("contact.erasure_request_closed")
-    async def erasure_request_closed(conn: Conn, event: Envelope) -> None:
-        await planning.erasure_request_closed(conn, event, ErasureRequestClosed.model_validate(event.data))
-
-    @consumer.on("registration.signup_repeated")
-    async def signup_repeated(conn: Conn, event: Envelope) -> None:
-        await planning.signup_repeated(conn, event, SignupRepeated.model_validate(event.data))
-
-    @consumer.on(
-        "meeting.created",
-        "meeting.published",
-        "meeting.changed",
-        "meeting.registration_closed",
-        "meeting.cancelled",
-        "meeting.completed",
-    )
-    async def meeting_event(conn: Conn, event: Envelope) -> None:
-        await planning.meeting_event(conn, event, MeetingSnapshot.model_validate(event.data))
-
-    @consumer.on("registration.confirmed", "registration.waitlisted", "registration.promoted", "registration.cancelled")
-    async def registration_changed(conn: Conn, event: Envelope) -> None:
-        await planning.registration_changed(conn, event, RegistrationChanged.model_validate(event.data))
-
-    @consumer.on("registration.attended", "registration.no_show")
-    async def attendance(conn: Conn, event: Envelope) -> None:
-        await planning.registration_status(conn, RegistrationChanged.model_validate(event.data))
-
-    @consumer.on("participant.erased")
-    async def participant_erased(conn: Conn, event: Envelope) -> None:
-        await planning.participant_erased(conn, event, ParticipantErased.model_validate(event.data))
-
-    @consumer.on("matching.pairs_published")
-    async def pairs_published(conn: Conn, event: Envelope) -> None:
-        await planning.pairs_published(conn, event, Pairing.model_validate(event.data))
+HANDLERS = Handlers(
+    tenancy.HANDLERS_WITH_CONTACT,  # messages name the municipality and its contact
+    route("contact.upserted", ContactUpserted, contact_upserted),
+    route("contact.manage_link", ManageLink, manage_link),
+    route("contact.signup_requested", SignupRequested, planning.signup_requested),
+    route("contact.signup_closed", SignupClosed, planning.signup_closed),
+    route("contact.erasure_requested", ErasureRequested, planning.erasure_requested),
+    route("contact.erasure_request_closed", ErasureRequestClosed, planning.erasure_request_closed),
+    route("registration.signup_repeated", SignupRepeated, planning.signup_repeated),
+    route(MEETING_EVENTS, MeetingSnapshot, planning.meeting_event),
+    route(PLACE_EVENTS, RegistrationChanged, planning.registration_changed),
+    route(ATTENDANCE_EVENTS, RegistrationChanged, attendance),
+    route("participant.erased", ParticipantErased, planning.participant_erased),
+    route("matching.pairs_published", Pairing, planning.pairs_published),
+)

@@ -5,20 +5,30 @@ It keeps ids, groups, statuses and answers as numbers, never a name, contact det
 here could identify them. Registration events of one meeting arrive in order (one key), so the last
 one applied holds a registration's status; other topics carry facts that do not depend on order.
 
-Each event type has a *writer*: a pure function from the event to the statements it writes
-(``store.Write``). The service applies one event's writes in its inbox transaction; a rebuild runs
-a whole batch of them together.
+Each event type has a *writer*: a pure function of the event and its typed payload to the statements
+it writes (``store.Write``). The service applies one event's writes in its inbox transaction; a rebuild
+runs a whole batch of them together.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from services.reporting import store
 from shared import tenancy, topics
-from shared.consumer import EventConsumer
+from shared.consumer import Handlers, route
 from shared.db import Conn
-from shared.events import Envelope, FeedbackGiven, MeetingSnapshot, NotificationOutcome, Pairing, RegistrationChanged
+from shared.events import (
+    Envelope,
+    FeedbackGiven,
+    MeetingSnapshot,
+    NotificationOutcome,
+    Pairing,
+    Payload,
+    RegistrationChanged,
+)
 
 SUBSCRIBES_TO = (
     topics.TENANTS,
@@ -28,17 +38,36 @@ SUBSCRIBES_TO = (
     topics.NOTIFICATIONS,
     topics.FEEDBACK,
 )
+MEETING_EVENTS = (
+    "meeting.created",
+    "meeting.published",
+    "meeting.changed",
+    "meeting.registration_closed",
+    "meeting.cancelled",
+    "meeting.completed",
+)
+REGISTRATION_EVENTS = (
+    "registration.confirmed",
+    "registration.waitlisted",
+    "registration.promoted",
+    "registration.cancelled",
+    "registration.attended",
+    "registration.no_show",
+)
 
-Writer = Callable[[Envelope], list[store.Write]]
+P = TypeVar("P", bound=Payload)
+Writer = Callable[[Envelope, P], list[store.Write]]
+"""``(event, payload) -> statements``: pure; reads the envelope's type and time only where it says so."""
 
 
-def meeting_changed(event: Envelope) -> list[store.Write]:
-    m = MeetingSnapshot.model_validate(event.data)
+def meeting_changed(event: Envelope, m: MeetingSnapshot) -> list[store.Write]:
+    """meeting.*: the meeting's format, status, start (UTC), timezone and title."""
     return [store.upsert_meeting(m.meeting_id, m.tenant_id, m.format, m.status, m.starts_at, m.timezone, m.title)]
 
 
-def registration_changed(event: Envelope) -> list[store.Write]:
-    r = RegistrationChanged.model_validate(event.data)
+def registration_changed(event: Envelope, r: RegistrationChanged) -> list[store.Write]:
+    """registration.*: group and status, whether it was ever promoted (``event.type``), and of the
+    profile only whether it is the person's first time."""
     promoted = event.type == "registration.promoted"
     return [
         store.upsert_registration(
@@ -47,14 +76,14 @@ def registration_changed(event: Envelope) -> list[store.Write]:
     ]
 
 
-def pairs_changed(event: Envelope) -> list[store.Write]:
-    p = Pairing.model_validate(event.data)
+def pairs_changed(event: Envelope, p: Pairing) -> list[store.Write]:
+    """matching.pairs_proposed | pairs_published: the plan's version and its numbers of pairs and trios."""
     trios = sum(1 for pair in p.pairs if len(pair.members) > 2)
     return [store.upsert_pairing(p.meeting_id, p.tenant_id, p.version, len(p.pairs) - trios, trios)]
 
 
-def feedback_given(event: Envelope) -> list[store.Write]:
-    f = FeedbackGiven.model_validate(event.data)
+def feedback_given(event: Envelope, f: FeedbackGiven) -> list[store.Write]:
+    """feedback.given: the rating (1-5) and the two yes/no answers."""
     return [
         store.upsert_feedback(
             f.registration_id, f.tenant_id, f.meeting_id, f.group, f.rating, f.new_connection, f.would_recommend
@@ -62,49 +91,34 @@ def feedback_given(event: Envelope) -> list[store.Write]:
     ]
 
 
-def notification_outcome(event: Envelope) -> list[store.Write]:
-    n = NotificationOutcome.model_validate(event.data)
+def notification_outcome(event: Envelope, n: NotificationOutcome) -> list[store.Write]:
+    """notification.sent | failed: channel and outcome (from ``event.type``) at ``event.occurred_at``;
+    never the error text, which may quote a contact detail."""
     outcome = event.type.removeprefix("notification.")
     return [
         store.record_notification(n.notification_id, n.tenant_id, n.meeting_id, n.channel, outcome, event.occurred_at)
     ]
 
 
-WRITERS: dict[str, Writer] = {
-    **dict.fromkeys(
-        (
-            "meeting.created",
-            "meeting.published",
-            "meeting.changed",
-            "meeting.registration_closed",
-            "meeting.cancelled",
-            "meeting.completed",
-        ),
-        meeting_changed,
-    ),
-    **dict.fromkeys(
-        (
-            "registration.confirmed",
-            "registration.waitlisted",
-            "registration.promoted",
-            "registration.cancelled",
-            "registration.attended",
-            "registration.no_show",
-        ),
-        registration_changed,
-    ),
-    "matching.pairs_proposed": pairs_changed,
-    "matching.pairs_published": pairs_changed,
-    "feedback.given": feedback_given,
-    "notification.sent": notification_outcome,
-    "notification.failed": notification_outcome,
+@dataclass(frozen=True)
+class Applying(Generic[P]):
+    """The handler of a writer: applies the writer's statements on the inbox transaction's connection."""
+
+    writer: Writer[P]
+
+    async def __call__(self, conn: Conn, event: Envelope, payload: P) -> None:
+        await store.apply(conn, self.writer(event, payload))
+
+
+HANDLERS = Handlers(
+    tenancy.HANDLERS,
+    route(MEETING_EVENTS, MeetingSnapshot, Applying(meeting_changed)),
+    route(REGISTRATION_EVENTS, RegistrationChanged, Applying(registration_changed)),
+    route(("matching.pairs_proposed", "matching.pairs_published"), Pairing, Applying(pairs_changed)),
+    route("feedback.given", FeedbackGiven, Applying(feedback_given)),
+    route(("notification.sent", "notification.failed"), NotificationOutcome, Applying(notification_outcome)),
+)
+# The writer of each event type that has one (tenants and tokens have handlers of their own).
+WRITERS: dict[str, Writer[Any]] = {
+    event_type: row.handler.writer for event_type, row in HANDLERS.items() if isinstance(row.handler, Applying)
 }
-
-
-async def apply(conn: Conn, event: Envelope) -> None:
-    await store.apply(conn, WRITERS[event.type](event))
-
-
-def register(consumer: EventConsumer) -> None:
-    tenancy.register(consumer)
-    consumer.on(*WRITERS)(apply)

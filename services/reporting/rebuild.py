@@ -18,12 +18,10 @@ from dataclasses import dataclass
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError
-from faststream.kafka import KafkaBroker
 from pydantic import ValidationError
 
 from services.reporting import handlers, store
-from shared import db, inbox, locks, topics
-from shared.consumer import EventConsumer
+from shared import db, inbox, topics
 from shared.db import Conn
 from shared.events import Envelope
 from shared.settings import Settings
@@ -76,7 +74,7 @@ async def rebuild(settings: Settings) -> Rebuilt:
         heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
     )
     try:
-        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", locks.REPORTING_RUNNING):
+        if not await store.try_rebuild_lock(conn):
             raise ServiceRunning("the reporting service is running; stop it before rebuilding its read model")
         await consumer.start()
         partitions = await _join(consumer, patience=6 * settings.kafka_session_timeout_ms / 1000 + 10)
@@ -99,8 +97,6 @@ async def _replay(
     conn: asyncpg.Connection, consumer: AIOKafkaConsumer, group: str, todo: dict[TopicPartition, tuple[int, int]]
 ) -> tuple[int, int]:
     """Apply every record from each partition's beginning up to (not including) its end offset."""
-    event_consumer = EventConsumer(group, None, KafkaBroker())  # only its handlers are used
-    handlers.register(event_consumer)
     applied = skipped = 0
     next_offset = {tp: first for tp, (first, _) in todo.items()}
     ends = {tp: end for tp, (_, end) in todo.items()}
@@ -108,7 +104,7 @@ async def _replay(
         wanted = [tp for tp in todo if next_offset[tp] < ends[tp]]
         batch = await consumer.getmany(*wanted, timeout_ms=1000, max_records=BATCH)
         records = [r for tp, recs in batch.items() for r in recs if next_offset[tp] <= r.offset < ends[tp]]
-        done, failed = await _apply(conn, event_consumer, records)
+        done, failed = await _apply(conn, group, records)
         applied, skipped = applied + done, skipped + failed
         offsets = {}
         for tp, recs in batch.items():
@@ -133,8 +129,9 @@ async def _commit(consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]
             await asyncio.sleep(0.5)
 
 
-async def _apply(conn: asyncpg.Connection, consumer: EventConsumer, records: list[ConsumerRecord]) -> tuple[int, int]:
-    """Apply a batch in one transaction; if any event fails, apply them one by one and skip the failing."""
+async def _apply(conn: asyncpg.Connection, group: str, records: list[ConsumerRecord]) -> tuple[int, int]:
+    """Apply a batch in one transaction, through the service's handler table (``handlers.HANDLERS``); if
+    any event fails (an invalid payload too), apply them one by one and skip the failing."""
     events: list[Envelope] = []
     skipped = 0
     for record in records:
@@ -146,20 +143,21 @@ async def _apply(conn: asyncpg.Connection, consumer: EventConsumer, records: lis
             skipped += 1
     try:
         async with conn.transaction():
-            # A crash loses nothing a rerun cannot redo, so commits need not wait for the disk.
-            await conn.execute("SET LOCAL synchronous_commit = off")
-            known = [e for e in events if e.type in consumer.handlers]
-            fresh = await store.claim_events(conn, consumer.group, [(e.id, e.tenant_id, e.type) for e in known])
+            await store.commit_without_waiting_for_disk(conn)
+            known = [e for e in events if e.type in handlers.HANDLERS]
+            fresh = await store.claim_events(conn, group, [(e.id, e.tenant_id, e.type) for e in known])
             applied, writes = 0, []
             for event in known:
                 if event.id in fresh:  # and only once, should the batch hold the event twice
                     fresh.discard(event.id)
                     applied += 1
+                    row = handlers.HANDLERS[event.type]
+                    payload = row.decode(event)
                     writer = handlers.WRITERS.get(event.type)
                     if writer is None:
-                        await consumer.handlers[event.type](conn, event)  # tenants and tokens: few
+                        await row.handler(conn, event, payload)  # tenants and tokens: few
                     else:
-                        writes += writer(event)
+                        writes += writer(event, payload)
             await store.apply_many(conn, writes)
         return applied, skipped
     except Exception:
@@ -168,16 +166,16 @@ async def _apply(conn: asyncpg.Connection, consumer: EventConsumer, records: lis
     for event in events:
         try:
             async with conn.transaction():
-                applied += await _one(conn, consumer, event)
+                applied += await _one(conn, group, event)
         except Exception:
             skipped += 1
             log.exception("event skipped during the rebuild", extra={"event_id": str(event.id), "type": event.type})
     return applied, skipped
 
 
-async def _one(conn: Conn, consumer: EventConsumer, event: Envelope) -> int:
-    handler = consumer.handlers.get(event.type)
-    if handler is None or not await inbox.claim(conn, consumer.group, event):
+async def _one(conn: Conn, group: str, event: Envelope) -> int:
+    row = handlers.HANDLERS.get(event.type)
+    if row is None or not await inbox.claim(conn, group, event):
         return 0
-    await handler(conn, event)
+    await row.handler(conn, event, row.decode(event))
     return 1

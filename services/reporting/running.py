@@ -6,14 +6,15 @@ import asyncio
 
 import asyncpg
 
-from shared import locks
+from services.reporting import store
 from shared.service import Runtime
 
 
 async def hold_running_lock(runtime: Runtime) -> None:
+    """Hold the running lock on a connection of its own until the service stops (cancels this task)."""
     conn = await asyncpg.connect(runtime.settings.database_url)
     try:
-        await conn.execute("SELECT pg_advisory_lock_shared($1)", locks.REPORTING_RUNNING)
+        await store.hold_running_lock(conn)
         await asyncio.Event().wait()  # until the service stops and cancels this task
     finally:
         await conn.close()

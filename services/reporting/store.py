@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 
 from services.reporting import figures
+from shared import locks
 from shared.db import Conn
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -110,6 +111,7 @@ def upsert_pairing(
 
 
 async def apply(conn: Conn, writes: list[Write]) -> None:
+    """Execute one event's writes, in order."""
     for statement, args in writes:
         await conn.execute(statement, *args)
 
@@ -353,10 +355,29 @@ async def grouped_figures(conn: Conn, first: date | None, last: date | None) -> 
 
 
 async def tenants(conn: Conn) -> list[asyncpg.Record]:
+    """Every known tenant (``tenant_id``, ``slug``, ``name``, ``municipality_number``), by slug."""
     return await conn.fetch("SELECT tenant_id, slug, name, municipality_number FROM known_tenants ORDER BY slug")
 
 
-# --- rebuild ---------------------------------------------------------------------------------
+# --- running and rebuilding ------------------------------------------------------------------
+
+
+async def hold_running_lock(conn: Conn) -> None:
+    """Take ``locks.REPORTING_RUNNING`` shared for the session of ``conn`` (a connection of its own, held
+    while the service runs; closing it releases the lock). Waits while a rebuild holds it exclusively."""
+    await conn.execute("SELECT pg_advisory_lock_shared($1)", locks.REPORTING_RUNNING)
+
+
+async def try_rebuild_lock(conn: Conn) -> bool:
+    """Take ``locks.REPORTING_RUNNING`` exclusively for the session of ``conn``, without waiting: False
+    when a running service (or another rebuild) holds it."""
+    return bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", locks.REPORTING_RUNNING))
+
+
+async def commit_without_waiting_for_disk(conn: Conn) -> None:
+    """Let the current transaction's commit return before its WAL is flushed (``synchronous_commit = off``,
+    for this transaction only). For a rebuild: a crash loses nothing a rerun cannot redo."""
+    await conn.execute("SET LOCAL synchronous_commit = off")
 
 
 async def empty_read_model(conn: Conn, consumer_group: str) -> None:

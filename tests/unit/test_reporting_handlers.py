@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from services.reporting import handlers
+from services.reporting import handlers, store
 from shared.events import (
+    Envelope,
     FeedbackGiven,
     NotificationOutcome,
     Pair,
@@ -19,6 +20,11 @@ from shared.events import (
 TENANT, MEETING = uuid.uuid4(), uuid.uuid4()
 
 
+def written(event: Envelope) -> list[store.Write]:
+    """The writes of one event, its payload decoded as the service's consumer decodes it."""
+    return handlers.WRITERS[event.type](event, handlers.HANDLERS[event.type].decode(event))
+
+
 def registration(type_: str, status: str, first_time: bool | None = True) -> list[tuple]:
     data = RegistrationChanged(
         registration_id=uuid.uuid4(),
@@ -30,7 +36,7 @@ def registration(type_: str, status: str, first_time: bool | None = True) -> lis
         language="nb",
         profile=Profile(first_time=first_time, interests=["music"]),
     )
-    return [args for _, args in handlers.WRITERS[type_](make_event(type_, TENANT, data))]
+    return [args for _, args in written(make_event(type_, TENANT, data))]
 
 
 def test_a_promotion_is_remembered_and_the_profile_reduced_to_first_time() -> None:
@@ -56,7 +62,7 @@ def test_pairs_and_trios_of_a_plan() -> None:
             Pair(number=3, members=[member("newcomer", 6), member("resident", 7)]),
         ],
     )
-    ((_, args),) = handlers.WRITERS["matching.pairs_proposed"](make_event("matching.pairs_proposed", TENANT, plan))
+    ((_, args),) = written(make_event("matching.pairs_proposed", TENANT, plan))
     assert args == (MEETING, TENANT, 2, 2, 1)
 
 
@@ -71,7 +77,7 @@ def test_feedback_and_notification_outcomes_keep_no_text() -> None:
         new_connection=True,
         would_recommend=False,
     )
-    ((_, args),) = handlers.WRITERS["feedback.given"](make_event("feedback.given", TENANT, answer))
+    ((_, args),) = written(make_event("feedback.given", TENANT, answer))
     assert args[3:] == ("newcomer", 4, True, False)
     failed = make_event(
         "notification.failed",
@@ -85,6 +91,34 @@ def test_feedback_and_notification_outcomes_keep_no_text() -> None:
             error="invalid number +47 412 98 765",
         ),
     )
-    ((_, args),) = handlers.WRITERS["notification.failed"](failed)
+    ((_, args),) = written(failed)
     assert args[2:5] == (None, "sms", "failed")
     assert not any("412 98 765" in str(a) or "invalid number" in str(a) for a in args)  # the error text is not kept
+
+
+def test_a_writer_takes_the_typed_payload_and_writes_what_the_event_says() -> None:
+    answer = FeedbackGiven(
+        registration_id=uuid.uuid4(),
+        participant_id=uuid.uuid4(),
+        meeting_id=MEETING,
+        tenant_id=TENANT,
+        group="resident",
+        rating=5,
+        new_connection=False,
+        would_recommend=True,
+    )
+    event = make_event("feedback.given", TENANT, answer)
+    ((_, args),) = handlers.feedback_given(event, answer)
+    assert args == (answer.registration_id, TENANT, MEETING, "resident", 5, False, True)
+
+
+def test_every_writer_is_applied_by_the_service_and_only_tenants_and_tokens_have_other_handlers() -> None:
+    assert set(handlers.WRITERS) <= set(handlers.HANDLERS)
+    assert {t for t in handlers.HANDLERS if t not in handlers.WRITERS} == {
+        "tenant.created",
+        "tenant.updated",
+        "tenant.suspended",
+        "tenant.reactivated",
+        "tenant.token_issued",
+        "tenant.token_revoked",
+    }

@@ -9,7 +9,6 @@ of one key would break the per-key order consumers rely on.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import uuid
@@ -26,13 +25,14 @@ from aiokafka.producer.message_accumulator import BatchBuilder
 from shared import locks, metrics
 from shared.db import Conn
 from shared.events import Envelope, topic_for
+from shared.waker import Waker
 
 log = logging.getLogger(__name__)
 
 _TRANSIENT = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, KafkaError)
 
 NOTIFY_CHANNEL = "fmf_outbox"
-GATHER_S = 0.005
+GATHER_S = 0.005  # seconds a woken relay lets the commits of a busy moment gather, so one round takes them
 
 
 @functools.cache
@@ -133,42 +133,26 @@ class OutboxRelay:
         self.batch_size = batch_size
         self._producer: AIOKafkaProducer | None = None
         self._partitioner = DefaultPartitioner()
-        self._wake = asyncio.Event()
 
     async def run(self) -> None:
-        listener: asyncpg.Connection | None = None
+        """Publish what is due, then wait for a NOTIFY on ``fmf_outbox`` or the poll interval; again."""
+        waker = Waker(self.dsn, NOTIFY_CHANNEL, poll_interval_s=self.poll_interval_s, gather_s=GATHER_S)
         try:
-            while True:
-                if listener is None or listener.is_closed():
-                    listener = await self._listen()
-                try:
-                    while await self.drain() == self.batch_size:
-                        pass
-                except _TRANSIENT as exc:
-                    log.warning("outbox relay round failed; retrying", extra={"error": repr(exc)})
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_interval_s)
-                    # Let the commits of a busy moment gather, so that one round publishes them all.
-                    await asyncio.sleep(GATHER_S)
-                self._wake.clear()
+            async with waker:
+                while True:
+                    try:
+                        while await self.drain() == self.batch_size:
+                            pass
+                    except _TRANSIENT as exc:
+                        log.warning("outbox relay round failed; retrying", extra={"error": repr(exc)})
+                    await waker.wait()
         finally:
-            if listener is not None and not listener.is_closed():
-                await listener.close()
             await self.close()
 
     async def close(self) -> None:
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
-
-    async def _listen(self) -> asyncpg.Connection | None:
-        """A connection that wakes the relay on NOTIFY; None while the database is unreachable."""
-        try:
-            conn = await asyncpg.connect(self.dsn)
-            await conn.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
-            return conn
-        except _TRANSIENT:
-            return None
 
     async def drain(self) -> int:
         """Publish one batch; return how many rows were published."""

@@ -29,9 +29,9 @@ import asyncpg
 from deploy.local.embedded import EmbeddedPostgres, free_port, wait_for_port
 from services.notification import sender as sending
 from services.notification.mailer import Mailer
+from services.notification.settings import NotificationSettings
 from services.notification.sms import SmsGateway
 from shared import db
-from shared.settings import Settings
 
 MIGRATIONS = Path(sending.__file__).with_name("migrations")
 
@@ -123,7 +123,7 @@ async def reset(dsn: str) -> None:
         await conn.close()
 
 
-async def drain(dsn: str, settings: Settings, workers: int, messages: int) -> tuple[float, float]:
+async def drain(dsn: str, settings: NotificationSettings, workers: int, messages: int) -> tuple[float, float]:
     """Seconds the sender takes to send every pending notification, and the CPU seconds this
     process spent on it (the sender's own cost, whatever else the machine is doing)."""
     pool = await db.create_pool(dsn, 2, workers + 2)
@@ -160,7 +160,9 @@ async def main_async(messages: int, worker_counts: list[int]) -> None:
         try:
             await db.migrate(dsn, MIGRATIONS)
             await prepare(dsn, messages)
-            settings = Settings(database_url=dsn, smtp_port=smtp_port, public_base_url="https://pamelding.example.no")
+            settings = NotificationSettings(
+                database_url=dsn, smtp_port=smtp_port, public_base_url="https://pamelding.example.no"
+            )
             load = os.getloadavg()[0]
             print(
                 f"notification sender, {messages} e-mails to a local SMTP sink;"

@@ -37,8 +37,8 @@ from aiokafka import AIOKafkaProducer
 from deploy.local.embedded import EmbeddedPostgres, TansuBroker
 from services.reporting import pages, reports, store
 from services.reporting.rebuild import consumer_group, rebuild
+from services.reporting.settings import ReportingSettings
 from shared import db, topics
-from shared.settings import Settings
 
 START = datetime(2025, 1, 1, 9, 0, tzinfo=UTC)
 
@@ -224,7 +224,7 @@ async def publish(bootstrap: str, events: Events) -> float:
     return time.perf_counter() - started
 
 
-async def national(settings: Settings, first: Any = None, last: Any = None) -> tuple[float, float, int]:
+async def national(settings: ReportingSettings, first: Any = None, last: Any = None) -> tuple[float, float, int]:
     """Seconds for the report (query + suppression + JSON), seconds for the page, cells hidden."""
     pool = await db.create_pool(settings.database_url)
     try:
@@ -247,7 +247,7 @@ async def national(settings: Settings, first: Any = None, last: Any = None) -> t
 async def run(tenants: int, meetings: int) -> None:
     with infrastructure() as (server_dsn, bootstrap):
         dsn = db.with_database(server_dsn, f"bench_reporting_{uuid.uuid4().hex[:8]}")
-        settings = Settings(
+        settings = ReportingSettings(
             database_url=dsn,
             kafka_bootstrap=bootstrap,
             consumer_group_prefix=f"bench{uuid.uuid4().hex[:6]}",

@@ -16,14 +16,13 @@ from faststream.specification import AsyncAPI
 from shared.events import EVENT_TYPES, Envelope
 from shared.registry import SERVICES
 from shared.service import Runtime, ServiceSpec
-from shared.settings import Settings
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "asyncapi"
 
 
 def document(name: str) -> str:
     spec: ServiceSpec = importlib.import_module(f"services.{name}.app").SPEC
-    runtime = Runtime(spec, Settings(kafka_bootstrap="kafka:9092", consumer_group_prefix="fmf"))
+    runtime = Runtime(spec, spec.settings_class(kafka_bootstrap="kafka:9092", consumer_group_prefix="fmf"))
     app = FastStream(
         runtime.broker,
         specification=AsyncAPI(title=f"Folk møter folk — {name}", version="1.0.0", description=spec.description),

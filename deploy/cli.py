@@ -1,15 +1,14 @@
 """The operator's command line: ``fmf --help`` (or ``python -m deploy.cli``).
 
 Tenant and token commands talk to the registration API (FMF_REGISTRATION_URL, FMF_OPERATOR_TOKEN, else
-the token ``make up`` keeps in var/operator-token);
-topic, replay and dead-letter commands talk to Kafka (FMF_KAFKA_BOOTSTRAP).
+the token ``make up`` keeps in var/operator-token): ``CliSettings``;
+topic, replay and dead-letter commands talk to Kafka (FMF_KAFKA_BOOTSTRAP): the services' ``Settings``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -17,10 +16,22 @@ from typing import Annotated, Any, TypeVar
 import httpx
 import typer
 from aiokafka.errors import KafkaConnectionError
+from pydantic import Field, SecretStr
 
 from shared import topics
 from shared.registry import SERVICES
-from shared.settings import get_settings
+from shared.settings import FmfSettings, Settings
+
+
+class CliSettings(FmfSettings):
+    """What the command line reads for the registration API (the Kafka commands read ``Settings``)."""
+
+    registration_url: str = Field("http://127.0.0.1:8001", description="Base URL of the registration service.")
+    operator_token: SecretStr = Field(
+        SecretStr(""), description="The operator's token; empty: the one ``make up`` keeps in <var_dir>."
+    )
+    var_dir: Path = Field(Path("var"), description="Where ``make up`` keeps its data and the operator's token.")
+
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Operate the Folk møter folk platform.")
 tenant_app = typer.Typer(no_args_is_help=True, help="Municipalities (tenants).")
@@ -37,10 +48,10 @@ T = TypeVar("T")
 
 def operator_token() -> str:
     """FMF_OPERATOR_TOKEN, else the token ``make up`` keeps in ``$FMF_VAR_DIR/operator-token`` (var/)."""
-    token = get_settings().operator_token
-    if token:
+    settings = CliSettings()
+    if token := settings.operator_token.get_secret_value():
         return token
-    kept = Path(os.environ.get("FMF_VAR_DIR", "var")) / "operator-token"
+    kept = settings.var_dir / "operator-token"
     return kept.read_text().strip() if kept.is_file() else ""
 
 
@@ -62,7 +73,7 @@ class _Api(httpx.Client):
 def _run(work: Coroutine[Any, Any, T]) -> T:
     """Run a command's Kafka (and database) work; when a server cannot be reached, one line says which and
     the command exits 1, instead of a page of traceback."""
-    settings = get_settings()
+    settings = Settings()
     # aiokafka logs each failed connection attempt (hundreds of lines while it retries); the one line below
     # says what matters.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
@@ -80,7 +91,7 @@ def _run(work: Coroutine[Any, Any, T]) -> T:
 
 
 def _api() -> httpx.Client:
-    base = os.environ.get("FMF_REGISTRATION_URL", "http://127.0.0.1:8001")
+    base = CliSettings().registration_url
     token = operator_token()
     if not token:
         raise typer.BadParameter("set FMF_OPERATOR_TOKEN (make up prints it, and keeps it in var/operator-token)")
@@ -150,7 +161,7 @@ def topic_create(
     partitions: Annotated[int | None, typer.Option(help="Default: FMF_TOPIC_PARTITIONS")] = None,
 ) -> None:
     """Create every topic and its dead-letter topic that does not exist yet."""
-    settings = get_settings()
+    settings = Settings()
     created = _run(
         topics.ensure_topics(
             settings.kafka_bootstrap, partitions or settings.topic_partitions, settings.topic_replication
@@ -167,7 +178,7 @@ def replay(service: str) -> None:
 
     if service not in SERVICES:
         raise typer.BadParameter(f"one of: {', '.join(SERVICES)}")
-    settings = get_settings()
+    settings = Settings()
     handlers = __import__(f"services.{service}.handlers", fromlist=["SUBSCRIBES_TO"])
     group = f"{settings.consumer_group_prefix}-{service}"
     moved = _run(offsets.rewind(settings.kafka_bootstrap, group, handlers.SUBSCRIBES_TO))
@@ -180,8 +191,9 @@ def rebuild(service: str = "reporting") -> None:
     if service != "reporting":
         raise typer.BadParameter("only reporting keeps a read model that can be rebuilt from the topics alone")
     from services.reporting.rebuild import rebuild as run
+    from services.reporting.settings import ReportingSettings
 
-    result = _run(run(get_settings()))
+    result = _run(run(ReportingSettings()))
     typer.echo(f"rebuilt: {result.events} events applied, {result.skipped} skipped, in {result.seconds:.1f} s")
 
 
@@ -192,7 +204,7 @@ def dlq_replay(topic: str) -> None:
 
     if topic not in topics.ALL:
         raise typer.BadParameter(f"one of: {', '.join(topics.ALL)}")
-    count = _run(offsets.republish_dead_letters(get_settings().kafka_bootstrap, topic))
+    count = _run(offsets.republish_dead_letters(Settings().kafka_bootstrap, topic))
     typer.echo(f"republished {count} messages from {topics.dlq(topic)} to {topic}")
 
 

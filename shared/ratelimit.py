@@ -43,7 +43,7 @@ from shared import metrics
 from shared.errors import TooManyRequests
 
 if TYPE_CHECKING:
-    from shared.settings import Settings
+    from shared.settings import AbuseLimitSettings
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ class PostgresStorage(Storage):
 
 
 class Rule(StrEnum):
-    """The named abuse limits; each has a setting ``limit_<name>`` in ``shared/settings.py``."""
+    """The named abuse limits; each has a setting ``limit_<name>`` (``shared.settings.AbuseLimitSettings``)."""
 
     SIGNUP_PER_CLIENT = "signup_per_client"
     """Public sign-ups (``hit``) from one client address."""
@@ -217,7 +217,7 @@ REFUSALS: dict[Rule, str] = {
 }
 
 
-def rules_from_settings(settings: Settings) -> dict[Rule, str]:
+def rules_from_settings(settings: AbuseLimitSettings) -> dict[Rule, str]:
     """Each rule's limits in ``limits`` string notation, from its ``limit_<rule>`` setting."""
     return {rule: getattr(settings, f"limit_{rule.value}") for rule in Rule}
 
@@ -286,7 +286,7 @@ class AbuseLimits:
         self._secret = secret
 
     @classmethod
-    async def from_settings(cls, settings: Settings, pool: asyncpg.Pool) -> AbuseLimits:
+    async def from_settings(cls, settings: AbuseLimitSettings, pool: asyncpg.Pool) -> AbuseLimits:
         """The service's instance: rules from ``settings``, counters in ``settings.rate_limit_storage``
         (``"postgresql"``: the service's database through ``pool``), hash secret from the database."""
         secret = await pool.fetchval("SELECT secret FROM rate_limit_secret")

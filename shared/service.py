@@ -9,6 +9,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 from fastapi import APIRouter, FastAPI, Request
@@ -31,11 +32,12 @@ from shared.http import (
     mount_static,
 )
 from shared.outbox import OutboxRelay
-from shared.settings import Settings, get_settings
+from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
-BackgroundTask = Callable[["Runtime"], Awaitable[None]]
+S = TypeVar("S", bound=Settings)
+BackgroundTask = Callable[["Runtime[Any]"], Awaitable[None]]
 
 
 @dataclass
@@ -49,14 +51,22 @@ class ServiceSpec:
     background: list[BackgroundTask] = field(default_factory=list)
     description: str = ""
     db_role: str | None = None  # the role the service works as, when it differs from the login
+    # The service's own settings (read from the environment when none are given); matching has the common ones.
+    settings_class: type[Settings] = Settings
 
 
-class Runtime:
-    """What a running service holds: settings, pool, broker and its consumer."""
+class Runtime(Generic[S]):
+    """What a running service holds: settings, pool, broker and its consumer.
 
-    def __init__(self, spec: ServiceSpec, settings: Settings) -> None:
+    ``settings`` is an instance of the service's ``spec.settings_class``; code of one service annotates
+    ``Runtime[ItsSettings]`` to have them typed.
+    """
+
+    def __init__(self, spec: ServiceSpec, settings: S) -> None:
+        if not isinstance(settings, spec.settings_class):
+            raise TypeError(f"{spec.name} reads {spec.settings_class.__name__}, not {type(settings).__name__}")
         self.spec = spec
-        self.settings = settings
+        self.settings: S = settings
         self.pool: asyncpg.Pool | None = None
         self.broker = make_broker(settings, spec.name)
         self.consumer = EventConsumer(
@@ -144,7 +154,8 @@ def make_broker(settings: Settings, service: str) -> KafkaBroker:
 
 
 def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
-    settings = settings or get_settings()
+    """The service's HTTP app; ``settings`` default to the service's own class read from the environment."""
+    settings = settings or spec.settings_class()
     logs.configure(spec.name, settings.log_level, settings.log_json)
     runtime = Runtime(spec, settings)
 
@@ -183,12 +194,12 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def runtime_of(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
+def runtime_of(request: Request) -> Runtime[Any]:
+    runtime: Runtime[Any] = request.app.state.runtime
     return runtime
 
 
-async def current_runtime(request: Request) -> Runtime:
+async def current_runtime(request: Request) -> Runtime[Any]:
     """The service's runtime as a FastAPI dependency (async: sync dependencies cost a worker thread)."""
     return runtime_of(request)
 
@@ -196,7 +207,7 @@ async def current_runtime(request: Request) -> Runtime:
 def serve(spec: ServiceSpec) -> None:
     import uvicorn
 
-    settings = get_settings()
+    settings = spec.settings_class()
     app = create_app(spec, settings)
     uvicorn.run(
         app,

@@ -1,18 +1,48 @@
-"""Settings from environment variables with the ``FMF_`` prefix (one class, every service)."""
+"""Settings from environment variables: ``FMF_`` and the field name, flat (``FMF_DATABASE_URL``).
+
+``Settings`` holds what every service reads (database, Kafka, HTTP, pool, outbox and consumers, logs,
+the HTTP edge). Each service reads its own class, built from it and from the building blocks below:
+
+- registration: ``services.registration.settings.RegistrationSettings``
+- notification: ``services.notification.settings.NotificationSettings``
+- reporting: ``services.reporting.settings.ReportingSettings``
+- matching: ``Settings`` itself
+
+so a service never carries another's settings. The local runner (``deploy/local/runner.py``) and the
+operator's command line (``deploy/cli.py``) have classes of their own too.
+
+A secret is a ``pydantic.SecretStr``: it shows as ``**********`` in ``repr``, ``str`` and logs, and is
+read with ``.get_secret_value()`` only where it is used. A keyword a class does not have is an error
+(``extra="forbid"``); environment variables of other services' settings are not read, so one
+environment (a shared ConfigMap, ``make up``) may serve every service.
+"""
 
 from __future__ import annotations
 
 from functools import lru_cache
 
 from limits import parse_many
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.registry import SERVICE_PORTS
 
+ENV_PREFIX = "FMF_"
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="FMF_", extra="ignore")
+
+class FmfSettings(BaseSettings):
+    """The common ground of every settings class: the ``FMF_`` prefix, flat names, no unknown keywords."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid")
+
+    @classmethod
+    def env_names(cls) -> set[str]:
+        """The environment variable of each field (``FMF_`` and the field name in capitals)."""
+        return {f"{ENV_PREFIX}{name.upper()}" for name in cls.model_fields}
+
+
+class Settings(FmfSettings):
+    """What every service reads."""
 
     # Where things are
     database_url: str = Field(
@@ -36,47 +66,9 @@ class Settings(BaseSettings):
     lag_interval_s: float = Field(15.0, gt=0, description="How often each service measures its consumer lag.")
     consumer_max_attempts: int = Field(3, ge=1, description="Attempts before a failing event goes to DLQ.")
 
-    # Auth
-    operator_token: str = Field("", description="Bearer token of the national operator.")
-
     # Database pool
     db_pool_min: int = Field(2, ge=1, description="Smallest database pool size.")
     db_pool_max: int = Field(10, ge=1, description="Largest database pool size.")
-
-    # Notification
-    smtp_host: str = Field("127.0.0.1", description="SMTP server host.")
-    smtp_port: int = Field(1025, description="SMTP server port.")
-    smtp_username: str = Field("", description="SMTP user; empty disables AUTH.")
-    smtp_password: str = Field("", description="SMTP password.")
-    smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS.")
-    smtp_timeout_s: float = Field(10.0, gt=0, description="SMTP timeout per message.")
-    mail_from: str = Field("Folk møter folk <noreply@folkmoterfolk.no>", description="From address.")
-    sender_poll_interval_s: float = Field(1.0, gt=0, description="How often due notifications are looked for.")
-    sender_workers: int = Field(4, ge=1, description="Notifications one replica sends at the same time.")
-    sender_max_attempts: int = Field(10, ge=1, description="Attempts before a notification is marked failed.")
-    sender_backoff_base_s: float = Field(5.0, gt=0, description="First retry delay; doubles per attempt, jittered.")
-    sender_backoff_cap_s: float = Field(1800.0, gt=0, description="Longest delay between two attempts.")
-    manage_link_wait_s: float = Field(
-        5.0, ge=0, description="How long a message waits for its manage link before it goes without one."
-    )
-    public_base_url: str = Field("http://127.0.0.1:8001", description="Base URL of registration for links in messages")
-    sms_gateway_url: str = Field("", description="URL the SMS gateway takes JSON POSTs on; empty disables SMS.")
-    sms_gateway_key: str = Field("", description="Bearer key for the SMS gateway.")
-    sms_sender: str = Field("FolkMoter", description="Sender name shown on SMS (at most 11 characters).")
-    sms_timeout_s: float = Field(10.0, gt=0, description="SMS gateway timeout per message.")
-
-    phone_countries: str = Field(
-        "NO", description="Countries (ISO 3166 codes, comma-separated; * for any) whose mobile numbers may sign up."
-    )
-    link_expiry_interval_s: float = Field(
-        300, gt=0, description="How often registration closes sign-up and erasure links that were not used in time."
-    )
-    registration_close_interval_s: float = Field(
-        30, gt=0, description="How often registration closes sign-up of meetings whose closing time has come."
-    )
-    retention_interval_s: float = Field(
-        86_400, gt=0, description="How often registration erases personal data past the tenants' retention time."
-    )
 
     # HTTP edge (shared/http.py): what every service accepts and whom it believes
     max_body_bytes: int = Field(
@@ -87,8 +79,24 @@ class Settings(BaseSettings):
         description="Comma-separated IPs/CIDRs of reverse proxies whose X-Forwarded-For is believed; empty: none.",
     )
 
-    # Abuse limits (shared/ratelimit.py). Each rule is one or more windows in the limits library's notation:
-    # "20/10 minutes;60/day" allows 20 in 10 minutes and 60 in a day, each window opening at a first attempt.
+    log_level: str = Field("INFO", description="Log level.")
+    log_json: bool = Field(True, description="Structured JSON logs (false: human-readable).")
+
+    def port_for(self, service: str) -> int:
+        return self.http_port or SERVICE_PORTS[service]
+
+
+class OperatorSettings(FmfSettings):
+    """For the services the national operator signs in to (registration, reporting)."""
+
+    operator_token: SecretStr = Field(SecretStr(""), description="Bearer token of the national operator.")
+
+
+class AbuseLimitSettings(FmfSettings):
+    """The abuse limits of ``shared/ratelimit.py``. Each rule is one or more windows in the limits library's
+    notation: "20/10 minutes;60/day" allows 20 in 10 minutes and 60 in a day, each window opening at a
+    first attempt."""
+
     rate_limits_enabled: bool = Field(True, description="Refuse requests over the abuse limits with 429.")
     rate_limit_storage: str = Field(
         "postgresql",
@@ -149,13 +157,9 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r}: every window must allow at least 1")
         return value
 
-    log_level: str = Field("INFO", description="Log level.")
-    log_json: bool = Field(True, description="Structured JSON logs (false: human-readable).")
-
-    def port_for(self, service: str) -> int:
-        return self.http_port or SERVICE_PORTS[service]
-
 
 @lru_cache
 def get_settings() -> Settings:
+    """The settings every service reads, from the environment, read once (``get_settings.cache_clear()``
+    reads them again)."""
     return Settings()

@@ -1,7 +1,8 @@
 """``make up``: the whole platform on one machine, with embedded PostgreSQL and broker by default.
 
 Set FMF_DATABASE_URL (any database on the server; each service gets its own database beside it) or
-FMF_KAFKA_BOOTSTRAP to use an external PostgreSQL or Kafka instead. Ctrl-C stops everything.
+FMF_KAFKA_BOOTSTRAP to use an external PostgreSQL or Kafka instead; ``LocalSettings``
+(``deploy/local/settings.py``) lists what it reads. Ctrl-C stops everything.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import secrets
 import signal
 import socket
@@ -22,10 +22,10 @@ import httpx
 from deploy.local.embedded import EmbeddedPostgres, TansuBroker, free_port
 from deploy.local.mailsink import start_mail_sink
 from deploy.local.platform import DEFAULT_PORTS, SERVICES, PlatformConfig, ServiceProcesses
+from deploy.local.settings import LocalSettings
 from deploy.local.smssink import SmsSink, start_sms_sink
 from shared.topics import ensure_topics
 
-VAR = Path(os.environ.get("FMF_VAR_DIR", "var")).resolve()
 DEMO_TENANT = {"slug": "demo", "name": "Demo kommune", "municipality_number": "9999"}
 
 
@@ -34,20 +34,20 @@ def _port_or_free(preferred: int) -> int:
         return free_port() if s.connect_ex(("127.0.0.1", preferred)) == 0 else preferred
 
 
-def _operator_token() -> str:
-    if os.environ.get("FMF_OPERATOR_TOKEN"):
-        return os.environ["FMF_OPERATOR_TOKEN"]
-    path = VAR / "operator-token"
+def _operator_token(settings: LocalSettings) -> str:
+    if token := settings.operator_token.get_secret_value():
+        return token
+    path = settings.var / "operator-token"
     if not path.exists():
         path.write_text(secrets.token_urlsafe(32))
         path.chmod(0o600)
     return path.read_text().strip()
 
 
-def _create_demo_tenant(config: PlatformConfig) -> str:
+def _create_demo_tenant(config: PlatformConfig, var: Path) -> str:
     headers = {"Authorization": f"Bearer {config.operator_token}"}
     with httpx.Client(headers=headers, timeout=10) as client:
-        return demo_coordinator_token(client, config.url("registration") + "/v1", VAR / "demo-coordinator-token")
+        return demo_coordinator_token(client, config.url("registration") + "/v1", var / "demo-coordinator-token")
 
 
 def demo_coordinator_token(client: httpx.Client, base: str, kept_at: Path) -> str:
@@ -78,7 +78,9 @@ def demo_coordinator_token(client: httpx.Client, base: str, kept_at: Path) -> st
 
 
 def main() -> int:
-    VAR.mkdir(parents=True, exist_ok=True)
+    settings = LocalSettings()
+    var = settings.var
+    var.mkdir(parents=True, exist_ok=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -90,61 +92,61 @@ def main() -> int:
     stops = contextlib.ExitStack()
     stops.callback(print, "Stopped.", flush=True)
     try:
-        server_dsn = os.environ.get("FMF_DATABASE_URL")
+        server_dsn = settings.database_url
         if not server_dsn:
-            postgres = EmbeddedPostgres(VAR / "postgres", _port_or_free(int(os.environ.get("FMF_PG_PORT", 55432))))
+            postgres = EmbeddedPostgres(var / "postgres", _port_or_free(settings.pg_port))
             stops.callback(postgres.stop)
             postgres.start()
             server_dsn = postgres.socket_dsn
-        bootstrap = os.environ.get("FMF_KAFKA_BOOTSTRAP")
+        bootstrap = settings.kafka_bootstrap
         if not bootstrap:
-            (VAR / "log").mkdir(exist_ok=True)
-            broker = TansuBroker(_port_or_free(9092), log_path=VAR / "log" / "tansu.log")
+            (var / "log").mkdir(exist_ok=True)
+            broker = TansuBroker(_port_or_free(9092), log_path=var / "log" / "tansu.log")
             stops.callback(broker.stop)
             broker.start()
             bootstrap = broker.bootstrap
-        smtp_port = _port_or_free(int(os.environ.get("FMF_SMTP_PORT", 1025)))
-        mail = start_mail_sink(VAR / "mail", smtp_port)
+        smtp_port = _port_or_free(settings.smtp_port)
+        mail = start_mail_sink(var / "mail", smtp_port)
         stops.callback(mail.stop)
-        sms_gateway_url = os.environ.get("FMF_SMS_GATEWAY_URL", "")
+        sms_gateway_url = settings.sms_gateway_url
         if not sms_gateway_url:
-            sms = start_sms_sink(VAR / "sms", _port_or_free(int(os.environ.get("FMF_SMS_SINK_PORT", 1026))))
+            sms = start_sms_sink(var / "sms", _port_or_free(settings.sms_sink_port))
             stops.callback(sms.stop)
             sms_gateway_url = sms.url
-        asyncio.run(ensure_topics(bootstrap, int(os.environ.get("FMF_TOPIC_PARTITIONS", 6))))
+        asyncio.run(ensure_topics(bootstrap, settings.topic_partitions))
 
         config = PlatformConfig(
             server_dsn=server_dsn,
             kafka_bootstrap=bootstrap,
-            operator_token=_operator_token(),
+            operator_token=_operator_token(settings),
             smtp_port=smtp_port,
             ports={name: _port_or_free(port) for name, port in DEFAULT_PORTS.items()},
-            log_dir=VAR / "log",
+            log_dir=var / "log",
             sms_gateway_url=sms_gateway_url,
         )
         services = ServiceProcesses(config)
         stops.callback(services.stop)
         services.start()
         services.wait_ready()
-        coordinator_token = _create_demo_tenant(config)
+        coordinator_token = _create_demo_tenant(config, var)
 
         print("\nFolk møter folk is up.\n")
         for name in SERVICES:
             print(f"  {name:<13} {config.url(name)}/docs   metrics: {config.url(name)}/metrics")
         print(f"\n  PostgreSQL    {postgres.dsn if postgres is not None else server_dsn}")
         print(f"  Kafka         {bootstrap}")
-        print(f"  SMTP sink     127.0.0.1:{smtp_port} -> {VAR / 'mail'}/*.eml")
+        print(f"  SMTP sink     127.0.0.1:{smtp_port} -> {var / 'mail'}/*.eml")
         if sms is not None:
-            print(f"  SMS sink      {sms.url} -> {VAR / 'sms'}/*.txt")
+            print(f"  SMS sink      {sms.url} -> {var / 'sms'}/*.txt")
         else:
             print(f"  SMS gateway   {sms_gateway_url}")
-        print(f"  Logs          {VAR / 'log'}/")
+        print(f"  Logs          {var / 'log'}/")
         print(f"\n  Operator token:               {config.operator_token}")
         print(f"  Coordinator token (tenant '{DEMO_TENANT['slug']}'): {coordinator_token}")
         print("\nPress Ctrl-C to stop.", flush=True)
         while not stop.wait(1.0):
             if dead := services.dead():
-                print(f"stopped unexpectedly: {', '.join(dead)}; see {VAR / 'log'}", file=sys.stderr)
+                print(f"stopped unexpectedly: {', '.join(dead)}; see {var / 'log'}", file=sys.stderr)
                 return 1
         return 0
     finally:

@@ -7,8 +7,8 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.notification import handlers, sender
+from services.notification.settings import NotificationSettings
 from shared.service import ServiceSpec, create_app
-from shared.settings import Settings
 
 
 def spec(clock: sender.Clock = sender.system_clock) -> ServiceSpec:
@@ -23,11 +23,12 @@ def spec(clock: sender.Clock = sender.system_clock) -> ServiceSpec:
             "Contact details, message templates per language (nb, nn, en), delivery by e-mail and SMS,"
             " reminders, retries, and the record of what was sent."
         ),
+        settings_class=NotificationSettings,
     )
 
 
 SPEC = spec()
 
 
-def build(settings: Settings | None = None) -> FastAPI:
+def build(settings: NotificationSettings | None = None) -> FastAPI:
     return create_app(SPEC, settings)

@@ -17,13 +17,13 @@ import aiosmtplib
 
 from services.notification.domain import single_line, smtp_code_is_temporary
 from services.notification.failures import PermanentFailure, TemporaryFailure
-from shared.settings import Settings
+from services.notification.settings import NotificationSettings
 
 MAX_IDLE_S = 10.0
 
 
 class Mailer:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: NotificationSettings) -> None:
         self.settings = settings
         self._idle: list[tuple[aiosmtplib.SMTP, float]] = []
 
@@ -70,7 +70,7 @@ class Mailer:
             hostname=s.smtp_host,
             port=s.smtp_port,
             username=s.smtp_username or None,
-            password=s.smtp_password or None,
+            password=s.smtp_password.get_secret_value() or None,
             start_tls=s.smtp_starttls,
             timeout=s.smtp_timeout_s,
         )

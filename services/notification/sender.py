@@ -15,7 +15,6 @@ the type of the error, never its text: error texts can quote addresses, names an
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
@@ -30,15 +29,17 @@ from services.notification import domain, messages, store
 from services.notification.failures import PermanentFailure, TemporaryFailure
 from services.notification.mailer import Mailer
 from services.notification.messages import Facts, MeetingView, TenantView
+from services.notification.settings import NotificationSettings
 from services.notification.sms import SmsGateway
 from shared import metrics, outbox
 from shared.db import Conn
 from shared.events import NotificationOutcome, make_event
 from shared.service import Runtime
-from shared.settings import Settings
+from shared.waker import Waker
 
 log = logging.getLogger(__name__)
 SOURCE = "notification"
+NOTIFY_CHANNEL = "fmf_notifications"
 _DB_TROUBLE = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 # The connection itself is in trouble: nothing about this message, so it is tried again later.
 _CONNECTION_TROUBLE = (
@@ -74,7 +75,7 @@ class Sender:
     def __init__(
         self,
         pool: asyncpg.Pool,
-        settings: Settings,
+        settings: NotificationSettings,
         mailer: Mailer,
         sms: SmsGateway,
         clock: Clock = system_clock,
@@ -257,12 +258,10 @@ async def _publish_outcome(conn: Conn, row: asyncpg.Record, outcome: Outcome) ->
 
 
 async def run(sender: Sender, listen_dsn: str, workers: int, poll_interval_s: float) -> None:
-    """Send what is due; wake on NOTIFY (new notifications, contacts, manage links), else poll."""
-    wake = asyncio.Event()
-    listener = await asyncpg.connect(listen_dsn)
-    await listener.add_listener("fmf_notifications", lambda *_: wake.set())
+    """Send what is due with ``workers`` workers; each wakes on NOTIFY of ``fmf_notifications`` (new
+    notifications, contacts, manage links), else every ``poll_interval_s`` seconds."""
 
-    async def worker() -> None:
+    async def worker(waker: Waker) -> None:
         while True:
             try:
                 while await sender.send_one():
@@ -271,20 +270,16 @@ async def run(sender: Sender, listen_dsn: str, workers: int, poll_interval_s: fl
                 log.warning("sender round failed; retrying", extra=error_facts(exc))
             except Exception as exc:  # never let one round take the sender down; the next round tries again
                 log.error("sender round failed unexpectedly; retrying", extra=error_facts(exc))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), poll_interval_s)
-            wake.clear()
+            await waker.wait()
 
-    try:
-        await asyncio.gather(*(worker() for _ in range(workers)))
-    finally:
-        await listener.close()
+    async with Waker(listen_dsn, NOTIFY_CHANNEL, poll_interval_s=poll_interval_s) as waker:
+        await asyncio.gather(*(worker(waker) for _ in range(workers)))
 
 
 def sender_task(clock: Clock = system_clock) -> Callable[[Runtime], Awaitable[None]]:
     """The background task of the service; tests pass a clock they control."""
 
-    async def run_sender(runtime: Runtime) -> None:
+    async def run_sender(runtime: Runtime[NotificationSettings]) -> None:
         settings = runtime.settings
         mailer, sms = Mailer(settings), SmsGateway(settings)
         sender = Sender(runtime.db, settings, mailer, sms, clock)

@@ -11,11 +11,11 @@ import httpx
 
 from services.notification.domain import gateway_status_is_temporary
 from services.notification.failures import PermanentFailure, TemporaryFailure
-from shared.settings import Settings
+from services.notification.settings import NotificationSettings
 
 
 class SmsGateway:
-    def __init__(self, settings: Settings, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, settings: NotificationSettings, client: httpx.AsyncClient | None = None) -> None:
         self.settings = settings
         self.client = client or httpx.AsyncClient(timeout=settings.sms_timeout_s)
 
@@ -26,8 +26,8 @@ class SmsGateway:
     async def send(self, to: str, text: str, reference: str) -> None:
         s = self.settings
         headers = {"Idempotency-Key": reference}
-        if s.sms_gateway_key:
-            headers["Authorization"] = f"Bearer {s.sms_gateway_key}"
+        if key := s.sms_gateway_key.get_secret_value():
+            headers["Authorization"] = f"Bearer {key}"
         try:
             response = await self.client.post(
                 s.sms_gateway_url,

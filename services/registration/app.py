@@ -7,8 +7,8 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.registration import api, handlers, jobs, manage_page
+from services.registration.settings import RegistrationSettings
 from shared.service import ServiceSpec, create_app
-from shared.settings import Settings
 
 SPEC = ServiceSpec(
     name="registration",
@@ -20,8 +20,9 @@ SPEC = ServiceSpec(
     db_role="fmf_registration_app",
     background=[jobs.retention, jobs.expire_links, jobs.close_registration],
     description="Tenants, coordinators' tokens, meetings, participants and registrations: the source of truth.",
+    settings_class=RegistrationSettings,
 )
 
 
-def build(settings: Settings | None = None) -> FastAPI:
+def build(settings: RegistrationSettings | None = None) -> FastAPI:
     return create_app(SPEC, settings)

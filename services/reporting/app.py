@@ -6,8 +6,8 @@ from fastapi import FastAPI
 
 from services.reporting import api, handlers, store
 from services.reporting.running import hold_running_lock
+from services.reporting.settings import ReportingSettings
 from shared.service import ServiceSpec, create_app
-from shared.settings import Settings
 
 SPEC = ServiceSpec(
     name="reporting",
@@ -17,8 +17,9 @@ SPEC = ServiceSpec(
     router=api.router,
     background=[hold_running_lock],
     description="Aggregate, personal-data-free read model; per-tenant and national figures.",
+    settings_class=ReportingSettings,
 )
 
 
-def build(settings: Settings | None = None) -> FastAPI:
+def build(settings: ReportingSettings | None = None) -> FastAPI:
     return create_app(SPEC, settings)

@@ -3,12 +3,14 @@ Job, autoscaler and disruption budgets fit together and fit what the code reads.
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
 import pytest
 import yaml
+from pydantic import SecretStr
 
 from deploy import migrate
 from shared.registry import SERVICE_PORTS
@@ -20,7 +22,14 @@ EXAMPLE_SECRET = "secret.example.yaml"
 # The oldest Kubernetes we support and the newest whose schemas kubernetes-validate ships.
 KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
 
-SETTINGS = {f"FMF_{name.upper()}" for name in Settings.model_fields}
+
+def settings_of(service: str) -> type[Settings]:
+    """The settings class the service reads."""
+    settings_class: type[Settings] = importlib.import_module(f"services.{service}.app").SPEC.settings_class
+    return settings_class
+
+
+SETTINGS = set().union(*(settings_of(service).env_names() for service in SERVICE_PORTS))
 REQUIRED = {"FMF_DATABASE_URL", "FMF_KAFKA_BOOTSTRAP", "FMF_HTTP_HOST"}
 REQUIRED_BY = {
     "registration": {"FMF_OPERATOR_TOKEN"},
@@ -28,7 +37,13 @@ REQUIRED_BY = {
     "notification": {"FMF_SMTP_HOST", "FMF_SMTP_PORT", "FMF_PUBLIC_BASE_URL"},
     "matching": set(),
 }
-SECRET_SETTINGS = {"FMF_DATABASE_URL", "FMF_OPERATOR_TOKEN", "FMF_SMTP_PASSWORD", "FMF_SMS_GATEWAY_KEY"}
+# The secrets among the settings (SecretStr), and the database URL, which carries a password.
+SECRET_SETTINGS = {"FMF_DATABASE_URL"} | {
+    f"FMF_{name.upper()}"
+    for service in SERVICE_PORTS
+    for name, field in settings_of(service).model_fields.items()
+    if field.annotation is SecretStr
+}
 
 
 def documents(path: Path) -> list[dict[str, Any]]:
@@ -143,7 +158,8 @@ def test_each_deployment_gets_every_setting_it_needs_and_secrets_from_the_secret
     (container,) = of_kind("Deployment")[name]["spec"]["template"]["spec"]["containers"]
     env = env_names(container, of_kind("ConfigMap"))
     fmf = {key for key in env if key.startswith("FMF_")}
-    assert fmf - SETTINGS == set(), f"{name}: not settings of shared/settings.py"
+    own = settings_of(name)
+    assert fmf - own.env_names() - set(config_data()) == set(), f"{name}: not settings of {own.__name__}"
     assert (REQUIRED | REQUIRED_BY[name]) - fmf == set(), f"{name}: missing"
     assert env["FMF_HTTP_HOST"] == "0.0.0.0"
     assert int(env.get("FMF_HTTP_PORT", SERVICE_PORTS[name])) == SERVICE_PORTS[name]
@@ -157,11 +173,26 @@ def test_each_deployment_gets_every_setting_it_needs_and_secrets_from_the_secret
     assert set(refs) == {example["metadata"]["name"]}
 
 
-def test_the_config_map_holds_only_settings_and_no_secrets() -> None:
+def config_data() -> dict[str, str]:
+    """The ConfigMap every service takes whole (each reads only its own settings of it)."""
     (config,) = of_kind("ConfigMap").values()
-    assert set(config["data"]) <= SETTINGS
-    assert not set(config["data"]) & (SECRET_SETTINGS | {"FMF_SMTP_USERNAME"})
-    Settings.model_validate({key.removeprefix("FMF_").lower(): value for key, value in config["data"].items()})
+    data: dict[str, str] = config["data"]
+    return data
+
+
+def test_the_secret_settings_are_the_secret_str_fields() -> None:
+    assert {"FMF_OPERATOR_TOKEN", "FMF_SMTP_PASSWORD", "FMF_SMS_GATEWAY_KEY"} <= SECRET_SETTINGS
+
+
+def test_the_config_map_holds_only_settings_and_no_secrets() -> None:
+    data = config_data()
+    assert set(data) <= SETTINGS
+    assert not set(data) & (SECRET_SETTINGS | {"FMF_SMTP_USERNAME"})
+    for service in SERVICE_PORTS:  # each service's values of it are valid for that service
+        own = settings_of(service)
+        own.model_validate(
+            {key.removeprefix("FMF_").lower(): value for key, value in data.items() if key in own.env_names()}
+        )
 
 
 def test_services_route_to_the_deployments_named_port() -> None:

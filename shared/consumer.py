@@ -164,6 +164,10 @@ async def _raw_body(msg: StreamMessage[object]) -> bytes:
 
 
 class EventConsumer:
+    """One consumer group's subscriber: decodes, claims in the inbox, dispatches to ``handlers`` (event type
+    -> ``Route``), dead-letters. ``pool`` is set when the service starts; ``max_attempts`` counts a
+    handler's tries before its message is dead-lettered."""
+
     def __init__(self, group: str, pool: asyncpg.Pool | None, broker: KafkaBroker, *, max_attempts: int = 3) -> None:
         self.group = group
         self.pool = pool
@@ -195,6 +199,7 @@ class EventConsumer:
     def subscribe(
         self, *topic_names: str, session_timeout_ms: int = 10_000, heartbeat_interval_ms: int = 3_000
     ) -> None:
+        """Subscribe the group to ``topic_names`` (committing each offset only after the message is done)."""
         subscriber = self.broker.subscriber(
             *topic_names,
             group_id=self.group,
@@ -263,6 +268,8 @@ class EventConsumer:
                 await asyncio.sleep(0.1 * 2**failures)
 
     async def dead_letter(self, body: bytes, msg: KafkaMessage, error: str) -> None:
+        """Copy the message to ``<topic>.dlq`` with its headers and ``x-error`` (cut to 2000 characters),
+        ``x-original-topic``/``-partition``/``-offset`` and ``x-consumer-group``; the caller then acks it."""
         record = msg.raw_message
         topic = record.topic  # type: ignore[union-attr]
         headers = {k: v.decode(errors="replace") if isinstance(v, bytes) else str(v) for k, v in msg.headers.items()}

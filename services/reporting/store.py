@@ -47,6 +47,7 @@ def upsert_meeting(
     timezone: str = "Europe/Oslo",
     title: str = "",
 ) -> Write:
+    """A meeting as it is now (``starts_at`` aware, ``timezone`` an IANA name)."""
     return _UPSERT_MEETING, (
         meeting_id,
         tenant_id,
@@ -76,6 +77,7 @@ def upsert_registration(
     promoted: bool,
     first_time: bool | None,
 ) -> Write:
+    """A registration's status; ``promoted`` sticks once true, an unknown ``first_time`` keeps the known one."""
     return _UPSERT_REGISTRATION, (
         registration_id,
         tenant_id,
@@ -101,6 +103,7 @@ def upsert_pairing(
     pairs: int,
     trios: int,
 ) -> Write:
+    """A meeting's plan as counts of pairs and trios; an older ``version`` than the one kept changes nothing."""
     return _UPSERT_PAIRING, (
         meeting_id,
         tenant_id,
@@ -178,6 +181,7 @@ def upsert_feedback(
     new_connection: bool,
     would_recommend: bool,
 ) -> Write:
+    """One registration's feedback answers (``rating`` 1-5); a later answer replaces an earlier one."""
     return _UPSERT_FEEDBACK, (
         registration_id,
         tenant_id,
@@ -204,6 +208,7 @@ def record_notification(
     outcome: str,
     occurred_at: datetime,
 ) -> Write:
+    """A notification's outcome (``sent`` | ``failed``) on a channel at ``occurred_at``; the last one counts."""
     return _RECORD_NOTIFICATION, (
         notification_id,
         tenant_id,

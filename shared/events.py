@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,6 +18,29 @@ from shared import topics
 
 Group = Literal["newcomer", "resident"]
 SPEC_VERSION = "1.0"
+
+
+class MeetingStatus(StrEnum):
+    """Where a meeting is in its lifecycle (DESIGN.md §7): draft → published → registration_closed →
+    completed, or cancelled from any of the first three. A ``StrEnum``: it is its string on the wire and
+    compares equal to it."""
+
+    DRAFT = "draft"
+    PUBLISHED = "published"
+    REGISTRATION_CLOSED = "registration_closed"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class RegistrationStatus(StrEnum):
+    """A participant's place in one meeting (DESIGN.md §2): ``confirmed``, ``waitlisted``, ``cancelled``,
+    then ``attended`` / ``no_show``. A ``StrEnum``: it is its string on the wire and compares equal to it."""
+
+    CONFIRMED = "confirmed"
+    WAITLISTED = "waitlisted"
+    CANCELLED = "cancelled"
+    ATTENDED = "attended"
+    NO_SHOW = "no_show"
 
 
 def utcnow() -> datetime:
@@ -134,7 +158,7 @@ class MeetingSnapshot(Payload):
     tenant_id: uuid.UUID
     title: str
     format: str
-    status: str
+    status: MeetingStatus
     starts_at: datetime
     duration_minutes: int
     timezone: str = "Europe/Oslo"
@@ -172,7 +196,7 @@ class RegistrationChanged(Payload):
     meeting_id: uuid.UUID
     tenant_id: uuid.UUID
     group: Group
-    status: str
+    status: RegistrationStatus
     language: str
     profile: Profile = Field(default_factory=Profile)
     # On registration.cancelled: the waiting registration promoted into the freed place, whose

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from services.registration import api_registrations
-from services.registration.deps import AnyPrincipal, Operator, OptionalPrincipal, RuntimeDep, meeting_out, tenant_out
+from services.registration.deps import AnyPrincipal, Operator, OptionalPrincipal, RuntimeDep
 from services.registration.schemas import (
     MeetingIn,
     MeetingOut,
@@ -19,11 +19,20 @@ from services.registration.schemas import (
     TokenOut,
 )
 from services.registration.usecases import meetings, tenants
+from services.registration.views import MeetingView, TenantView
 from shared import vocabulary
 
 router = APIRouter(prefix="/v1")
 # Routes are matched in order, and the public sign-up is the busiest of them all: it comes first.
 router.include_router(api_registrations.router)
+
+
+def tenant_out(view: TenantView) -> TenantOut:
+    return TenantOut.model_validate(view, from_attributes=True)
+
+
+def meeting_out(view: MeetingView) -> MeetingOut:
+    return MeetingOut.model_validate(view, from_attributes=True)
 
 
 @router.get("/vocabulary", tags=["public"])
@@ -39,7 +48,7 @@ async def create_tenant(body: TenantIn, runtime: RuntimeDep, _: Operator) -> Ten
 
 @router.get("/tenants", response_model=list[TenantOut], tags=["operator"])
 async def list_tenants(runtime: RuntimeDep, _: Operator) -> list[TenantOut]:
-    return [tenant_out(r) for r in await tenants.list_tenants(runtime.db)]
+    return [tenant_out(t) for t in await tenants.list_tenants(runtime.db)]
 
 
 @router.get("/tenants/{slug}", response_model=TenantOut, tags=["operator"])
@@ -67,8 +76,8 @@ async def reactivate_tenant(slug: str, runtime: RuntimeDep, _: Operator) -> Tena
 @router.post("/tenants/{slug}/tokens", status_code=201, response_model=TokenOut, tags=["operator"])
 async def issue_token(slug: str, runtime: RuntimeDep, _: Operator) -> TokenOut:
     """A coordinator token for this tenant. It is shown once; only its hash is kept."""
-    token_id, token = await tenants.issue_token(runtime.db, slug)
-    return TokenOut(token_id=token_id, token=token)
+    issued = await tenants.issue_token(runtime.db, slug)
+    return TokenOut(token_id=issued.token_id, token=issued.token)
 
 
 @router.delete("/tenants/{slug}/tokens/{token_id}", status_code=204, tags=["operator"])
@@ -80,20 +89,18 @@ async def revoke_token(slug: str, token_id: uuid.UUID, runtime: RuntimeDep, _: O
 @router.post("/tenants/{slug}/meetings", status_code=201, response_model=MeetingOut, tags=["coordinator"])
 async def create_meeting(slug: str, body: MeetingIn, runtime: RuntimeDep, principal: AnyPrincipal) -> MeetingOut:
     """A new meeting in `draft`. The format sets the default group sizes, length and pairing weights."""
-    return meeting_out(await meetings.create_meeting(runtime.db, principal, slug, body), {}, True)
+    return meeting_out(await meetings.create_meeting(runtime.db, principal, slug, body))
 
 
 @router.get("/tenants/{slug}/meetings", response_model=list[MeetingOut], tags=["coordinator"])
 async def list_meetings(slug: str, runtime: RuntimeDep, principal: AnyPrincipal) -> list[MeetingOut]:
-    rows, counts = await meetings.list_meetings(runtime.db, principal, slug)
-    return [meeting_out(r, counts[r["id"]], True) for r in rows]
+    return [meeting_out(m) for m in await meetings.list_meetings(runtime.db, principal, slug)]
 
 
 @router.get("/meetings/{meeting_id}", response_model=MeetingOut, tags=["public"])
 async def get_meeting(meeting_id: uuid.UUID, runtime: RuntimeDep, principal: OptionalPrincipal) -> MeetingOut:
     """Coordinators see their meetings in every state; anyone sees a meeting once it is published."""
-    row, counts, coordinator = await meetings.get_meeting(runtime.db, principal, meeting_id)
-    return meeting_out(row, counts, coordinator)
+    return meeting_out(await meetings.get_meeting(runtime.db, principal, meeting_id))
 
 
 @router.patch("/meetings/{meeting_id}", response_model=MeetingOut, tags=["coordinator"])
@@ -101,25 +108,19 @@ async def update_meeting(
     meeting_id: uuid.UUID, body: MeetingUpdate, runtime: RuntimeDep, principal: AnyPrincipal
 ) -> MeetingOut:
     """Edit until registration closes. More places promote people from the waiting list."""
-    row = await meetings.update_meeting(runtime.db, principal, meeting_id, body)
-    _, counts, _ = await meetings.get_meeting(runtime.db, principal, meeting_id)
-    return meeting_out(row, counts, True)
+    return meeting_out(await meetings.update_meeting(runtime.db, principal, meeting_id, body))
 
 
 @router.post("/meetings/{meeting_id}/invitation-code", response_model=MeetingOut, tags=["coordinator"])
 async def new_invitation_code(meeting_id: uuid.UUID, runtime: RuntimeDep, principal: AnyPrincipal) -> MeetingOut:
     """Make a new invitation code for newcomers' own sign-up; the old code and its links stop working for new
     sign-ups (those already waiting for their confirmation keep it)."""
-    row = await meetings.new_invitation_code(runtime.db, principal, meeting_id)
-    _, counts, _ = await meetings.get_meeting(runtime.db, principal, meeting_id)
-    return meeting_out(row, counts, True)
+    return meeting_out(await meetings.new_invitation_code(runtime.db, principal, meeting_id))
 
 
 def _lifecycle(action: str) -> Any:
     async def change(meeting_id: uuid.UUID, runtime: RuntimeDep, principal: AnyPrincipal) -> MeetingOut:
-        row = await meetings.transition(runtime.db, principal, meeting_id, action)
-        _, counts, _ = await meetings.get_meeting(runtime.db, principal, meeting_id)
-        return meeting_out(row, counts, True)
+        return meeting_out(await meetings.transition(runtime.db, principal, meeting_id, action))
 
     change.__name__ = f"{action}_meeting"
     change.__doc__ = f"Lifecycle: {action} the meeting (draft → published → registration_closed → completed)."

@@ -65,9 +65,8 @@ async def sign_up(
     A message with a confirmation link goes to the e-mail (or, without one, by SMS to the phone); the place
     is decided when the link is used (`POST /v1/signups/{id}/confirm`)."""
     if principal is not None:
-        reg, token = await registrations.sign_up(runtime.db, principal, meeting_id, body)
-        return SignUpOut(
-            registration_id=reg["id"], participant_id=reg["participant_id"], status=reg["status"], manage_token=token
+        return SignUpOut.model_validate(
+            await registrations.sign_up(runtime.db, principal, meeting_id, body), from_attributes=True
         )
     await guard.public_sign_up(request, meeting_id, body)
     return JSONResponse(SignUpAccepted().model_dump(), status_code=202)
@@ -88,19 +87,8 @@ async def confirm_sign_up(
 async def list_registrations(
     meeting_id: uuid.UUID, runtime: RuntimeDep, principal: AnyPrincipal
 ) -> list[RegistrationOut]:
-    rows = await registrations.list_registrations(runtime.db, principal, meeting_id)
-    return [
-        RegistrationOut(
-            id=r["id"],
-            participant_id=r["participant_id"],
-            group=r["group"],
-            status=r["status"],
-            name=r["name"],
-            signed_up_at=r["signed_up_at"],
-            waitlist_position=r["waitlist_position"],
-        )
-        for r in rows
-    ]
+    lines = await registrations.list_registrations(runtime.db, principal, meeting_id)
+    return [RegistrationOut.model_validate(line, from_attributes=True) for line in lines]
 
 
 @router.get("/registrations/{registration_id}", response_model=RegistrationView, tags=["participant"])
@@ -112,24 +100,24 @@ async def get_registration(
     manage_token: ManageToken = None,
 ) -> RegistrationView:
     _caller(principal, manage_token)
-    reg, meeting, feedback = await _as_participant(
+    place = await _as_participant(
         request,
         principal,
         registration_id,
         lambda: registrations.get_registration(runtime.db, principal, manage_token, registration_id),
     )
     return RegistrationView(
-        id=reg["id"],
-        participant_id=reg["participant_id"],
-        meeting_id=reg["meeting_id"],
-        group=reg["group"],
-        status=reg["status"],
-        meeting_title=meeting["title"],
-        meeting_starts_at=meeting["starts_at"],
-        meeting_ends_at=meeting["ends_at"],
-        venue=meeting["venue"],
-        feedback_given=feedback is not None,
-        waitlist_position=reg["waitlist_position"],
+        id=place.id,
+        participant_id=place.participant_id,
+        meeting_id=place.meeting_id,
+        group=place.group,
+        status=place.status,
+        meeting_title=place.meeting.title,
+        meeting_starts_at=place.meeting.starts_at,
+        meeting_ends_at=place.meeting.ends_at,
+        venue=place.meeting.venue,
+        feedback_given=place.feedback_given,
+        waitlist_position=place.waitlist_position,
     )
 
 
@@ -158,15 +146,8 @@ async def record_attendance(
     registration_id: uuid.UUID, body: AttendanceIn, runtime: RuntimeDep, principal: AnyPrincipal
 ) -> RegistrationOut:
     """Once the meeting has started: `attended` or `no_show`."""
-    r = await registrations.record_attendance(runtime.db, principal, registration_id, body)
-    return RegistrationOut(
-        id=r["id"],
-        participant_id=r["participant_id"],
-        group=r["group"],
-        status=r["status"],
-        name=r["name"],
-        signed_up_at=r["signed_up_at"],
-    )
+    line = await registrations.record_attendance(runtime.db, principal, registration_id, body)
+    return RegistrationOut.model_validate(line, from_attributes=True)
 
 
 @router.post("/registrations/{registration_id}/feedback", status_code=201, tags=["participant"])
@@ -184,10 +165,10 @@ async def give_feedback(
             raise NotFound(f"no registration {registration_id} to give feedback on with this token")
         raise unauthorized("Send the participant's X-Manage-Token.")
     token = manage_token
-    row = await guard.with_manage_token(
+    receipt = await guard.with_manage_token(
         request, registration_id, lambda: registrations.give_feedback(runtime.db, token, registration_id, body)
     )
-    return {"registration_id": str(row["registration_id"]), "given_at": row["given_at"].isoformat()}
+    return {"registration_id": str(receipt.registration_id), "given_at": receipt.given_at.isoformat()}
 
 
 @router.delete(
@@ -227,8 +208,9 @@ async def swap_pair_members(
     meeting_id: uuid.UUID, body: SwapIn, runtime: RuntimeDep, principal: AnyPrincipal
 ) -> CommandAccepted:
     """Two newcomers (or two residents) change places; both changed pairs are then locked."""
-    command_id, version = await pairs.swap(runtime.db, principal, meeting_id, body)
-    return CommandAccepted(command_id=command_id, based_on_version=version)
+    return CommandAccepted.model_validate(
+        await pairs.swap(runtime.db, principal, meeting_id, body), from_attributes=True
+    )
 
 
 @router.post("/meetings/{meeting_id}/pairs/lock", status_code=202, response_model=CommandAccepted, tags=["coordinator"])
@@ -236,8 +218,9 @@ async def lock_pair(
     meeting_id: uuid.UUID, body: LockIn, runtime: RuntimeDep, principal: AnyPrincipal
 ) -> CommandAccepted:
     """Lock (or, with `locked: false`, unlock) a pair: a locked pair stays in every later re-match."""
-    command_id, version = await pairs.lock(runtime.db, principal, meeting_id, body)
-    return CommandAccepted(command_id=command_id, based_on_version=version)
+    return CommandAccepted.model_validate(
+        await pairs.lock(runtime.db, principal, meeting_id, body), from_attributes=True
+    )
 
 
 @router.post(
@@ -247,8 +230,9 @@ async def publish_pairs(
     meeting_id: uuid.UUID, body: PublishPairsIn, runtime: RuntimeDep, principal: AnyPrincipal
 ) -> CommandAccepted:
     """Announce the reviewed version of the plan to the participants."""
-    command_id, version = await pairs.publish_pairs(runtime.db, principal, meeting_id, body)
-    return CommandAccepted(command_id=command_id, based_on_version=version)
+    return CommandAccepted.model_validate(
+        await pairs.publish_pairs(runtime.db, principal, meeting_id, body), from_attributes=True
+    )
 
 
 @router.get("/meetings/{meeting_id}/seating", tags=["coordinator"], response_model=None)
@@ -256,10 +240,7 @@ async def get_seating(
     meeting_id: uuid.UUID, runtime: RuntimeDep, principal: AnyPrincipal, format: str = "json"
 ) -> dict[str, Any] | HTMLResponse:
     """The long-table seating plan with names; `?format=html` gives a printable page."""
-    meeting, row, names = await pairs.seating(runtime.db, principal, meeting_id)
-    if row is None:
-        raise NotFound("no seating yet: matching proposes the pairs when registration closes")
-    plan = seating_page.plan(meeting, row, names)
+    seating = await pairs.seating(runtime.db, principal, meeting_id)
     if format == "html":
-        return HTMLResponse(seating_page.render(meeting, plan))
-    return plan
+        return HTMLResponse(seating_page.render(seating))
+    return seating.plan

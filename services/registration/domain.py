@@ -1,4 +1,11 @@
-"""Registration rules, pure: lifecycle, daytime and date checks, capacity and waiting list."""
+"""Registration rules, pure: lifecycle, daytime and date checks, who may sign up, capacity and the waiting
+list, which registrations are live, attendance and feedback windows, what people type.
+
+Every function here is free of I/O and takes the time as an argument, so each rule is tested on its own
+(``tests/unit/test_registration_domain.py``). The use cases load rows, ask these functions, and write.
+A ``*_problem`` function answers ``None`` when the rule allows the change, else the sentence the caller is
+told (the use case raises it as ``Conflict`` or ``Unprocessable``).
+"""
 
 from __future__ import annotations
 
@@ -6,31 +13,59 @@ import hmac
 import re
 import secrets
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from typing import Literal, TypeVar
 from zoneinfo import ZoneInfo
 
-# action -> (states it may start from, state it leads to)
-TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
-    "publish": (frozenset({"draft"}), "published"),
-    "close": (frozenset({"published"}), "registration_closed"),
-    "complete": (frozenset({"registration_closed"}), "completed"),
-    "cancel": (frozenset({"draft", "published", "registration_closed"}), "cancelled"),
+from shared.events import MeetingStatus, RegistrationStatus
+
+T = TypeVar("T")
+Group = Literal["newcomer", "resident"]
+GROUPS: tuple[Group, Group] = ("newcomer", "resident")
+
+# action -> (states it may start from, state it leads to). Source: DESIGN.md §7, the lifecycle routes
+# (draft → published → registration_closed → completed; cancel from any state before completed).
+TRANSITIONS: dict[str, tuple[frozenset[MeetingStatus], MeetingStatus]] = {
+    "publish": (frozenset({MeetingStatus.DRAFT}), MeetingStatus.PUBLISHED),
+    "close": (frozenset({MeetingStatus.PUBLISHED}), MeetingStatus.REGISTRATION_CLOSED),
+    "complete": (frozenset({MeetingStatus.REGISTRATION_CLOSED}), MeetingStatus.COMPLETED),
+    "cancel": (
+        frozenset({MeetingStatus.DRAFT, MeetingStatus.PUBLISHED, MeetingStatus.REGISTRATION_CLOSED}),
+        MeetingStatus.CANCELLED,
+    ),
 }
 
 EVENT_OF_STATE = {
-    "published": "meeting.published",
-    "registration_closed": "meeting.registration_closed",
-    "completed": "meeting.completed",
-    "cancelled": "meeting.cancelled",
+    MeetingStatus.PUBLISHED: "meeting.published",
+    MeetingStatus.REGISTRATION_CLOSED: "meeting.registration_closed",
+    MeetingStatus.COMPLETED: "meeting.completed",
+    MeetingStatus.CANCELLED: "meeting.cancelled",
 }
+
+# A meeting's details (title, time, place, capacity, closing time, invitation code) change until
+# registration closes. Source: DESIGN.md §7 ("edit until registration closes").
+EDITABLE_STATES = frozenset({MeetingStatus.DRAFT, MeetingStatus.PUBLISHED})
+# The states in which places still move: a cancelled place is given to the next person waiting, and an
+# erasure cancels the person's place. After completion or cancellation the places are history.
+PLACES_MOVE_IN = frozenset({MeetingStatus.PUBLISHED, MeetingStatus.REGISTRATION_CLOSED})
+# A live registration holds (or waits for) a place. Source: DESIGN.md §2 (registration statuses).
+LIVE = frozenset({RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED})
+# Who took part (or was expected to): attendance is recorded for them.
+ATTENDANCE_FROM = frozenset({RegistrationStatus.CONFIRMED, RegistrationStatus.ATTENDED, RegistrationStatus.NO_SHOW})
+# Who may give feedback: those who took part (a confirmed place whose attendance was not recorded counts).
+FEEDBACK_FROM = frozenset({RegistrationStatus.CONFIRMED, RegistrationStatus.ATTENDED})
 
 
 class RuleViolation(ValueError):
     """A domain rule said no; the message tells the caller what to change."""
 
 
-def next_state(action: str, current: str) -> str:
+def next_state(action: str, current: str) -> MeetingStatus:
+    """The meeting status that lifecycle ``action`` (publish, close, complete, cancel) leads to from
+    ``current``. Raises ``RuleViolation`` when the action is not allowed from ``current`` (the message
+    lists the states it is allowed from), ``KeyError`` for an unknown action. Source: DESIGN.md §7."""
     allowed_from, target = TRANSITIONS[action]
     if current not in allowed_from:
         raise RuleViolation(
@@ -41,6 +76,9 @@ def next_state(action: str, current: str) -> str:
 
 @dataclass(frozen=True)
 class DayWindow:
+    """The tenant's daytime: meetings start and end between ``starts`` and ``ends`` (local wall-clock
+    times in ``timezone``, an IANA zone name). Source: DESIGN.md §1 ("always held in the daytime")."""
+
     timezone: str = "Europe/Oslo"
     starts: time = time(8, 0)
     ends: time = time(17, 0)
@@ -54,7 +92,12 @@ def meeting_problems(
     now: datetime,
     window: DayWindow,
 ) -> list[str]:
-    """Everything wrong with a meeting's timing, as sentences that say what to fix."""
+    """Everything wrong with a meeting's timing, as sentences that say what to fix (empty: nothing).
+
+    ``starts_at``, ``registration_closes_at`` and ``now`` are aware datetimes, ``duration_minutes`` in
+    minutes. Checked: a time zone offset, a start in the future, start and end inside ``window`` on one
+    local day, a closing time before the start and in the future. Source: DESIGN.md §1 (daytime,
+    1 h 45 min) and §7 (``registration_closes_at``)."""
     problems: list[str] = []
     if starts_at.tzinfo is None:
         return ["starts_at must include a time zone offset, e.g. 2027-03-04T11:00:00+01:00"]
@@ -163,16 +206,228 @@ def time_problem(action: str, clock: MeetingClock, now: datetime) -> str | None:
     return None
 
 
-def place_for(confirmed_in_group: int, capacity: int) -> str:
-    """A new sign-up is confirmed while the group has room, otherwise waitlisted."""
-    return "confirmed" if confirmed_in_group < capacity else "waitlisted"
+# --- who may sign up, and where the place goes ---------------------------------------------------------
+
+
+def day_window_problem(day_starts: time, day_ends: time) -> str | None:
+    """Why a tenant's daytime window (local wall-clock times) is not one, or None: it must start before
+    it ends. Source: DESIGN.md §1 (meetings are held in the daytime)."""
+    if day_starts >= day_ends:
+        return f"day_starts ({day_starts:%H:%M}) must be before day_ends ({day_ends:%H:%M})"
+    return None
+
+
+def new_meeting_problem(tenant_status: str, slug: str) -> str | None:
+    """Why a tenant (status ``active`` or ``suspended``) cannot create a meeting, or None: a suspended
+    tenant keeps its meetings but makes no new ones (DESIGN.md §3, the operator manages tenants)."""
+    if tenant_status != "active":
+        return f"tenant '{slug}' is suspended; the operator can reactivate it"
+    return None
+
+
+def publicly_visible(meeting_status: str) -> bool:
+    """Whether someone who is not the meeting's coordinator may see the meeting: once it is published,
+    whatever happened after (DESIGN.md §7, ``GET /v1/meetings/{id}``: "public once published")."""
+    return meeting_status != MeetingStatus.DRAFT
+
+
+def sign_up_problem(tenant_status: str, meeting_status: str, clock: MeetingClock, now: datetime) -> str | None:
+    """Why nobody can sign up for the meeting at ``now``, or None when sign-up is open: the tenant is
+    active, the meeting is published, and registration has not closed by the clock
+    (``time_problem("sign_up")``), whatever the status says. The same rule holds for a coordinator's
+    sign-up, a public one and the use of its confirmation link. Source: DESIGN.md §7 and §10, issue 17."""
+    if tenant_status != "active":
+        return "sign-up is closed: the municipality's account is suspended"
+    if meeting_status != MeetingStatus.PUBLISHED:
+        return f"the meeting is {meeting_status}; sign-up is open only while it is published"
+    return time_problem("sign_up", clock, now)
+
+
+def edit_problem(meeting_status: str, clock: MeetingClock, now: datetime) -> str | None:
+    """Why the meeting's details (title, time, place, capacity, closing time) cannot be edited now, or
+    None: only a draft or published meeting whose registration has not closed by the clock. Source:
+    DESIGN.md §7 ("edit until registration closes"), issue 17."""
+    if meeting_status not in EDITABLE_STATES:
+        return f"the meeting is {meeting_status}; it can be edited until registration closes"
+    return time_problem("edit", clock, now)
+
+
+def invitation_code_problem(meeting_status: str, clock: MeetingClock, now: datetime) -> str | None:
+    """Why no new invitation code can be made now, or None: newcomers sign up with it, so only while the
+    meeting's details can change (a draft or published meeting, registration not closed by the clock).
+    Source: DESIGN.md §7 (newcomers sign up with an invitation code), issue 17."""
+    if meeting_status not in EDITABLE_STATES:
+        return f"the meeting is {meeting_status}; newcomers can no longer sign up, so no new code"
+    return time_problem("new_invitation_code", clock, now)
+
+
+def capacity_problem(group: str, capacity: int, confirmed: int) -> str | None:
+    """Why the group's capacity (places, an int) cannot be set to ``capacity`` while ``confirmed`` people
+    of the group hold a place, or None: nobody loses a confirmed place by an edit. Source: DESIGN.md §1
+    (10 + 10 are defaults) and §8 (capacity is a pure rule)."""
+    if capacity < confirmed:
+        return (
+            f"{confirmed} {group}s are confirmed already; the capacity cannot go below that"
+            " (cancel registrations first)"
+        )
+    return None
+
+
+def place_for(confirmed_in_group: int, capacity: int) -> RegistrationStatus:
+    """A new sign-up is confirmed while the group has room (``confirmed_in_group < capacity``, both
+    counts of people), otherwise waitlisted. Source: DESIGN.md §7 (201 ``confirmed|waitlisted``) and §10
+    ("first confirmed first served")."""
+    return RegistrationStatus.CONFIRMED if confirmed_in_group < capacity else RegistrationStatus.WAITLISTED
+
+
+def waitlist_position(status: str, waiting_before: int) -> int | None:
+    """The waiting-list position (1 = the next to get a place) of a new registration with ``status``
+    when ``waiting_before`` people of its group wait already: last in the queue; None unless waitlisted.
+    Source: DESIGN.md §8 (waiting list, first in, first out)."""
+    return waiting_before + 1 if status == RegistrationStatus.WAITLISTED else None
+
+
+def free_places(capacity: int, confirmed: int) -> int:
+    """How many places of a group are free (never negative): ``capacity`` minus ``confirmed``."""
+    return max(0, capacity - confirmed)
+
+
+def to_promote(capacity: int, confirmed: int, waiting: Sequence[T], clock: MeetingClock, now: datetime) -> list[T]:
+    """Which of the group's waiting registrations (``waiting``, in the order they joined the list: first
+    in, first out) take the free places now: as many as there are free places, from the front; nobody
+    once the meeting has started (``time_problem("promote")``: nobody is called in to a table already
+    talking). Source: DESIGN.md §7 (cancel "promotes the next waitlisted") and §8, issue 17."""
+    if not waitlist_moves(clock, now):
+        return []
+    return list(waiting[: free_places(capacity, confirmed)])
+
+
+def waitlist_moves(clock: MeetingClock, now: datetime) -> bool:
+    """Whether a waiting person may still be given a place at ``now``: until the meeting starts
+    (``time_problem("promote")``). Source: issue 17, kind 1."""
+    return time_problem("promote", clock, now) is None
+
+
+def is_live(status: str) -> bool:
+    """Whether a registration holds or waits for a place (``confirmed`` or ``waitlisted``). A person has
+    at most one live registration per meeting. Source: DESIGN.md §2."""
+    return status in LIVE
+
+
+def cancellation_problem(
+    registration_status: str, meeting_status: str, clock: MeetingClock, now: datetime
+) -> str | None:
+    """Why a registration cannot be cancelled now, or None: it must be live, its meeting neither completed
+    nor cancelled, and the meeting not started (``time_problem("cancel_registration")``; after that the
+    coordinator records attendance). An already cancelled registration is not asked about: cancelling it
+    again changes nothing (see ``already_cancelled``). Source: DESIGN.md §7 (``DELETE
+    /v1/registrations/{id}``), issue 17."""
+    if meeting_status in (MeetingStatus.COMPLETED, MeetingStatus.CANCELLED) or not is_live(registration_status):
+        return f"this registration is {registration_status} and the meeting {meeting_status}; it cannot change"
+    return time_problem("cancel_registration", clock, now)
+
+
+def already_cancelled(registration_status: str) -> bool:
+    """Whether a cancellation has nothing to do (it is idempotent: the second one answers as the first)."""
+    return registration_status == RegistrationStatus.CANCELLED
+
+
+def frees_a_place(registration_status: str, meeting_status: str) -> bool:
+    """Whether cancelling a registration with ``registration_status`` gives its place to the next person
+    waiting: only a confirmed place, in a meeting whose places still move (published or registration
+    closed). Source: DESIGN.md §7 ("cancel (promotes the next waitlisted)")."""
+    return registration_status == RegistrationStatus.CONFIRMED and meeting_status in PLACES_MOVE_IN
+
+
+def cancelled_by_erasure(registration_status: str, meeting_status: str) -> bool:
+    """Whether erasing the participant cancels this registration: a live place in a meeting whose places
+    still move; past and cancelled meetings keep the (anonymous) row for the counts. Source: DESIGN.md
+    §10 ("erasure leaves nothing"), the erasure route in §7."""
+    return is_live(registration_status) and meeting_status in PLACES_MOVE_IN
+
+
+def attendance_problem(registration_status: str, meeting_status: str, clock: MeetingClock, now: datetime) -> str | None:
+    """Why attendance (``attended`` / ``no_show``) cannot be recorded now, or None: from the meeting's
+    start (``time_problem("attendance")``), not for a cancelled meeting, and only for a confirmed place
+    (or one already recorded, which may be corrected). Source: DESIGN.md §2 (``attended`` / ``no_show``
+    follow ``confirmed``), issue 17."""
+    problem = time_problem("attendance", clock, now)
+    if problem:
+        return problem
+    if meeting_status == MeetingStatus.CANCELLED:
+        return "the meeting was cancelled"
+    if registration_status not in ATTENDANCE_FROM:
+        return f"only confirmed participants attend; this registration is {registration_status}"
+    return None
+
+
+def feedback_problem(registration_status: str, meeting_status: str, clock: MeetingClock, now: datetime) -> str | None:
+    """Why the participant cannot give feedback now, or None: not for a cancelled meeting, from the
+    meeting's end (``time_problem("feedback")``), and only by those who took part (confirmed or
+    attended; a recorded no-show is told to ask the coordinator). Source: DESIGN.md §1 ("organisers
+    collect feedback") and §3, issue 17."""
+    if meeting_status == MeetingStatus.CANCELLED:
+        return "the meeting was cancelled; there is nothing to give feedback on"
+    problem = time_problem("feedback", clock, now)
+    if problem:
+        return problem
+    if registration_status == RegistrationStatus.NO_SHOW:
+        return (
+            "this registration is recorded as a no-show; feedback is for those who took part"
+            " (if you were there, ask the coordinator to record your attendance)"
+        )
+    if registration_status not in FEEDBACK_FROM:
+        return f"this registration is {registration_status}; feedback is for those who took part"
+    return None
+
+
+def pairs_change_problem(meeting_status: str, clock: MeetingClock, now: datetime) -> str | None:
+    """Why the coordinator cannot swap, lock or publish pairs now, or None: matching proposes them when
+    registration closes, so only in a ``registration_closed`` meeting that has not ended
+    (``time_problem("change_pairs")``). Source: DESIGN.md §1 ("the coordinator can adjust before the pairs
+    are announced"), issue 17."""
+    if meeting_status != MeetingStatus.REGISTRATION_CLOSED:
+        return f"the meeting is {meeting_status}; pairs can be changed after registration closes"
+    return time_problem("change_pairs", clock, now)
+
+
+def proven_contact(email: str | None, phone: str | None) -> tuple[str | None, str | None]:
+    """The contact the confirmation goes to, so the one a confirmed sign-up proves: the e-mail when there
+    is one, else the phone. Returns (email, None) or (None, phone). Source: DESIGN.md §10 (double opt-in:
+    only a proven contact may join a known participant)."""
+    return (email, None) if email else (None, phone)
+
+
+def confirmation_link_problem(signup_status: str, expires_at: datetime, now: datetime) -> str | None:
+    """Why a (valid) confirmation link of a sign-up with ``signup_status`` (``pending``, ``confirmed``,
+    ``repeated``, ``expired``) and ``expires_at`` cannot be used at ``now``, or None. Source: DESIGN.md §10
+    ("unconfirmed sign-ups hold no place and expire")."""
+    if signup_status in ("confirmed", "repeated"):
+        return "this sign-up is confirmed already; the link to your place is in the message we sent you"
+    if signup_status == "expired" or expires_at <= now:
+        return "this confirmation link has expired; please sign up again"
+    return None
+
+
+def erasure_link_problem(
+    participant_erased: bool, closed_at: datetime | None, expires_at: datetime, now: datetime
+) -> str | None:
+    """Why a (valid) erasure link cannot be used at ``now``, or None: the person is erased already, or
+    the request was closed or has expired. Source: DESIGN.md §10 (erasure, confirmed from one's own
+    contact)."""
+    if participant_erased:
+        return "your data has been erased already"
+    if closed_at is not None or expires_at <= now:
+        return "this link has expired; ask again from your page for the meeting"
+    return None
 
 
 CEFR = ("A1", "A2", "B1", "B2", "C1", "C2")
 
 
 def level_problem(level: str | None, minimum: str) -> str | None:
-    """Why a newcomer's oral-Norwegian level does not meet the format's minimum, or None."""
+    """Why a newcomer's oral-Norwegian level (a CEFR level, A1 … C2) does not meet the format's minimum,
+    or None. Source: DESIGN.md §1 ("a functional oral Norwegian level so conversation flows")."""
     if level is None:
         return f"norwegian_level is required for newcomers (this meeting needs {minimum} or higher)"
     if CEFR.index(level) < CEFR.index(minimum):
@@ -228,17 +483,11 @@ def participant_offers(
     Source: issue 17 ("pages must not offer what the rules refuse")."""
     offers = {"erase"}
     if (
-        registration_status in ("confirmed", "waitlisted")
-        and meeting_status in ("published", "registration_closed")
-        and time_problem("cancel_registration", clock, now) is None
+        meeting_status in PLACES_MOVE_IN
+        and cancellation_problem(registration_status, meeting_status, clock, now) is None
     ):
         offers.add("cancel")
-    if (
-        registration_status in ("confirmed", "attended")
-        and meeting_status != "cancelled"
-        and not feedback_given
-        and time_problem("feedback", clock, now) is None
-    ):
+    if not feedback_given and feedback_problem(registration_status, meeting_status, clock, now) is None:
         offers.add("feedback")
     return frozenset(offers)
 

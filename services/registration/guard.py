@@ -14,11 +14,12 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-import asyncpg
 from fastapi import Request
 
+from services.registration import domain
 from services.registration.schemas import SignUpIn
 from services.registration.usecases import participants, signups
+from services.registration.views import MeetingView
 from shared.errors import Forbidden, NotFound
 from shared.ratelimit import AbuseLimits, Rule, client_key
 from shared.service import runtime_of
@@ -69,7 +70,7 @@ async def public_sign_up(request: Request, meeting_id: uuid.UUID, body: SignUpIn
     limits, client = await abuse_limits(request), client_of(request)
     await limits.hit(Rule.SIGNUP_PER_CLIENT, client)
     await limits.hit(Rule.SIGNUP_PER_MEETING, meeting_id)
-    email, phone = signups.proven_contact(body.email, body.phone)
+    email, phone = domain.proven_contact(body.email, body.phone)
     contact = email or phone
     # Checked first, counted only once a message goes out: a sign-up that is refused (no such meeting, a
     # wrong code) must not use up someone else's contact.
@@ -102,8 +103,9 @@ async def confirm_sign_up(request: Request, signup_id: uuid.UUID, token: str) ->
     )
 
 
-async def signup_for_link(request: Request, signup_id: uuid.UUID, token: str) -> tuple[asyncpg.Record, asyncpg.Record]:
-    """The sign-up behind a confirmation link (for its page); wrong links count as for ``confirm_sign_up``."""
+async def signup_for_link(request: Request, signup_id: uuid.UUID, token: str) -> MeetingView:
+    """The meeting of the sign-up behind a confirmation link (for its page); wrong links count as for
+    ``confirm_sign_up``."""
     db = runtime_of(request).db
     return await _failures_limited(
         request,

@@ -9,18 +9,16 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qs, urlencode
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import ValidationError
 
-from services.registration import domain, guard
+from services.registration import guard
 from services.registration.deps import RuntimeDep
 from services.registration.schemas import FeedbackIn
 from services.registration.usecases import registrations
-from services.registration.usecases.common import clock_of, now
 from shared.errors import Conflict, NotFound, TooManyRequests
 
 router = APIRouter(tags=["participant pages"], include_in_schema=False)
@@ -97,22 +95,21 @@ async def page(
     problem: Annotated[bool, Query()] = False,
 ) -> HTMLResponse:
     try:
-        reg, meeting, feedback = await _participant(
+        place = await _participant(
             request, registration_id, lambda: registrations.get_registration(runtime.db, None, token, registration_id)
         )
     except NotFound:
         return _page("manage_missing.html", 404)
     except TooManyRequests as exc:
         return _link_problem(exc)
-    offers = domain.participant_offers(reg["status"], meeting["status"], feedback is not None, clock_of(meeting), now())
-    zone = ZoneInfo(meeting["timezone"])  # the tenant's clock, not UTC: the reader should not have to convert
     return _page(
         "manage.html",
-        reg=reg,
-        meeting=meeting,
-        starts=meeting["starts_at"].astimezone(zone),
-        ends=meeting["ends_at"].astimezone(zone),
-        offers=offers,
+        reg=place,
+        meeting=place.meeting,
+        # the tenant's clock, not UTC: the reader should not have to convert
+        starts=place.meeting.local_starts,
+        ends=place.meeting.local_ends,
+        offers=place.offers,
         token=token,
         message=message,
         problem=problem,
@@ -159,10 +156,10 @@ async def erase(registration_id: uuid.UUID, request: Request, runtime: RuntimeDe
     """Ask for erasure: a link to confirm it goes to the participant's own contact."""
     token = (await _form(request)).get("token", "")
     try:
-        reg, _, _ = await _participant(
+        place = await _participant(
             request, registration_id, lambda: registrations.get_registration(runtime.db, None, token, registration_id)
         )
-        await guard.request_erasure(request, token, reg["participant_id"])
+        await guard.request_erasure(request, token, place.participant_id)
     except NotFound:
         return _page("manage_missing.html", 404)
     except TooManyRequests as exc:
@@ -184,15 +181,14 @@ async def confirm_page(
     signup_id: uuid.UUID, request: Request, token: Annotated[str, Query(max_length=128)]
 ) -> HTMLResponse:
     try:
-        _, meeting = await guard.signup_for_link(request, signup_id, token)
+        meeting = await guard.signup_for_link(request, signup_id, token)
     except (NotFound, Conflict, TooManyRequests) as exc:
         return _link_problem(exc)
-    zone = ZoneInfo(meeting["timezone"])
     return _page(
         "confirm.html",
         meeting=meeting,
-        starts=meeting["starts_at"].astimezone(zone),
-        ends=meeting["ends_at"].astimezone(zone),
+        starts=meeting.local_starts,
+        ends=meeting.local_ends,
         signup_id=signup_id,
         token=token,
     )

@@ -12,10 +12,10 @@ import phonenumbers
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
 from services.registration import domain
+from services.registration.settings import get_settings
 from shared import vocabulary
 from shared.events import Capacity, Group, Venue
 from shared.formats import FORMATS
-from shared.settings import get_settings
 
 _BCP47 = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 

@@ -1,4 +1,8 @@
-"""All SQL of the registration service."""
+"""All SQL of the registration service.
+
+Every function runs on the caller's connection, inside the use case's transaction, and raises what asyncpg
+raises (a constraint the caller did not foresee is a bug, not an answer). Rows come back as
+``asyncpg.Record``; they never leave the use cases (see ``views.py``)."""
 
 from __future__ import annotations
 
@@ -10,8 +14,8 @@ from typing import Any
 
 import asyncpg
 
-from shared import outbox
-from shared.db import Conn, literal
+from shared import locks, outbox
+from shared.db import Conn, literal, set_tenant
 from shared.events import Envelope
 
 Record = asyncpg.Record
@@ -356,12 +360,15 @@ async def set_registration_status(
     )
 
 
-async def first_waitlisted(conn: Conn, meeting_id: uuid.UUID, group: str) -> Record | None:
-    return await conn.fetchrow(
+async def first_waitlisted(conn: Conn, meeting_id: uuid.UUID, group: str, limit: int = 1) -> list[Record]:
+    """The group's waiting registrations (with participant), first in first out (sign-up time, then id: the
+    order ``waitlist_position`` counts in), at most ``limit`` of them."""
+    return await conn.fetch(
         _REGISTRATION_WITH_PARTICIPANT + " WHERE r.meeting_id = $1 AND r.\"group\" = $2 AND r.status = 'waitlisted'"
-        " ORDER BY r.signed_up_at, r.id LIMIT 1",
+        " ORDER BY r.signed_up_at, r.id LIMIT $3",
         meeting_id,
         group,
+        limit,
     )
 
 
@@ -515,6 +522,31 @@ def scope_to_tenant_of_signup(signup_id: uuid.UUID) -> str:
     """A statement (for ``db.transaction``'s setup) scoping the transaction to the sign-up's tenant."""
     signup = literal(str(uuid.UUID(str(signup_id))))
     return f"SELECT set_config('app.tenant_id', coalesce(tenant_of_signup({signup}::uuid)::text, ''), true)"
+
+
+async def enter_tenant_of_registration(conn: Conn, registration_id: uuid.UUID) -> None:
+    """Scope the transaction to the registration's tenant (to no tenant's rows when it is unknown)."""
+    await conn.execute(
+        "SELECT set_config('app.tenant_id', coalesce(tenant_of_registration($1)::text, ''), true)", registration_id
+    )
+
+
+async def enter_tenant_of_participant(conn: Conn, participant_id: uuid.UUID) -> None:
+    """Scope the transaction to the participant's tenant; an unknown participant leaves the scope as it is."""
+    tenant_id = await conn.fetchval("SELECT tenant_of_participant($1)", participant_id)
+    if tenant_id is not None:
+        await set_tenant(conn, tenant_id)
+
+
+async def meeting_id_of_signup(conn: Conn, signup_id: uuid.UUID) -> uuid.UUID | None:
+    """The meeting a sign-up is for, or None when there is no such sign-up (in the transaction's scope)."""
+    meeting_id: uuid.UUID | None = await conn.fetchval("SELECT meeting_id FROM signups WHERE id = $1", signup_id)
+    return meeting_id
+
+
+async def try_retention_lock(conn: Conn) -> bool:
+    """Take the retention sweep's transaction lock (``locks.RETENTION``); False when another replica holds it."""
+    return bool(await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", locks.RETENTION))
 
 
 def scope_to_tenant_of_erasure_request(request_id: uuid.UUID) -> str:

@@ -1,4 +1,5 @@
-"""What the use cases share: the tenant-scoped transaction, lookups that answer 404, event builders."""
+"""What the use cases share: the tenant-scoped transaction, lookups that answer 404, the rule checks that
+answer 409/422, event builders."""
 
 from __future__ import annotations
 
@@ -14,8 +15,18 @@ import asyncpg
 from services.registration import domain, store
 from shared.auth import Principal, hash_token
 from shared.db import ALL_TENANTS, Conn, tenant_scope, transaction
-from shared.errors import Conflict, NotFound
-from shared.events import Capacity, Envelope, MeetingSnapshot, Profile, RegistrationChanged, Venue, make_event
+from shared.errors import Conflict, NotFound, Unprocessable
+from shared.events import (
+    Capacity,
+    Envelope,
+    MeetingSnapshot,
+    MeetingStatus,
+    Profile,
+    RegistrationChanged,
+    RegistrationStatus,
+    Venue,
+    make_event,
+)
 
 SOURCE = "registration"
 Row = asyncpg.Record | Mapping[str, Any]
@@ -23,7 +34,15 @@ NOBODY = ""  # a scope that sees no tenant's rows
 
 
 def now() -> datetime:
+    """The current time, aware, in UTC."""
     return datetime.now(UTC)
+
+
+def refuse(problem: str | None, error: type[Conflict] | type[Unprocessable] = Conflict) -> None:
+    """Raise ``error`` (Conflict, 409, by default; or Unprocessable, 422) with a domain rule's ``problem``
+    sentence; nothing when the rule allowed the change (``problem`` is None)."""
+    if problem:
+        raise error(problem)
 
 
 def scope_of(principal: Principal | None) -> str:
@@ -50,13 +69,8 @@ async def scoped(pool: asyncpg.Pool, scope: str, *, public_meeting: uuid.UUID | 
         yield conn
 
 
-async def enter_tenant_of_registration(conn: Conn, registration_id: uuid.UUID) -> None:
-    await conn.execute(
-        "SELECT set_config('app.tenant_id', coalesce(tenant_of_registration($1)::text, ''), true)", registration_id
-    )
-
-
 async def visible_tenant(conn: Conn, principal: Principal, slug: str) -> asyncpg.Record:
+    """The tenant with ``slug`` if the principal may see it; raises NotFound otherwise."""
     tenant = await store.tenant_by_slug(conn, slug)
     if tenant is None or not principal.can_see(tenant["id"]):
         raise NotFound(f"no tenant '{slug}'")
@@ -66,6 +80,8 @@ async def visible_tenant(conn: Conn, principal: Principal, slug: str) -> asyncpg
 async def visible_meeting(
     conn: Conn, principal: Principal | None, meeting_id: uuid.UUID, *, lock: bool = False
 ) -> asyncpg.Record:
+    """The meeting (``store.meeting``), locked with ``lock``, if the principal is its tenant's coordinator or
+    the operator; raises NotFound otherwise (also to a public caller)."""
     row = await store.meeting(conn, meeting_id, lock=lock)
     if row is None or principal is None or not principal.can_see(row["tenant_id"]):
         raise NotFound(f"no meeting {meeting_id}")
@@ -80,7 +96,7 @@ async def registration_for(
     A manage token is worth nothing once its participant is erased (erasure also deletes its hash): the
     registration then answers 404 to it, like an unknown one (issue 17, kind 4)."""
     if principal is None:
-        await enter_tenant_of_registration(conn, registration_id)
+        await store.enter_tenant_of_registration(conn, registration_id)
     reg = await store.registration(conn, registration_id)
     allowed = reg is not None and (
         (principal is not None and principal.can_see(reg["tenant_id"]))
@@ -98,6 +114,7 @@ async def registration_for(
 
 
 def clock_of(meeting: Row) -> domain.MeetingClock:
+    """The meeting's clock (start, end, closing time) from its row."""
     return domain.MeetingClock(
         starts_at=meeting["starts_at"],
         ends_at=meeting["ends_at"],
@@ -107,9 +124,7 @@ def clock_of(meeting: Row) -> domain.MeetingClock:
 
 def check_time(action: str, meeting: Row) -> None:
     """Raise Conflict (409) when the meeting's clock refuses ``action`` now, whatever its status says."""
-    problem = domain.time_problem(action, clock_of(meeting), now())
-    if problem:
-        raise Conflict(problem)
+    refuse(domain.time_problem(action, clock_of(meeting), now()))
 
 
 def meeting_facts(row: asyncpg.Record) -> dict[str, Any]:
@@ -118,7 +133,7 @@ def meeting_facts(row: asyncpg.Record) -> dict[str, Any]:
         "tenant_id": row["tenant_id"],
         "title": row["title"],
         "format": row["format"],
-        "status": row["status"],
+        "status": MeetingStatus(row["status"]),
         "starts_at": row["starts_at"],
         "duration_minutes": row["duration_minutes"],
         "venue": Venue(**store.venue_of(row)),
@@ -127,6 +142,7 @@ def meeting_facts(row: asyncpg.Record) -> dict[str, Any]:
 
 
 def snapshot(row: asyncpg.Record, roster: list[uuid.UUID] | None = None) -> MeetingSnapshot:
+    """The meeting as every ``meeting.*`` event carries it; ``roster``: the confirmed registrations."""
     return MeetingSnapshot(
         meeting_id=row["id"],
         timezone=row["timezone"],
@@ -138,6 +154,8 @@ def snapshot(row: asyncpg.Record, roster: list[uuid.UUID] | None = None) -> Meet
 def registration_event(
     type_: str, reg: Row, status: str, correlation: uuid.UUID, reason: Literal["erasure"] | None = None
 ) -> Envelope:
+    """A ``registration.*`` event (``type_``) of the registration row ``reg`` as it is with ``status``."""
+    status = RegistrationStatus(status)
     data = RegistrationChanged(
         registration_id=reg["id"],
         participant_id=reg["participant_id"],

@@ -9,14 +9,14 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from services.registration import store
+from services.registration import domain, store
 from services.registration.usecases import signups
-from services.registration.usecases.common import NOBODY, SOURCE, now, scope_of, scoped
+from services.registration.usecases.common import NOBODY, SOURCE, now, refuse, scope_of, scoped
 from services.registration.usecases.registrations import cancel_in_transaction
-from shared import locks, outbox, topics
+from shared import outbox, topics
 from shared.auth import Principal, hash_token, new_token
-from shared.db import ALL_TENANTS, Conn, set_tenant, transaction
-from shared.errors import Conflict, NotFound
+from shared.db import ALL_TENANTS, Conn, transaction
+from shared.errors import NotFound
 from shared.events import (
     Envelope,
     ErasureRequestClosed,
@@ -50,9 +50,7 @@ async def request_erasure(pool: asyncpg.Pool, manage_token: str, participant_id:
     a link to confirm goes to their own contact (valid ERASURE_LINK_HOURS), so that a manage link that
     reached someone else cannot erase the person. Returns the request id; raises NotFound."""
     async with scoped(pool, NOBODY) as conn:
-        tenant_id = await conn.fetchval("SELECT tenant_of_participant($1)", participant_id)
-        if tenant_id is not None:
-            await set_tenant(conn, tenant_id)
+        await store.enter_tenant_of_participant(conn, participant_id)
         participant = await store.participant(conn, participant_id, lock=True)
         if (
             participant is None
@@ -90,10 +88,11 @@ async def _open_erasure_request(
         raise NotFound("this link is not valid; copy the whole link from the message")
     participant = await store.participant(conn, request["participant_id"], lock=lock)
     assert participant is not None
-    if participant["erased_at"] is not None:
-        raise Conflict("your data has been erased already")
-    if request["closed_at"] is not None or request["expires_at"] <= now():
-        raise Conflict("this link has expired; ask again from your page for the meeting")
+    refuse(
+        domain.erasure_link_problem(
+            participant["erased_at"] is not None, request["closed_at"], request["expires_at"], now()
+        )
+    )
     return request, participant
 
 
@@ -124,10 +123,7 @@ async def erase_in_transaction(conn: Conn, participant: asyncpg.Record, reason: 
     registrations = await store.registrations_of_participant(conn, pid)
     events: list[tuple[Envelope, object]] = []
     for reg in registrations:
-        if reg["status"] in ("confirmed", "waitlisted") and reg["meeting_status"] in (
-            "published",
-            "registration_closed",
-        ):
+        if domain.cancelled_by_erasure(reg["status"], reg["meeting_status"]):
             events += await cancel_in_transaction(conn, reg, correlation, "erasure")
     await signups.close_waiting_with_contact(conn, tenant_id, participant["email"], participant["phone"])
     await store.erase_personal_data(conn, pid)
@@ -161,10 +157,12 @@ async def expire_erasure_requests(pool: asyncpg.Pool, at: datetime | None = None
 
 
 async def erase_expired(pool: asyncpg.Pool, at: datetime | None = None) -> int:
-    """Erase everyone whose last meeting ended longer ago than their tenant's retention time."""
+    """Erase everyone whose last meeting ended longer ago than their tenant's retention time (days) at
+    ``at`` (default: now), one transaction per person. Returns how many were due (0 while another replica
+    sweeps: the retention lock, ``shared/locks.py``). Raises nothing of its own."""
     at = at or now()
     async with scoped(pool, ALL_TENANTS) as conn:
-        if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", locks.RETENTION):
+        if not await store.try_retention_lock(conn):
             return 0  # another replica is doing it
         expired = await store.participants_past_retention(conn, at)
     for participant_id in expired:

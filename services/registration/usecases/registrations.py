@@ -13,31 +13,36 @@ from services.registration.schemas import AttendanceIn, FeedbackIn, SignUpIn
 from services.registration.usecases.common import (
     SOURCE,
     Row,
-    check_time,
     clock_of,
     now,
+    refuse,
     registration_event,
     registration_for,
     scope_of,
     scoped,
     visible_meeting,
 )
+from services.registration.views import FeedbackReceipt, MeetingView, PlaceView, RegistrationLine, SignedUp
 from shared import metrics, outbox
 from shared.auth import Principal, hash_token, new_token
 from shared.db import Conn
 from shared.errors import Conflict, NotFound, Unprocessable
-from shared.events import ContactUpserted, Envelope, FeedbackGiven, ManageLink, Profile, make_event
+from shared.events import (
+    ContactUpserted,
+    Envelope,
+    FeedbackGiven,
+    ManageLink,
+    Profile,
+    RegistrationStatus,
+    make_event,
+)
 from shared.formats import FORMATS
 
-LIVE = frozenset({"confirmed", "waitlisted"})
 
-
-async def sign_up(
-    pool: asyncpg.Pool, principal: Principal, meeting_id: uuid.UUID, body: SignUpIn
-) -> tuple[Mapping[str, Any], str]:
+async def sign_up(pool: asyncpg.Pool, principal: Principal, meeting_id: uuid.UUID, body: SignUpIn) -> SignedUp:
     """A coordinator signs someone up (they vouch for the person: no confirmation step). The tenant's
     participant with this e-mail or phone is updated, or created; the place is confirmed while the group has
-    room, else waitlisted. Returns the registration and its manage token (shown once).
+    room, else waitlisted (domain.place_for). Returns the place and its manage token (shown once).
 
     Raises NotFound (not the coordinator's meeting), Conflict (sign-up not open, already signed up, or the
     e-mail and the phone belong to two different participants), Unprocessable (Norwegian level).
@@ -47,15 +52,10 @@ async def sign_up(
         meeting = await store.meeting(conn, meeting_id, lock=True)
         if meeting is None or not principal.can_see(meeting["tenant_id"]):
             raise NotFound(f"no meeting {meeting_id}")
-        if meeting["tenant_status"] != "active":
-            raise Conflict("sign-up is closed: the municipality's account is suspended")
-        if meeting["status"] != "published":
-            raise Conflict(f"the meeting is {meeting['status']}; sign-up is open only while it is published")
-        check_time("sign_up", meeting)
+        refuse(domain.sign_up_problem(meeting["tenant_status"], meeting["status"], clock_of(meeting), now()))
         if body.group == "newcomer":
-            problem = domain.level_problem(body.norwegian_level, FORMATS[meeting["format"]].min_norwegian_level)
-            if problem:
-                raise Unprocessable(problem)
+            minimum = FORMATS[meeting["format"]].min_norwegian_level
+            refuse(domain.level_problem(body.norwegian_level, minimum), Unprocessable)
         try:
             participant, confirmed, signed_up = await store.enrol(
                 conn,
@@ -86,7 +86,8 @@ async def sign_up(
             "group": body.group,
             "status": status,
         }
-        position = await store.count_waitlisted(conn, meeting_id, body.group) + 1 if status == "waitlisted" else None
+        waiting = await store.count_waitlisted(conn, meeting_id, body.group) if status == "waitlisted" else 0
+        position = domain.waitlist_position(status, waiting)
         events = sign_up_events(
             participant,
             {
@@ -101,7 +102,7 @@ async def sign_up(
         await store.insert_registration(conn, SOURCE, events, **registration, token_hash=hash_token(token))
     metrics.REGISTRATIONS.labels(outcome=status).inc()
     metrics.TENANT_SIGNUPS.labels(tenant=meeting["tenant_slug"]).inc()
-    return registration, token
+    return SignedUp(registration["id"], participant["id"], status, token)
 
 
 def sign_up_events(
@@ -143,17 +144,19 @@ async def promote_into_free_places(
     conn: Conn, meeting: asyncpg.Record, group: str, correlation: uuid.UUID
 ) -> list[tuple[Envelope, object]]:
     """Confirm waiting people (first in, first out) while the group has free places, until the meeting
-    starts (domain.time_problem("promote")): after that nobody is called in to a table already talking."""
+    starts (domain.to_promote): after that nobody is called in to a table already talking. Call it with the
+    meeting locked. Returns the ``registration.promoted`` events with their keys."""
     events: list[tuple[Envelope, object]] = []
-    if domain.time_problem("promote", clock_of(meeting), now()):
+    clock, capacity = clock_of(meeting), meeting[f"capacity_{group}"]
+    if not domain.waitlist_moves(clock, now()):
         return events
-    free = meeting[f"capacity_{group}"] - await store.count_confirmed(conn, meeting["id"], group)
-    for _ in range(max(0, free)):
-        waiting = await store.first_waitlisted(conn, meeting["id"], group)
-        if waiting is None:
-            break
-        await store.set_registration_status(conn, waiting["id"], "confirmed")
-        events.append((registration_event("registration.promoted", waiting, "confirmed", correlation), meeting["id"]))
+    confirmed = await store.count_confirmed(conn, meeting["id"], group)
+    free = domain.free_places(capacity, confirmed)
+    waiting = await store.first_waitlisted(conn, meeting["id"], group, limit=free) if free else []
+    for promoted in domain.to_promote(capacity, confirmed, waiting, clock, now()):
+        await store.set_registration_status(conn, promoted["id"], RegistrationStatus.CONFIRMED)
+        event = registration_event("registration.promoted", promoted, RegistrationStatus.CONFIRMED, correlation)
+        events.append((event, meeting["id"]))
     return events
 
 
@@ -166,12 +169,12 @@ async def cancel_in_transaction(
     assert meeting is not None
     current = await store.registration(conn, reg["id"])  # re-read under the meeting lock
     assert current is not None
-    if current["status"] not in LIVE:
+    if not domain.is_live(current["status"]):
         return []
-    await store.set_registration_status(conn, current["id"], "cancelled")
-    cancelled = registration_event("registration.cancelled", current, "cancelled", correlation, reason)
+    await store.set_registration_status(conn, current["id"], RegistrationStatus.CANCELLED)
+    cancelled = registration_event("registration.cancelled", current, RegistrationStatus.CANCELLED, correlation, reason)
     events: list[tuple[Envelope, object]] = [(cancelled, current["meeting_id"])]
-    if current["status"] == "confirmed" and meeting["status"] in ("published", "registration_closed"):
+    if domain.frees_a_place(current["status"], meeting["status"]):
         promoted = await promote_into_free_places(conn, meeting, current["group"], correlation)
         if promoted:
             cancelled.data["promoted_registration_id"] = promoted[0][0].data["registration_id"]
@@ -183,75 +186,82 @@ async def cancel_in_transaction(
 async def cancel_registration(
     pool: asyncpg.Pool, principal: Principal | None, manage_token: str | None, registration_id: uuid.UUID
 ) -> None:
+    """Cancel a place with its manage token or as its coordinator; the first person waiting in the group
+    gets it. Cancelling a cancelled place again changes nothing. Raises NotFound (unknown, or not the
+    caller's), Conflict (domain.cancellation_problem: not live, meeting over, or started)."""
     async with scoped(pool, scope_of(principal)) as conn:
         reg = await registration_for(conn, principal, manage_token, registration_id)
         meeting = await store.meeting(conn, reg["meeting_id"])
         assert meeting is not None
-        if reg["status"] == "cancelled":
+        if domain.already_cancelled(reg["status"]):
             return
-        if meeting["status"] in ("completed", "cancelled") or reg["status"] not in LIVE:
-            raise Conflict(
-                f"this registration is {reg['status']} and the meeting {meeting['status']}; it cannot change"
-            )
-        check_time("cancel_registration", meeting)
+        refuse(domain.cancellation_problem(reg["status"], meeting["status"], clock_of(meeting), now()))
         await outbox.enqueue(conn, SOURCE, await cancel_in_transaction(conn, reg, uuid.uuid4()))
 
 
 async def get_registration(
     pool: asyncpg.Pool, principal: Principal | None, manage_token: str | None, registration_id: uuid.UUID
-) -> tuple[asyncpg.Record, asyncpg.Record, asyncpg.Record | None]:
+) -> PlaceView:
+    """The participant's place as their manage link (or their coordinator) sees it, with what the page may
+    offer now (domain.participant_offers). Raises NotFound (unknown, or not the caller's)."""
     async with scoped(pool, scope_of(principal)) as conn:
         reg = await registration_for(conn, principal, manage_token, registration_id)
         meeting = await store.meeting(conn, reg["meeting_id"])
         assert meeting is not None
-        return reg, meeting, await store.feedback(conn, registration_id)
+        feedback_given = await store.feedback(conn, registration_id) is not None
+        offers = domain.participant_offers(reg["status"], meeting["status"], feedback_given, clock_of(meeting), now())
+        return PlaceView(
+            id=reg["id"],
+            participant_id=reg["participant_id"],
+            meeting_id=reg["meeting_id"],
+            group=reg["group"],
+            status=RegistrationStatus(reg["status"]),
+            waitlist_position=reg["waitlist_position"],
+            meeting=MeetingView.of(meeting, coordinator=False),
+            feedback_given=feedback_given,
+            offers=offers,
+        )
 
 
-async def list_registrations(pool: asyncpg.Pool, principal: Principal, meeting_id: uuid.UUID) -> list[asyncpg.Record]:
+async def list_registrations(pool: asyncpg.Pool, principal: Principal, meeting_id: uuid.UUID) -> list[RegistrationLine]:
+    """The meeting's registrations in sign-up order, with names and waiting-list positions. Raises
+    NotFound (a meeting the principal cannot see)."""
     async with scoped(pool, scope_of(principal)) as conn:
         await visible_meeting(conn, principal, meeting_id)
-        return await store.registrations_of_meeting(conn, meeting_id)
+        return [RegistrationLine.of(r) for r in await store.registrations_of_meeting(conn, meeting_id)]
 
 
 async def record_attendance(
     pool: asyncpg.Pool, principal: Principal, registration_id: uuid.UUID, body: AttendanceIn
-) -> asyncpg.Record:
+) -> RegistrationLine:
+    """Record ``attended`` or ``no_show`` once the meeting has started (domain.attendance_problem);
+    recording the same again changes nothing. Raises NotFound, Conflict."""
     async with scoped(pool, scope_of(principal)) as conn:
         reg = await registration_for(conn, principal, None, registration_id)
         meeting = await store.meeting(conn, reg["meeting_id"], lock=True)
         assert meeting is not None
-        check_time("attendance", meeting)
-        if meeting["status"] == "cancelled":
-            raise Conflict("the meeting was cancelled")
-        if reg["status"] not in ("confirmed", "attended", "no_show"):
-            raise Conflict(f"only confirmed participants attend; this registration is {reg['status']}")
+        refuse(domain.attendance_problem(reg["status"], meeting["status"], clock_of(meeting), now()))
         if reg["status"] == body.status:
-            return reg
+            return RegistrationLine.of(reg)
         await store.set_registration_status(conn, registration_id, body.status, attendance=True)
         event = registration_event(f"registration.{body.status}", reg, body.status, uuid.uuid4())
         await outbox.enqueue(conn, SOURCE, [(event, reg["meeting_id"])])
         updated = await store.registration(conn, registration_id)
         assert updated is not None
-        return updated
+        return RegistrationLine.of(updated)
 
 
 async def give_feedback(
     pool: asyncpg.Pool, manage_token: str, registration_id: uuid.UUID, body: FeedbackIn
-) -> asyncpg.Record:
+) -> FeedbackReceipt:
+    """The participant's feedback (rating 1-5 and two yes/no answers, an optional comment that stays with the
+    municipality), once, after the meeting (domain.feedback_problem). Raises NotFound (not the token's
+    registration), Conflict (not now, not for this place, or given already)."""
     async with scoped(pool, scope_of(None)) as conn:
         reg = await registration_for(conn, None, manage_token, registration_id)
         meeting = await store.meeting(conn, reg["meeting_id"])
         assert meeting is not None
-        if meeting["status"] == "cancelled":
-            raise Conflict("the meeting was cancelled; there is nothing to give feedback on")
-        check_time("feedback", meeting)
-        if reg["status"] == "no_show":
-            raise Conflict(
-                "this registration is recorded as a no-show; feedback is for those who took part"
-                " (if you were there, ask the coordinator to record your attendance)"
-            )
-        if reg["status"] not in ("confirmed", "attended"):
-            raise Conflict(f"this registration is {reg['status']}; feedback is for those who took part")
+        refuse(domain.feedback_problem(reg["status"], meeting["status"], clock_of(meeting), now()))
         row = await store.insert_feedback(conn, registration_id, reg["tenant_id"], reg["meeting_id"], body.model_dump())
         if row is None:
             raise Conflict("feedback for this registration has been given already; thank you!")
@@ -266,4 +276,4 @@ async def give_feedback(
             would_recommend=body.would_recommend,
         )
         await outbox.enqueue(conn, SOURCE, [(make_event("feedback.given", reg["tenant_id"], data), reg["meeting_id"])])
-        return row
+        return FeedbackReceipt(row["registration_id"], row["given_at"])

@@ -19,12 +19,13 @@ import asyncpg
 
 from services.registration import domain, store
 from services.registration.schemas import SignUpIn
-from services.registration.usecases.common import SOURCE, check_time, now, scoped
+from services.registration.usecases.common import SOURCE, clock_of, now, refuse, scoped
 from services.registration.usecases.registrations import sign_up_events
+from services.registration.views import MeetingView
 from shared import metrics, outbox, topics
 from shared.auth import hash_token, new_token
 from shared.db import ALL_TENANTS, Conn, transaction
-from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
+from shared.errors import Forbidden, NotFound, Unprocessable
 from shared.events import (
     Envelope,
     Profile,
@@ -39,12 +40,6 @@ from shared.formats import FORMATS
 def signup_key(signup_id: uuid.UUID) -> str:
     """The contacts-topic key of a waiting sign-up."""
     return f"signup/{signup_id}"
-
-
-def proven_contact(email: str | None, phone: str | None) -> tuple[str | None, str | None]:
-    """The contact the confirmation goes to, so the one a confirmed sign-up proves: the e-mail when there
-    is one, else the phone. Returns (email, None) or (None, phone)."""
-    return (email, None) if email else (None, phone)
 
 
 @dataclass(frozen=True)
@@ -67,18 +62,17 @@ async def request(pool: asyncpg.Pool, meeting_id: uuid.UUID, body: SignUpIn) -> 
     """
     async with scoped(pool, "", public_meeting=meeting_id) as conn:
         meeting = await store.meeting(conn, meeting_id)
-        if meeting is None or meeting["status"] == "draft":
+        if meeting is None or not domain.publicly_visible(meeting["status"]):
             raise NotFound(f"no meeting {meeting_id}")
         _check_open(meeting)
         if body.group == "newcomer":
             refused = domain.invitation_problem(body.invitation_code, meeting["invitation_code"])
             if refused:
                 raise Forbidden(refused)
-            problem = domain.level_problem(body.norwegian_level, FORMATS[meeting["format"]].min_norwegian_level)
-            if problem:
-                raise Unprocessable(problem)
+            minimum = FORMATS[meeting["format"]].min_norwegian_level
+            refuse(domain.level_problem(body.norwegian_level, minimum), Unprocessable)
         tenant_id = meeting["tenant_id"]
-        email, phone = proven_contact(body.email, body.phone)
+        email, phone = domain.proven_contact(body.email, body.phone)
         known = await store.participant_by_contact(conn, tenant_id, email=email, phone=phone)
         live = await store.live_registration(conn, meeting_id, known["id"]) if known is not None else None
         if live is not None:
@@ -135,11 +129,8 @@ def _repeated(live: asyncpg.Record) -> tuple[Envelope, object]:
 
 
 def _check_open(meeting: asyncpg.Record) -> None:
-    if meeting["tenant_status"] != "active":
-        raise Conflict("sign-up is closed: the municipality's account is suspended")
-    if meeting["status"] != "published":
-        raise Conflict(f"the meeting is {meeting['status']}; sign-up is open only while it is published")
-    check_time("sign_up", meeting)
+    """Raise Conflict when sign-up is not open now (domain.sign_up_problem)."""
+    refuse(domain.sign_up_problem(meeting["tenant_status"], meeting["status"], clock_of(meeting), now()))
 
 
 @dataclass(frozen=True)
@@ -152,10 +143,8 @@ class Confirmed:
     manage_token: str | None
 
 
-async def signup_for_link(
-    pool: asyncpg.Pool, signup_id: uuid.UUID, token: str
-) -> tuple[asyncpg.Record, asyncpg.Record]:
-    """The waiting sign-up and its meeting behind a confirmation link, for the page that asks to confirm.
+async def signup_for_link(pool: asyncpg.Pool, signup_id: uuid.UUID, token: str) -> MeetingView:
+    """The meeting of the waiting sign-up behind a confirmation link, for the page that asks to confirm.
 
     Raises NotFound when the link is not one (wrong id or token), Conflict when it was used or expired, or
     sign-up has closed (the page must not offer a button that the confirmation would refuse).
@@ -165,17 +154,14 @@ async def signup_for_link(
         meeting = await store.meeting(conn, signup["meeting_id"])
         assert meeting is not None
         _check_open(meeting)
-        return signup, meeting
+        return MeetingView.of(meeting, coordinator=False)
 
 
 async def _signup_with_token(conn: Conn, signup_id: uuid.UUID, token: str, *, lock: bool = False) -> asyncpg.Record:
     signup = await store.signup(conn, signup_id, lock=lock)
     if signup is None or not hmac.compare_digest(signup["confirm_token_hash"], hash_token(token)):
         raise NotFound("this confirmation link is not valid; copy the whole link from the message")
-    if signup["status"] in ("confirmed", "repeated"):
-        raise Conflict("this sign-up is confirmed already; the link to your place is in the message we sent you")
-    if signup["status"] == "expired" or signup["expires_at"] <= now():
-        raise Conflict("this confirmation link has expired; please sign up again")
+    refuse(domain.confirmation_link_problem(signup["status"], signup["expires_at"], now()))
     return signup
 
 
@@ -188,7 +174,7 @@ async def confirm(pool: asyncpg.Pool, signup_id: uuid.UUID, token: str) -> Confi
     """
     async with transaction(pool, store.scope_to_tenant_of_signup(signup_id)) as conn:
         # The meeting row lock serialises every sign-up of the meeting, so capacity can never be exceeded.
-        tenant_meeting = await conn.fetchval("SELECT meeting_id FROM signups WHERE id = $1", signup_id)
+        tenant_meeting = await store.meeting_id_of_signup(conn, signup_id)
         meeting = await store.meeting(conn, tenant_meeting, lock=True) if tenant_meeting else None
         signup = await _signup_with_token(conn, signup_id, token, lock=True)
         assert meeting is not None
@@ -202,7 +188,7 @@ async def confirm(pool: asyncpg.Pool, signup_id: uuid.UUID, token: str) -> Confi
 
 async def _place(conn: Conn, meeting: asyncpg.Record, signup: asyncpg.Record) -> Confirmed:
     tenant_id, meeting_id, group = signup["tenant_id"], signup["meeting_id"], signup["group"]
-    email, phone = proven_contact(signup["email"], signup["phone"])
+    email, phone = domain.proven_contact(signup["email"], signup["phone"])
     person = await store.participant_by_contact(conn, tenant_id, email=email, phone=phone, lock=True)
     new_person = person is None
     if person is None:
@@ -224,7 +210,8 @@ async def _place(conn: Conn, meeting: asyncpg.Record, signup: asyncpg.Record) ->
         "group": group,
         "status": status,
     }
-    position = await store.count_waitlisted(conn, meeting_id, group) + 1 if status == "waitlisted" else None
+    waiting = await store.count_waitlisted(conn, meeting_id, group) if status == "waitlisted" else 0
+    position = domain.waitlist_position(status, waiting)
     facts = {
         **registration,
         "language": person["language"],
@@ -255,7 +242,7 @@ async def _new_participant(conn: Conn, signup: asyncpg.Record) -> asyncpg.Record
         consent_at=signup["requested_at"],
     )
     if row is None:  # a concurrent confirmation created the person with this contact first: join them
-        proven_email, proven_phone = proven_contact(email, phone)
+        proven_email, proven_phone = domain.proven_contact(email, phone)
         row = await store.participant_by_contact(conn, tenant_id, email=proven_email, phone=proven_phone, lock=True)
         assert row is not None
     return row

@@ -6,9 +6,10 @@ import uuid
 
 import asyncpg
 
-from services.registration import store
+from services.registration import domain, store
 from services.registration.schemas import TenantIn, TenantSettingsIn
-from services.registration.usecases.common import SOURCE, scoped
+from services.registration.usecases.common import SOURCE, refuse, scoped
+from services.registration.views import IssuedToken, TenantView
 from shared import outbox
 from shared.auth import hash_token, new_token
 from shared.db import ALL_TENANTS, Conn
@@ -35,7 +36,8 @@ async def _tenant(conn: Conn, slug: str, *, lock: bool = False) -> asyncpg.Recor
     return tenant
 
 
-async def create_tenant(pool: asyncpg.Pool, body: TenantIn) -> asyncpg.Record:
+async def create_tenant(pool: asyncpg.Pool, body: TenantIn) -> TenantView:
+    """A new tenant (``tenant.created``). Raises Conflict when its slug or municipality number is taken."""
     async with scoped(pool, ALL_TENANTS) as conn:
         row = await store.insert_tenant(conn, uuid.uuid4(), body.slug, body.name, body.municipality_number)
         if row is None:
@@ -44,57 +46,66 @@ async def create_tenant(pool: asyncpg.Pool, body: TenantIn) -> asyncpg.Record:
             )
         await store.upsert_known_tenant(conn, row)
         await outbox.enqueue(conn, SOURCE, [(make_event("tenant.created", row["id"], _created(row)), row["id"])])
-        return row
+        return TenantView.of(row)
 
 
-async def list_tenants(pool: asyncpg.Pool) -> list[asyncpg.Record]:
+async def list_tenants(pool: asyncpg.Pool) -> list[TenantView]:
+    """Every tenant, by slug."""
     async with scoped(pool, ALL_TENANTS) as conn:
-        return await store.tenants(conn)
+        return [TenantView.of(r) for r in await store.tenants(conn)]
 
 
-async def get_tenant(pool: asyncpg.Pool, slug: str) -> asyncpg.Record:
+async def get_tenant(pool: asyncpg.Pool, slug: str) -> TenantView:
+    """The tenant with ``slug``. Raises NotFound."""
     async with scoped(pool, ALL_TENANTS) as conn:
-        return await _tenant(conn, slug)
+        return TenantView.of(await _tenant(conn, slug))
 
 
-async def update_settings(pool: asyncpg.Pool, slug: str, body: TenantSettingsIn) -> asyncpg.Record:
+async def update_settings(pool: asyncpg.Pool, slug: str, body: TenantSettingsIn) -> TenantView:
+    """Change the tenant's settings (name, time zone, daytime window, retention days, contact ...);
+    ``tenant.updated`` tells the other services. Raises NotFound, Conflict (a daytime window that ends
+    before it starts: domain.day_window_problem)."""
     async with scoped(pool, ALL_TENANTS) as conn:
         tenant = await _tenant(conn, slug, lock=True)
         changes = body.model_dump(exclude_unset=True)
         starts, ends = changes.get("day_starts", tenant["day_starts"]), changes.get("day_ends", tenant["day_ends"])
-        if starts >= ends:
-            raise Conflict(f"day_starts ({starts:%H:%M}) must be before day_ends ({ends:%H:%M})")
+        refuse(domain.day_window_problem(starts, ends))
         row = await store.update_tenant(conn, tenant["id"], changes)
         await store.upsert_known_tenant(conn, row)
         # The other services learn the new name, time zone and contact (messages name them).
         await outbox.enqueue(conn, SOURCE, [(make_event("tenant.updated", row["id"], _created(row)), row["id"])])
-        return row
+        return TenantView.of(row)
 
 
-async def set_status(pool: asyncpg.Pool, slug: str, status: str) -> asyncpg.Record:
+async def set_status(pool: asyncpg.Pool, slug: str, status: str) -> TenantView:
+    """Suspend (``suspended``) or reactivate (``active``) the tenant; setting its status again changes
+    nothing. Raises NotFound."""
     async with scoped(pool, ALL_TENANTS) as conn:
         tenant = await _tenant(conn, slug, lock=True)
         if tenant["status"] == status:
-            return tenant
+            return TenantView.of(tenant)
         row = await store.update_tenant(conn, tenant["id"], {"status": status})
         await store.upsert_known_tenant(conn, row)
         event_type = "tenant.suspended" if status == "suspended" else "tenant.reactivated"
         data = TenantStatusChanged(tenant_id=row["id"], status=status)
         await outbox.enqueue(conn, SOURCE, [(make_event(event_type, row["id"], data), row["id"])])
-        return row
+        return TenantView.of(row)
 
 
-async def issue_token(pool: asyncpg.Pool, slug: str) -> tuple[uuid.UUID, str]:
+async def issue_token(pool: asyncpg.Pool, slug: str) -> IssuedToken:
+    """A new coordinator token for the tenant (shown once; only its hash is kept). Raises NotFound."""
     async with scoped(pool, ALL_TENANTS) as conn:
         tenant = await _tenant(conn, slug)
         token, token_id = new_token(), uuid.uuid4()
         await store.insert_token(conn, token_id, tenant["id"], hash_token(token))
         data = TokenIssued(token_id=token_id, tenant_id=tenant["id"], token_hash=hash_token(token))
         await outbox.enqueue(conn, SOURCE, [(make_event("tenant.token_issued", tenant["id"], data), tenant["id"])])
-        return token_id, token
+        return IssuedToken(token_id, token)
 
 
 async def revoke_token(pool: asyncpg.Pool, slug: str, token_id: uuid.UUID) -> None:
+    """Revoke one of the tenant's active coordinator tokens. Raises NotFound (no such tenant or active
+    token)."""
     async with scoped(pool, ALL_TENANTS) as conn:
         tenant = await _tenant(conn, slug)
         if not await store.revoke_token(conn, tenant["id"], token_id):

@@ -1,9 +1,26 @@
 from __future__ import annotations
 
+import json
 import uuid
+from datetime import UTC, datetime
+
+import pytest
+from pydantic import ValidationError
 
 from shared import topics
-from shared.events import Envelope, RegistrationChanged, TenantCreated, make_event, payload, topic_for
+from shared.events import (
+    Capacity,
+    Envelope,
+    MeetingSnapshot,
+    MeetingStatus,
+    RegistrationChanged,
+    RegistrationStatus,
+    TenantCreated,
+    Venue,
+    make_event,
+    payload,
+    topic_for,
+)
 
 
 def test_envelope_round_trips_and_carries_cloudevents_headers() -> None:
@@ -63,3 +80,37 @@ def test_registration_events_carry_no_personal_data() -> None:
         RegistrationChanged.model_fields["profile"].annotation.model_fields
     )  # type: ignore[union-attr]
     assert not fields & {"name", "email", "phone", "comment"}
+
+
+def test_statuses_are_enums_that_travel_as_their_strings() -> None:
+    tenant, meeting = uuid.uuid4(), uuid.uuid4()
+    snapshot = MeetingSnapshot(
+        meeting_id=meeting,
+        tenant_id=tenant,
+        title="Dialogmøte",
+        format="standard",
+        status="registration_closed",
+        starts_at=datetime(2027, 3, 4, 10, 0, tzinfo=UTC),
+        duration_minutes=105,
+        venue=Venue(name="Biblioteket", address="Torvet 1", kind="library"),
+        capacity=Capacity(newcomer=10, resident=10),
+    )
+    assert snapshot.status is MeetingStatus.REGISTRATION_CLOSED and snapshot.status == "registration_closed"
+    assert '"status":"registration_closed"' in snapshot.model_dump_json()
+    assert make_event("meeting.registration_closed", tenant, snapshot).data["status"] == "registration_closed"
+    registration = RegistrationChanged(
+        registration_id=uuid.uuid4(),
+        participant_id=uuid.uuid4(),
+        meeting_id=meeting,
+        tenant_id=tenant,
+        group="newcomer",
+        status=RegistrationStatus.NO_SHOW,
+        language="nb",
+    )
+    from_a_string = RegistrationChanged.model_validate({**registration.model_dump(), "status": "no_show"})
+    assert registration.model_dump_json() == from_a_string.model_dump_json()
+    assert '"status":"no_show"' in registration.model_dump_json()  # the string, as before the enum
+    assert json.loads(registration.model_dump_json())["status"] == "no_show"
+    assert RegistrationChanged.model_validate_json(registration.model_dump_json()).status is RegistrationStatus.NO_SHOW
+    with pytest.raises(ValidationError):
+        registration.model_validate({**registration.model_dump(), "status": "maybe"})

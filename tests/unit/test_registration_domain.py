@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.registration import domain
+from shared.events import MeetingStatus, RegistrationStatus
 
 OSLO = ZoneInfo("Europe/Oslo")
 NOW = datetime(2027, 1, 10, 12, 0, tzinfo=UTC)
@@ -135,3 +136,189 @@ def test_no_invitation_code_and_a_wrong_one_are_told_apart() -> None:
     assert domain.invitation_problem("", code) == missing
     assert domain.invitation_problem(code, code) is None
     assert code not in missing + wrong  # nothing of the right code is revealed
+
+
+# --- who may sign up, places, the waiting list and the windows: each rule alone ---------------------------
+
+ENDS = START + timedelta(minutes=105)
+minutes_around_the_meeting = st.integers(min_value=-60 * 24 * 10, max_value=60 * 24 * 10)
+registration_statuses = st.sampled_from(list(RegistrationStatus))
+meeting_statuses = st.sampled_from(list(MeetingStatus))
+
+
+def test_statuses_are_the_strings_on_the_wire() -> None:
+    assert [s.value for s in MeetingStatus] == ["draft", "published", "registration_closed", "completed", "cancelled"]
+    assert [s.value for s in RegistrationStatus] == ["confirmed", "waitlisted", "cancelled", "attended", "no_show"]
+    assert MeetingStatus.PUBLISHED == "published" and f"{RegistrationStatus.NO_SHOW}" == "no_show"
+
+
+@given(st.sampled_from(["active", "suspended"]), meeting_statuses, minutes_around_the_meeting)
+def test_sign_up_is_open_exactly_for_an_active_tenants_published_meeting_before_closing(
+    tenant: str, status: MeetingStatus, minutes: int
+) -> None:
+    at = START + timedelta(minutes=minutes)
+    problem = domain.sign_up_problem(tenant, status, CLOCK, at)
+    assert (problem is None) == (tenant == "active" and status == "published" and at < START)
+    if tenant != "active":
+        assert problem == "sign-up is closed: the municipality's account is suspended"
+    elif status != "published":
+        assert problem == f"the meeting is {status}; sign-up is open only while it is published"
+
+
+@given(meeting_statuses, minutes_around_the_meeting)
+def test_a_meeting_is_edited_and_gets_a_new_code_only_while_draft_or_published_and_open(
+    status: MeetingStatus, minutes: int
+) -> None:
+    at = START + timedelta(minutes=minutes)
+    allowed = status in ("draft", "published") and at < START
+    assert (domain.edit_problem(status, CLOCK, at) is None) == allowed
+    assert (domain.invitation_code_problem(status, CLOCK, at) is None) == allowed
+    if status not in ("draft", "published"):
+        assert "it can be edited until registration closes" in str(domain.edit_problem(status, CLOCK, at))
+        assert "so no new code" in str(domain.invitation_code_problem(status, CLOCK, at))
+
+
+def test_only_a_published_meeting_and_later_is_public() -> None:
+    assert [s for s in MeetingStatus if domain.publicly_visible(s)] == [
+        "published",
+        "registration_closed",
+        "completed",
+        "cancelled",
+    ]
+
+
+@given(st.integers(0, 100), st.integers(0, 100))
+def test_capacity_never_goes_below_the_confirmed_places(capacity: int, confirmed: int) -> None:
+    problem = domain.capacity_problem("newcomer", capacity, confirmed)
+    assert (problem is None) == (capacity >= confirmed)
+    if problem:
+        assert problem.startswith(f"{confirmed} newcomers are confirmed already")
+
+
+@given(st.integers(0, 60), st.integers(0, 60))
+def test_a_new_place_waits_last_in_the_queue(confirmed: int, waiting: int) -> None:
+    status = domain.place_for(confirmed, 10)
+    position = domain.waitlist_position(status, waiting)
+    assert position == (waiting + 1 if status == "waitlisted" else None)
+
+
+@given(
+    capacity=st.integers(0, 30),
+    confirmed=st.integers(0, 40),
+    waiting=st.lists(st.integers(), max_size=30),
+    minutes=minutes_around_the_meeting,
+)
+def test_promotion_is_first_in_first_out_into_free_places_until_the_start(
+    capacity: int, confirmed: int, waiting: list[int], minutes: int
+) -> None:
+    at = START + timedelta(minutes=minutes)
+    promoted = domain.to_promote(capacity, confirmed, waiting, CLOCK, at)
+    if at >= START:
+        assert promoted == []
+        assert not domain.waitlist_moves(CLOCK, at)
+        return
+    free = domain.free_places(capacity, confirmed)
+    assert free == max(0, capacity - confirmed)
+    assert promoted == waiting[: len(promoted)]  # from the front, in order
+    assert len(promoted) == min(free, len(waiting))  # every free place taken while anyone waits
+    assert confirmed + len(promoted) <= max(capacity, confirmed)  # never over capacity
+
+
+def test_live_registrations_are_confirmed_and_waitlisted() -> None:
+    assert {s for s in RegistrationStatus if domain.is_live(s)} == {"confirmed", "waitlisted"}
+
+
+@given(registration_statuses, meeting_statuses, minutes_around_the_meeting)
+def test_a_place_is_cancelled_while_live_in_a_running_meeting_before_the_start(
+    reg: RegistrationStatus, meeting: MeetingStatus, minutes: int
+) -> None:
+    at = START + timedelta(minutes=minutes)
+    problem = domain.cancellation_problem(reg, meeting, CLOCK, at)
+    allowed = reg in ("confirmed", "waitlisted") and meeting not in ("completed", "cancelled") and at < START
+    assert (problem is None) == allowed
+    assert domain.already_cancelled(reg) == (reg == "cancelled")
+
+
+@given(registration_statuses, meeting_statuses)
+def test_a_cancelled_confirmed_place_goes_to_the_next_waiting_while_places_move(
+    reg: RegistrationStatus, meeting: MeetingStatus
+) -> None:
+    moving = meeting in ("published", "registration_closed")
+    assert domain.frees_a_place(reg, meeting) == (reg == "confirmed" and moving)
+    assert domain.cancelled_by_erasure(reg, meeting) == (reg in ("confirmed", "waitlisted") and moving)
+
+
+@given(registration_statuses, meeting_statuses, minutes_around_the_meeting)
+def test_attendance_is_recorded_from_the_start_for_confirmed_places(
+    reg: RegistrationStatus, meeting: MeetingStatus, minutes: int
+) -> None:
+    at = START + timedelta(minutes=minutes)
+    problem = domain.attendance_problem(reg, meeting, CLOCK, at)
+    allowed = at >= START and meeting != "cancelled" and reg in ("confirmed", "attended", "no_show")
+    assert (problem is None) == allowed
+    if at < START:
+        assert problem is not None and "once the meeting has started" in problem
+
+
+@given(registration_statuses, meeting_statuses, minutes_around_the_meeting)
+def test_feedback_opens_at_the_end_for_those_who_took_part(
+    reg: RegistrationStatus, meeting: MeetingStatus, minutes: int
+) -> None:
+    at = START + timedelta(minutes=minutes)
+    problem = domain.feedback_problem(reg, meeting, CLOCK, at)
+    allowed = meeting != "cancelled" and at >= ENDS and reg in ("confirmed", "attended")
+    assert (problem is None) == allowed
+    if meeting == "cancelled":
+        assert problem == "the meeting was cancelled; there is nothing to give feedback on"
+    elif at >= ENDS and reg == "no_show":
+        assert problem is not None and "no-show" in problem and "ask the coordinator" in problem
+
+
+@given(registration_statuses, meeting_statuses, st.booleans(), minutes_around_the_meeting)
+def test_the_participants_page_offers_exactly_what_the_rules_accept(
+    reg: RegistrationStatus, meeting: MeetingStatus, given_already: bool, minutes: int
+) -> None:
+    at = START + timedelta(minutes=minutes)
+    offers = domain.participant_offers(reg, meeting, given_already, CLOCK, at)
+    assert "erase" in offers
+    cancel_ok = domain.cancellation_problem(reg, meeting, CLOCK, at) is None and meeting != "draft"
+    assert ("cancel" in offers) == cancel_ok
+    assert ("feedback" in offers) == (not given_already and domain.feedback_problem(reg, meeting, CLOCK, at) is None)
+
+
+@given(meeting_statuses, minutes_around_the_meeting)
+def test_pairs_change_after_registration_closes_until_the_meeting_ends(status: MeetingStatus, minutes: int) -> None:
+    at = START + timedelta(minutes=minutes)
+    problem = domain.pairs_change_problem(status, CLOCK, at)
+    assert (problem is None) == (status == "registration_closed" and at < ENDS)
+
+
+def test_the_proven_contact_is_the_email_else_the_phone() -> None:
+    assert domain.proven_contact("a@example.org", "+4791234567") == ("a@example.org", None)
+    assert domain.proven_contact(None, "+4791234567") == (None, "+4791234567")
+    assert domain.proven_contact(None, None) == (None, None)
+
+
+@given(st.sampled_from(["pending", "confirmed", "repeated", "expired"]), st.integers(-3600, 3600))
+def test_a_confirmation_link_works_once_and_until_it_expires(status: str, seconds_left: int) -> None:
+    problem = domain.confirmation_link_problem(status, NOW + timedelta(seconds=seconds_left), NOW)
+    assert (problem is None) == (status == "pending" and seconds_left > 0)
+    if status in ("confirmed", "repeated"):
+        assert problem is not None and problem.startswith("this sign-up is confirmed already")
+
+
+@given(st.booleans(), st.booleans(), st.integers(-3600, 3600))
+def test_an_erasure_link_works_until_it_is_used_or_expires(erased: bool, closed: bool, seconds_left: int) -> None:
+    problem = domain.erasure_link_problem(erased, NOW if closed else None, NOW + timedelta(seconds=seconds_left), NOW)
+    assert (problem is None) == (not erased and not closed and seconds_left > 0)
+    if erased:
+        assert problem == "your data has been erased already"
+
+
+def test_a_daytime_window_starts_before_it_ends_and_a_suspended_tenant_makes_no_meetings() -> None:
+    assert domain.day_window_problem(time(8), time(17)) is None
+    assert domain.day_window_problem(time(17), time(8)) == "day_starts (17:00) must be before day_ends (08:00)"
+    assert domain.new_meeting_problem("active", "arendal") is None
+    assert domain.new_meeting_problem("suspended", "arendal") == (
+        "tenant 'arendal' is suspended; the operator can reactivate it"
+    )

@@ -13,7 +13,8 @@ import hmac
 import re
 import secrets
 import unicodedata
-from collections.abc import Sequence
+import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Literal, TypeVar
@@ -389,6 +390,43 @@ def pairs_change_problem(meeting_status: str, clock: MeetingClock, now: datetime
     if meeting_status != MeetingStatus.REGISTRATION_CLOSED:
         return f"the meeting is {meeting_status}; pairs can be changed after registration closes"
     return time_problem("change_pairs", clock, now)
+
+
+# Where each seated registration sits in a plan: registration id -> (pair number, group).
+Seats = Mapping[uuid.UUID, tuple[int, str]]
+
+
+def swap_problem(seats: Seats, a: uuid.UUID, b: uuid.UUID, version: int) -> str | None:
+    """Why registrations ``a`` and ``b`` cannot change places in version ``version`` of the plan, or None:
+    both must be seated, of one group (every pair keeps a newcomer and a resident) and in two pairs.
+    Source: DESIGN.md §1 (one newcomer with one resident; the coordinator can adjust the pairs)."""
+    for registration_id in (a, b):
+        if registration_id not in seats:
+            return f"registration {registration_id} is not seated in version {version} of the plan"
+    if seats[a][1] != seats[b][1]:
+        return "swap two newcomers or two residents, so every pair keeps one of each"
+    if seats[a][0] == seats[b][0]:
+        return "the two people sit in the same pair already"
+    return None
+
+
+def lock_problem(seats: Seats, registration_id: uuid.UUID, version: int) -> str | None:
+    """Why the pair of ``registration_id`` cannot be locked or unlocked in version ``version``, or None: the
+    person must be seated in it. Source: DESIGN.md §1 (the coordinator can adjust before announcing)."""
+    if registration_id not in seats:
+        return f"registration {registration_id} is not seated in version {version}"
+    return None
+
+
+def publish_pairs_problem(requested: int, current: int, current_status: str) -> str | None:
+    """Why version ``requested`` of the plan cannot be announced, or None: it must be the ``current``
+    version (the one the coordinator reviewed) and not published already (``current_status``).
+    Source: DESIGN.md §1 ("the coordinator can adjust before the pairs are announced")."""
+    if requested != current:
+        return f"the current plan is version {current}; review it and publish that version"
+    if current_status == "published":
+        return f"version {current} is published already"
+    return None
 
 
 def proven_contact(email: str | None, phone: str | None) -> tuple[str | None, str | None]:

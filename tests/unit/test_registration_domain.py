@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -322,3 +323,27 @@ def test_a_daytime_window_starts_before_it_ends_and_a_suspended_tenant_makes_no_
     assert domain.new_meeting_problem("suspended", "arendal") == (
         "tenant 'arendal' is suspended; the operator can reactivate it"
     )
+
+
+def test_a_swap_keeps_one_of_each_group_in_every_pair() -> None:
+    n1, n2, r1 = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    seats = {n1: (1, "newcomer"), r1: (1, "resident"), n2: (2, "newcomer")}
+    assert domain.swap_problem(seats, n1, n2, 3) is None
+    assert (
+        domain.swap_problem(seats, n1, r1, 3) == "swap two newcomers or two residents, so every pair keeps one of each"
+    )
+    assert (
+        domain.swap_problem({**seats, n2: (1, "newcomer")}, n1, n2, 3) == "the two people sit in the same pair already"
+    )
+    stranger = uuid.uuid4()
+    assert (
+        domain.swap_problem(seats, n1, stranger, 3) == f"registration {stranger} is not seated in version 3 of the plan"
+    )
+    assert domain.lock_problem(seats, n1, 3) is None
+    assert domain.lock_problem(seats, stranger, 3) == f"registration {stranger} is not seated in version 3"
+
+
+@given(st.integers(1, 9), st.integers(1, 9), st.sampled_from(["proposed", "published"]))
+def test_only_the_reviewed_current_version_is_announced_once(requested: int, current: int, status: str) -> None:
+    problem = domain.publish_pairs_problem(requested, current, status)
+    assert (problem is None) == (requested == current and status == "proposed")

@@ -43,15 +43,8 @@ async def swap(pool: asyncpg.Pool, principal: Principal, meeting_id: uuid.UUID, 
     seated, two groups, or one pair)."""
     async with scoped(pool, scope_of(principal)) as conn:
         meeting, plan = await _open_plan(conn, principal, meeting_id)
-        seated = _seated(plan)
         a, b = body.registration_ids
-        for rid in (a, b):
-            if rid not in seated:
-                raise Unprocessable(f"registration {rid} is not seated in version {plan.version} of the plan")
-        if seated[a][1] != seated[b][1]:
-            raise Unprocessable("swap two newcomers or two residents, so every pair keeps one of each")
-        if seated[a][0] == seated[b][0]:
-            raise Unprocessable("the two people sit in the same pair already")
+        refuse(domain.swap_problem(_seated(plan), a, b, plan.version), Unprocessable)
         data = SwapRequested(meeting_id=meeting_id, tenant_id=meeting["tenant_id"], registration_ids=(a, b))
         return await _command(conn, meeting, "matching.swap_requested", data, plan)
 
@@ -61,8 +54,7 @@ async def lock(pool: asyncpg.Pool, principal: Principal, meeting_id: uuid.UUID, 
     Unprocessable (not seated)."""
     async with scoped(pool, scope_of(principal)) as conn:
         meeting, plan = await _open_plan(conn, principal, meeting_id)
-        if body.registration_id not in _seated(plan):
-            raise Unprocessable(f"registration {body.registration_id} is not seated in version {plan.version}")
+        refuse(domain.lock_problem(_seated(plan), body.registration_id, plan.version), Unprocessable)
         data = LockRequested(
             meeting_id=meeting_id,
             tenant_id=meeting["tenant_id"],
@@ -79,10 +71,7 @@ async def publish_pairs(
     ``swap``, another version is current, or this one is published already)."""
     async with scoped(pool, scope_of(principal)) as conn:
         meeting, plan = await _open_plan(conn, principal, meeting_id)
-        if body.version != plan.version:
-            raise Conflict(f"the current plan is version {plan.version}; review it and publish that version")
-        if plan.status == "published":
-            raise Conflict(f"version {plan.version} is published already")
+        refuse(domain.publish_pairs_problem(body.version, plan.version, plan.status))
         data = PublishRequested(meeting_id=meeting_id, tenant_id=meeting["tenant_id"], version=plan.version)
         return await _command(conn, meeting, "matching.publish_requested", data, plan)
 

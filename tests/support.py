@@ -1,13 +1,16 @@
-"""Test helpers: an SMTP server that records mail, waiting for the platform to go quiet, polling."""
+"""Test helpers: an SMTP server that records mail, polling, and waiting until the platform has done
+everything it can (outboxes drained, every consumer group at the end of its topics, nothing due unsent)."""
 
 from __future__ import annotations
 
 import asyncio
 import email
+import importlib
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.message import Message
 from typing import Any, TypeVar
 
@@ -15,7 +18,9 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiosmtpd.controller import Controller
 
+from deploy.local.platform import SERVICES, PlatformConfig
 from shared import topics
+from shared.settings import Settings
 
 T = TypeVar("T")
 
@@ -123,3 +128,84 @@ async def read_all(bootstrap: str, names: list[str]) -> list[Any]:
 
 
 DOMAIN_TOPICS = list(topics.ALL)
+
+
+async def sender_backlog(dsn: str, now: datetime, link_wait_s: float) -> list[str]:
+    """What notification's sender still has to do at ``now``: the kinds of the notifications it could
+    claim (found with its own query, and nothing kept), and of those it holds at the moment (locked by a
+    sender, still pending: going out right now). Empty when the sender has done everything it can."""
+    from services.notification import domain, store
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        tx = conn.transaction()
+        await tx.start()
+        try:
+            claimable = await store.claim_due(conn, now, domain.WITH_MANAGE_LINK, link_wait_s)
+            due = "SELECT id, kind FROM notifications WHERE status = 'pending' AND due_at <= $1"
+            pending = {r["id"]: r["kind"] for r in await conn.fetch(due, now)}
+            free = {r["id"] for r in await conn.fetch(due + " FOR UPDATE SKIP LOCKED", now)}
+        finally:
+            await tx.rollback()
+    finally:
+        await conn.close()
+    held = [f"{kind} (being sent)" for id_, kind in pending.items() if id_ not in free]
+    return ([claimable["kind"]] if claimable is not None else []) + held
+
+
+def notification_settings_class() -> type[Settings]:
+    """The settings class notification reads (its own, where the service spec names one)."""
+    from services.notification import app
+
+    return getattr(app.SPEC, "settings_class", Settings)
+
+
+def manage_link_wait_s(platform: PlatformConfig) -> float:
+    """How long notification's sender waits for a manage link on this platform."""
+    configured = platform.extra_env.get("FMF_MANAGE_LINK_WAIT_S")
+    default = notification_settings_class().model_fields["manage_link_wait_s"].default
+    return float(configured) if configured else float(default)
+
+
+async def platform_backlog(platform: PlatformConfig, services: tuple[str, ...] = SERVICES) -> dict[str, Any]:
+    """What the platform's services still have to do: unpublished outbox rows, events their consumer groups
+    have not committed, and notifications due now that are not sent. Empty when everything is done."""
+    backlog: dict[str, Any] = {}
+    for name in services:
+        if unpublished := await outbox_backlog(platform.database_url(name)):
+            backlog[f"{name} outbox"] = unpublished
+    for name in services:
+        group = f"{platform.consumer_group_prefix}-{name}"
+        subscribed = list(importlib.import_module(f"services.{name}.handlers").SUBSCRIBES_TO)
+        if lag := await consumer_lag(platform.kafka_bootstrap, group, subscribed):
+            backlog[f"{name} lag"] = lag
+    if "notification" in services:
+        dsn = platform.database_url("notification")
+        if due := await sender_backlog(dsn, datetime.now(UTC), manage_link_wait_s(platform)):
+            backlog["notification sender"] = due
+    return backlog
+
+
+async def wait_until_quiet(platform: PlatformConfig, timeout_s: float = 60.0) -> None:
+    """Every outbox drained, every service's consumer group at the end of the topics it reads, and no
+    notification due that notification's sender has not sent (checked together, in one round)."""
+    state: dict[str, Any] = {}
+
+    async def quiet() -> bool:
+        state["backlog"] = await platform_backlog(platform)
+        return not state["backlog"]
+
+    try:
+        await eventually(quiet, timeout_s=timeout_s, every_s=0.5)
+    except AssertionError as exc:
+        raise AssertionError(f"not quiet: {state}") from exc
+
+
+def mail_text(message: Message) -> str:
+    """The plain-text body of a received mail, decoded."""
+    for part in message.walk():
+        if part.get_content_type() == "text/plain":
+            payload = part.get_payload(decode=True)
+            assert isinstance(payload, bytes)
+            return payload.decode(part.get_content_charset() or "utf-8")
+    raise AssertionError(f"no text/plain part in {message['Subject']!r}")

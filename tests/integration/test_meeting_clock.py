@@ -18,7 +18,7 @@ from services.registration.usecases import meetings
 from shared import db
 from tests.conftest import platform_config
 from tests.factories import daytime_start, meeting_body, person_body
-from tests.integration.conftest import RegistrationApi, registration_service
+from tests.registration_support import RegistrationApi, registration_service
 from tests.support import RecordingSmtpHandler
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

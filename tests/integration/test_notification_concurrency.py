@@ -22,6 +22,7 @@ from shared.events import (
     RegistrationChanged,
     make_event,
 )
+from tests.support import eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 MIGRATIONS = Path(planning.__file__).with_name("migrations")
@@ -83,8 +84,8 @@ async def test_a_sign_up_applied_while_its_meeting_arrives_still_gets_its_remind
                 await planning.registration_changed(second, r_event, reg)
 
         sign_up = asyncio.create_task(apply_sign_up())
-        await asyncio.sleep(0.5)
-        assert not sign_up.done()  # it waits for the meeting's transaction
+        blocked = await eventually(lambda: waiting_for(pool, "Lock"), timeout_s=10, every_s=0.05)
+        assert not sign_up.done(), blocked  # it waits for the meeting's transaction
         await tx.commit()
         await asyncio.wait_for(sign_up, 10)
     assert await kinds(pool, participant) == [
@@ -122,6 +123,17 @@ async def test_nothing_planned_during_an_erasure_is_ever_sent(pool: asyncpg.Pool
     rows = await pool.fetch("SELECT kind, status FROM notifications WHERE participant_id = $1", participant)
     assert [tuple(r) for r in rows] == [("erasure_confirmed", "sent")]
     assert await pool.fetchval("SELECT count(*) FROM contacts") == 0
+
+
+async def waiting_for(pool: asyncpg.Pool, wait_event_type: str) -> list[str]:
+    """The queries of the other sessions of this database that wait (for a lock: ``Lock``). Asked outside any
+    transaction: a transaction sees pg_stat_activity as it was at its first look."""
+    rows = await pool.fetch(
+        "SELECT query FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        " AND wait_event_type = $1",
+        wait_event_type,
+    )
+    return [r["query"] for r in rows]
 
 
 async def claimable(pool: asyncpg.Pool) -> list[str]:

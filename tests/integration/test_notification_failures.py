@@ -1,61 +1,40 @@
 """Notification when things go wrong: the SMTP server and the SMS gateway failing for a while, an
 unknown mailbox and an invalid number, and the service being stopped while a reminder falls due.
-Through the real broker, real PostgreSQL, aiosmtpd and the fake SMS gateway (see
-``test_notification_delivery`` for the harness)."""
+Through the real broker, real PostgreSQL, aiosmtpd and the fake SMS gateway (the harness is
+``tests/notification_support.py``)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
+import math
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from tests.integration.test_notification_delivery import (
+from tests.notification_support import (
     ControlledSmtp,
     Events,
     FakeSmsGateway,
+    MovableClock,
     Person,
-    _at_least,
-    _at_least_events,
+    at_least,
+    at_least_events,
     daytime_clock,
     group_of,
-    kafka_producer,
     local,
     notification_service,
     rows,
     service_settings,
     settled,
-    sms_gateway,
-    smtp_server,
     start_at_the_end,
 )
 from tests.support import eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-
-@pytest.fixture
-async def mailserver() -> AsyncIterator[ControlledSmtp]:
-    async with smtp_server() as server:
-        yield server
-
-
-@pytest.fixture
-async def gateway() -> AsyncIterator[FakeSmsGateway]:
-    async with sms_gateway() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
-    async with kafka_producer(kafka_bootstrap) as p:
-        yield p
 
 
 async def test_smtp_down_for_a_while_then_every_message_is_delivered_exactly_once(
@@ -73,14 +52,14 @@ async def test_smtp_down_for_a_while_then_every_message_is_delivered_exactly_onc
         await ev.meeting("meeting.published", meeting, local(datetime.now(UTC) + timedelta(days=5), 11))
         for p in people + texted:
             await ev.contact(p, meeting)
-        mailserver.down_until = time.monotonic() + 3.0
-        gateway.down_until = time.monotonic() + 3.0
+        mailserver.down_until = gateway.down_until = math.inf  # down until each message was refused once
         for p in people + texted:
             await ev.registration("registration.confirmed", p, meeting)
-        await eventually(lambda: _at_least(mailserver.to(domain), len(people)), timeout_s=30)
-        await eventually(lambda: _at_least(gateway.to({p.phone for p in texted if p.phone}), len(texted)), timeout_s=30)
-        await settled(settings, clock)
-        await asyncio.sleep(1.0)
+        await eventually(lambda: all_refused(mailserver, gateway, people, texted), timeout_s=30)
+        mailserver.down_until = gateway.down_until = 0.0
+        await eventually(lambda: at_least(mailserver.to(domain), len(people)), timeout_s=30)
+        await eventually(lambda: at_least(gateway.to({p.phone for p in texted if p.phone}), len(texted)), timeout_s=30)
+        await settled(settings, clock)  # nothing left to retry: every message is sent, none is due again
     assert Counter(m.to for m in mailserver.to(domain)) == Counter({p.address: 1 for p in people})
     assert Counter(s.to for s in gateway.to({p.phone for p in texted if p.phone})) == Counter(
         {p.phone: 1 for p in texted}
@@ -113,11 +92,12 @@ async def test_a_permanent_failure_is_recorded_published_and_not_retried(
         for p in (unknown, invalid, fine):
             await ev.contact(p, meeting)
             await ev.registration("registration.confirmed", p, meeting)
-        await settled(settings, clock)
-        await asyncio.sleep(2.0)  # ten backoff periods: a retry would have happened by now
+        await settled(settings, clock)  # every event consumed, nothing due or being sent, outcomes published
         failed = {r["participant_id"]: r for r in await rows(settings, "status = 'failed'")}
+        # Failed is final: the sender claims pending rows only, so no retry is scheduled for either.
+        assert not await rows(settings, "status = 'pending' AND kind = 'registration_confirmed'")
         events = await eventually(
-            lambda: _at_least_events(kafka_bootstrap, {str(r["id"]) for r in failed.values()}, 2), timeout_s=15
+            lambda: at_least_events(kafka_bootstrap, {str(r["id"]) for r in failed.values()}, 2), timeout_s=15
         )
     assert [m.to for m in mailserver.to(domain)] == [fine.address]
     assert mailserver.rcpt_attempts[str(unknown.address)] == 1
@@ -146,8 +126,10 @@ async def test_after_the_last_attempt_a_notification_is_failed_and_published(
         await ev.contact(stuck, meeting)
         await ev.registration("registration.confirmed", stuck, meeting)
         [failed] = await eventually(lambda: rows(settings, "status = 'failed'"), timeout_s=20)
-        [event] = await eventually(lambda: _at_least_events(kafka_bootstrap, {str(failed["id"])}, 1), timeout_s=15)
-        await asyncio.sleep(1.0)
+        [event] = await eventually(lambda: at_least_events(kafka_bootstrap, {str(failed["id"])}, 1), timeout_s=15)
+        await settled(settings)  # failed is final: nothing of Stuck's is due or being sent any more
+        [failed] = await rows(settings, "id = $1", failed["id"])
+    assert failed["status"] == "failed"
     assert mailserver.rcpt_attempts[str(stuck.address)] == 4 and failed["attempts"] == 4
     assert failed["kind"] == "registration_confirmed" and "451" in failed["last_error"]
     assert event["type"] == "notification.failed" and event["data"]["kind"] == "registration_confirmed"
@@ -164,24 +146,33 @@ async def test_a_reminder_due_while_the_service_is_stopped_is_sent_after_restart
     ev = Events(producer)
     lise = Person("Lise", "nn", domain)
     meeting = uuid.uuid4()
-    starts = datetime.now(UTC) + timedelta(hours=24, seconds=8)  # real time: the 24 h reminder is due in 8 s
-    async with notification_service(settings):
+    clock = MovableClock()  # the service's time: real time, until the test moves it while the service is stopped
+    starts = local(datetime.now(UTC) + timedelta(days=3), 12)
+    async with notification_service(settings, clock):
         await ev.meeting("meeting.published", meeting, starts)
         await ev.contact(lise, meeting)
         await ev.registration("registration.confirmed", lise, meeting)
-        await eventually(lambda: _at_least(mailserver.to(domain), 1), timeout_s=20)
-        await settled(settings)
+        await eventually(lambda: at_least(mailserver.to(domain), 1), timeout_s=20)
+        await settled(settings, clock)
     [reminder] = await rows(settings, "kind = 'reminder_24h'")
-    assert reminder["status"] == "pending"
+    assert reminder["status"] == "pending" and reminder["due_at"] == starts - timedelta(hours=24) > clock()
     stopped_at = time.time()
-    await asyncio.sleep(max(0.0, reminder["due_at"].timestamp() - time.time()) + 1.0)  # falls due while stopped
+    clock.move_to(reminder["due_at"] + timedelta(seconds=1))  # it falls due while the service is stopped
     assert len(mailserver.to(domain)) == 1
-    async with notification_service(settings):
-        mails = await eventually(lambda: _at_least(mailserver.to(domain), 2), timeout_s=20)
-        await settled(settings)
-        await asyncio.sleep(1.0)
+    async with notification_service(settings, clock):
+        mails = await eventually(lambda: at_least(mailserver.to(domain), 2), timeout_s=20)
+        await settled(settings, clock)  # nothing else due: the 2-hour reminder and the feedback request wait
     assert len(mailserver.to(domain)) == 2
     assert str(mails[1].message["Subject"]).startswith("Påminning: Kaffe og prat")
     assert mails[1].received_at > stopped_at
     [reminder] = await rows(settings, "kind = 'reminder_24h'")
     assert reminder["status"] == "sent" and reminder["attempts"] == 1
+
+
+async def all_refused(
+    mailserver: ControlledSmtp, gateway: FakeSmsGateway, mailed: list[Person], texted: list[Person]
+) -> bool:
+    """Every address was tried (and, while down, refused) at least once, and every phone number."""
+    return all(mailserver.rcpt_attempts[str(p.address)] >= 1 for p in mailed) and all(
+        gateway.requests[str(p.phone)] >= 1 for p in texted
+    )

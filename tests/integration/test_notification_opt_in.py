@@ -1,6 +1,6 @@
 """Double opt-in and confirmed erasure through notification, and messages that cannot be built: with the
-real broker, real PostgreSQL, a real SMTP server (aiosmtpd) and the fake SMS gateway of
-``test_notification_delivery`` (see there for the harness).
+real broker, real PostgreSQL, a real SMTP server (aiosmtpd) and the fake SMS gateway (the harness is
+``tests/notification_support.py``).
 
 Each test also reads every log record the service wrote while it ran: none may hold an address, a phone
 number, a name or a token.
@@ -8,10 +8,8 @@ number, a name or a token.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,7 +17,6 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from services.notification import handlers
 from shared import topics
 from shared.events import (
     ContactUpserted,
@@ -34,50 +31,31 @@ from shared.events import (
     SignupRequested,
 )
 from shared.settings import Settings
-from tests.integration.test_notification_delivery import (
+from tests.notification_support import (
     BASE_URL,
     VENUE,
     ControlledSmtp,
     Events,
     FakeSmsGateway,
     Mail,
-    _at_least,
+    at_least,
+    consumed,
     daytime_clock,
     group_of,
-    kafka_producer,
     local,
     notification_service,
     outcome_events,
     rows,
     service_settings,
-    sms_gateway,
-    smtp_server,
+    settled,
     start_at_the_end,
 )
-from tests.support import consumer_lag, eventually
+from tests.support import eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 BCC_TITLE = "Kaffe\rBcc: x@example.org"
 PHISHING_NAME = "Kari\n\nVIKTIG: Plassen din er ikke bekreftet. Bekreft med BankID her: https://evil.example/fmf"
-
-
-@pytest.fixture
-async def mailserver() -> AsyncIterator[ControlledSmtp]:
-    async with smtp_server() as server:
-        yield server
-
-
-@pytest.fixture
-async def gateway() -> AsyncIterator[FakeSmsGateway]:
-    async with sms_gateway() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
-    async with kafka_producer(kafka_bootstrap) as p:
-        yield p
 
 
 def token() -> str:
@@ -131,14 +109,6 @@ async def participant(
 
 async def tombstone(producer: AIOKafkaProducer, key: str) -> None:
     await producer.send_and_wait(topics.CONTACTS, None, key=key.encode())
-
-
-async def consumed(settings: Settings) -> None:
-    async def caught_up() -> bool:
-        lag = await consumer_lag(settings.kafka_bootstrap, group_of(settings), list(handlers.SUBSCRIBES_TO))
-        return lag == 0
-
-    await eventually(caught_up, timeout_s=30)
 
 
 async def database_text(settings: Settings) -> str:
@@ -224,8 +194,8 @@ async def test_a_sign_up_is_asked_to_confirm_by_email_or_sms_and_closing_it_scru
         by_mail.meeting_id = by_sms.meeting_id = meeting_id
         for s in (by_mail, by_sms, waiting):
             await ev.publish("contact.signup_requested", s, f"signup/{s.signup_id}")
-        [mail] = await eventually(lambda: _at_least(mailserver.to(domain), 1), timeout_s=30)
-        [sms] = await eventually(lambda: _at_least(gateway.to({"+4791110002"}), 1), timeout_s=30)
+        [mail] = await eventually(lambda: at_least(mailserver.to(domain), 1), timeout_s=30)
+        [sms] = await eventually(lambda: at_least(gateway.to({"+4791110002"}), 1), timeout_s=30)
         for s in (by_mail, by_sms, waiting):
             closed = SignupClosed(signup_id=s.signup_id, tenant_id=ev.tenant, outcome="confirmed")
             await ev.publish("contact.signup_closed", closed, f"signup/{s.signup_id}")
@@ -234,8 +204,7 @@ async def test_a_sign_up_is_asked_to_confirm_by_email_or_sms_and_closing_it_scru
         # The meeting of the closed sign-up arrives: its confirmation is not sent.
         late = MeetingSnapshot.model_validate({**(ev.published[0][0].data), "meeting_id": str(waiting.meeting_id)})
         await ev.publish("meeting.published", late, waiting.meeting_id)
-        await consumed(settings)
-        await asyncio.sleep(1.0)
+        await settled(settings, clock)  # the late meeting consumed, and nothing the sender could still send
         record = {r["signup_id"]: r for r in await rows(settings)}
         events = await eventually(
             lambda: _outcomes(
@@ -283,7 +252,7 @@ async def test_already_signed_up_and_erasure_links_go_to_the_participants_own_co
     async with notification_service(settings, clock):
         meeting_id = await meeting(ev)
         pid, rid, manage_token = await participant(ev, meeting_id, "Xanthippe Owner", address)
-        await eventually(lambda: _at_least(mailserver.to(domain), 1), timeout_s=30)  # registration_confirmed
+        await eventually(lambda: at_least(mailserver.to(domain), 1), timeout_s=30)  # registration_confirmed
         repeated = SignupRepeated(registration_id=rid, participant_id=pid, meeting_id=meeting_id, tenant_id=ev.tenant)
         await ev.publish("registration.signup_repeated", repeated, meeting_id)
         request = ErasureRequested(
@@ -294,7 +263,7 @@ async def test_already_signed_up_and_erasure_links_go_to_the_participants_own_co
             expires_at=clock() + timedelta(hours=1),  # the service's clock is at noon tomorrow
         )
         await ev.publish("contact.erasure_requested", request, f"erasure/{request.request_id}")
-        mails = await eventually(lambda: _at_least(mailserver.to(domain), 3), timeout_s=30)
+        mails = await eventually(lambda: at_least(mailserver.to(domain), 3), timeout_s=30)
         closed = ErasureRequestClosed(request_id=request.request_id, tenant_id=ev.tenant, outcome="expired")
         await ev.publish("contact.erasure_request_closed", closed, f"erasure/{request.request_id}")
         await tombstone(producer, f"erasure/{request.request_id}")
@@ -303,12 +272,11 @@ async def test_already_signed_up_and_erasure_links_go_to_the_participants_own_co
         # A second request, then the erasure itself (say, by the coordinator) before that link was used.
         again = request.model_copy(update={"request_id": uuid.uuid4(), "confirm_token": second})
         await ev.publish("contact.erasure_requested", again, f"erasure/{again.request_id}")
-        await eventually(lambda: _at_least(mailserver.to(domain), 4), timeout_s=30)
+        await eventually(lambda: at_least(mailserver.to(domain), 4), timeout_s=30)
         erased = ParticipantErased(participant_id=pid, tenant_id=ev.tenant, registration_ids=[rid])
         await ev.publish("participant.erased", erased, pid)
-        await eventually(lambda: _at_least(mailserver.to(domain), 5), timeout_s=30)  # erasure_confirmed
-        await consumed(settings)
-        await asyncio.sleep(0.5)
+        await eventually(lambda: at_least(mailserver.to(domain), 5), timeout_s=30)  # erasure_confirmed
+        await settled(settings, clock)  # erasure_confirmed sent, and the contact deleted with it
         after_erasure = await database_text(settings)
 
     by_subject = {str(m.message["Subject"]): m for m in mails}
@@ -345,15 +313,18 @@ async def test_a_message_that_cannot_be_built_fails_once_and_the_sender_goes_on(
         tove = await participant(ev, nowhere, "Tove Nozone", f"tove@{domain}")
         sms_tove = await participant(ev, nowhere, "Svea Nozone", None, phone="+4791110003")
         kari = await participant(ev, bcc_meeting, PHISHING_NAME, f"kari@{domain}")
-        await asyncio.sleep(1.0)
-        after = await participant(ev, bcc_meeting, "Agathe After", f"agathe@{domain}")  # the next message
-        await eventually(lambda: _at_least(mailserver.to(domain), 3), timeout_s=30)
-        await consumed(settings)
-        await asyncio.sleep(2.0)  # time for a crash loop, or a second outcome, to show
+        await settled(settings, clock)  # the messages that cannot be built are dealt with (failed) ...
+        broken = await rows(settings, "kind = 'registration_confirmed' AND status = 'failed'")
+        assert len(broken) == 3
+        after = await participant(ev, bcc_meeting, "Agathe After", f"agathe@{domain}")  # ... then the next message
+        await eventually(lambda: at_least(mailserver.to(domain), 3), timeout_s=30)
+        # Everything consumed, nothing claimable or being sent, every outcome published: a crash loop or a
+        # second outcome would show as a message due again or an outcome still to come.
+        await settled(settings, clock)
         record = {r["participant_id"]: r for r in await rows(settings, "kind = 'registration_confirmed'")}
         ids = {str(r["id"]) for r in record.values()}
         events = await eventually(lambda: _outcomes(kafka_bootstrap, ids, 6), timeout_s=15)
-        await asyncio.sleep(1.0)
+        await settled(settings, clock)
         events = await outcome_events(kafka_bootstrap, ids)
 
     failed = {p[0] for p in (vladimir, tove, sms_tove)}

@@ -111,9 +111,22 @@ async def test_relay_publishes_each_keys_events_in_order_where_any_producer_woul
 
 async def test_relay_wakes_on_notify(pool: asyncpg.Pool, database: str, kafka_bootstrap: str) -> None:
     relay = OutboxRelay(pool, database, kafka_bootstrap, poll_interval_s=30)  # only NOTIFY can wake it in time
+    rounds: list[int] = []
+    drain = relay.drain
+
+    async def counted_drain() -> int:
+        published = await drain()
+        rounds.append(published)
+        return published
+
+    relay.drain = counted_drain  # type: ignore[method-assign]
     task = asyncio.create_task(relay.run())
     try:
-        await asyncio.sleep(0.5)
+        # The relay LISTENs and has done its first round (nothing to publish): from now on only a wake-up
+        # starts a round before the 30 s poll.
+        await eventually(lambda: _listening(pool, outbox.NOTIFY_CHANNEL), timeout_s=10, every_s=0.05)
+        await eventually(lambda: _true(bool(rounds)), timeout_s=10, every_s=0.05)
+        assert rounds[0] == 0
         tenant = uuid.uuid4()
         async with pool.acquire() as conn, conn.transaction():
             await outbox.enqueue(conn, "test", [(tenant_event(tenant, "wake"), tenant)])
@@ -123,6 +136,7 @@ async def test_relay_wakes_on_notify(pool: asyncpg.Pool, database: str, kafka_bo
                 return bool(await conn.fetchval("SELECT count(*) = 0 FROM outbox WHERE published_at IS NULL"))
 
         await eventually(published, timeout_s=5)
+        assert rounds[0] == 0 and sum(rounds) == 1  # it went out in a round after the relay was woken
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -238,3 +252,17 @@ async def test_a_change_and_its_events_go_in_one_statement(pool: asyncpg.Pool) -
             "SELECT body->'data'->>'slug' AS slug FROM outbox WHERE tenant_id = $1 ORDER BY seq", tenant
         )
     assert [r["slug"] for r in slugs] == ["e0", "e1", "e2"]
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def _listening(pool: asyncpg.Pool, channel: str) -> bool:
+    """A session of this database has run LISTEN on ``channel`` (and nothing since)."""
+    return bool(
+        await pool.fetchval(
+            "SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = current_database() AND query = $1",
+            f'LISTEN "{channel}"',
+        )
+    )

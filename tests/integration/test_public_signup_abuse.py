@@ -22,7 +22,7 @@ from services.registration.domain import INVITATION_ALPHABET
 from shared.settings import Settings
 from tests.conftest import platform_config
 from tests.factories import person_body
-from tests.integration.conftest import RegistrationApi, Tenant, registration_service
+from tests.registration_support import RegistrationApi, Tenant, registration_service
 from tests.support import RecordingSmtpHandler
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

@@ -14,7 +14,7 @@ import pytest
 from services.registration.usecases import participants
 from shared import db
 from tests.factories import person_body
-from tests.integration.conftest import RegistrationApi, Tenant
+from tests.registration_support import RegistrationApi, Tenant
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 APP_ROLE = "fmf_registration_app"

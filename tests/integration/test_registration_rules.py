@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.factories import daytime_start, person_body
-from tests.integration.conftest import RegistrationApi
+from tests.registration_support import RegistrationApi
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

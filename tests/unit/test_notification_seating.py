@@ -12,7 +12,7 @@ from services.matching.pairing import Person, propose, rematch
 from services.notification import seating
 from shared.events import Pair, Pairing, PairMember, Unpaired
 from shared.formats import PairingWeights
-from tests.unit.test_pairing import populations, weights_strategy
+from tests.strategies import populations, weights_strategy
 
 
 def member(rid: uuid.UUID, group: str, seat: int) -> PairMember:

@@ -6,14 +6,15 @@ from datetime import date
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse, Response
 
 from services.reporting import csv_export, labels, pages, reports, store
 from shared import tenancy
-from shared.auth import Principal, bearer, resolve, unauthorized
+from shared.auth import Principal
+from shared.auth_deps import bearer_auth
 from shared.errors import NotFound, Unprocessable
-from shared.service import Runtime, current_runtime, runtime_of
+from shared.service import Runtime, current_runtime
 
 router = APIRouter(prefix="/v1")
 RuntimeDep = Annotated[Runtime, Depends(current_runtime)]
@@ -37,24 +38,11 @@ Lang = Annotated[
 CSV = "text/csv; charset=utf-8"
 
 
-async def principal(request: Request) -> Principal:
-    runtime = runtime_of(request)
-    async with runtime.db.acquire() as conn:
-        found = await resolve(conn, bearer(request), runtime.settings.operator_token)
-    if found is None:
-        raise unauthorized()
-    return found
-
-
+# Who is calling (shared/auth_deps.py): no or an unknown token is a 401, a coordinator on an operator route a 404.
+_auth = bearer_auth()
+principal = _auth.required
+operator = _auth.operator
 Who = Annotated[Principal, Depends(principal)]
-
-
-async def operator(who: Who) -> Principal:
-    if who.role != "operator":
-        raise NotFound("no such resource")
-    return who
-
-
 Operator = Annotated[Principal, Depends(operator)]
 
 

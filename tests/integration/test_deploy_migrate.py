@@ -1,4 +1,6 @@
-"""The migration job (``python -m deploy.migrate``) against real PostgreSQL and a real broker."""
+"""The migration job (``python -m deploy.migrate``), run as compose and Kubernetes run it (a process),
+against real PostgreSQL and a real broker. What it decides without a server is in
+``tests/unit/test_deploy_migrate.py``."""
 
 from __future__ import annotations
 
@@ -146,34 +148,9 @@ def test_services_that_would_share_one_database_are_refused_before_anything_is_w
     done = run_job(env=only_shared)
     assert done.returncode == 2
     assert "FMF_MATCHING_DATABASE_URL" in done.stderr
-    with pytest.raises(migrate.ConfigurationError, match="share one database"):
-        migrate.database_urls(
-            ["matching", "reporting"],
-            {
-                "FMF_MATCHING_DATABASE_URL": "postgresql://a@db:5432/one",
-                "FMF_REPORTING_DATABASE_URL": "postgresql://b@db:5432/one",
-            },
-        )
-    urls = migrate.database_urls(
-        SERVICES,
-        {
-            **only_shared,
-            "FMF_REGISTRATION_DATABASE_URL": "postgresql://postgres@db:5432/fmf_registration",
-            "FMF_MATCHING_DATABASE_URL": "postgresql://postgres@db:5432/fmf_matching",
-            "FMF_NOTIFICATION_DATABASE_URL": "postgresql://postgres@db:5432/fmf_notification",
-        },
-    )
-    assert urls["reporting"] == only_shared["FMF_DATABASE_URL"]
-    assert urls["matching"].endswith("/fmf_matching")
 
 
 def test_an_unknown_service_is_a_usage_error() -> None:
     done = run_job("billing", env={})
     assert done.returncode == 2
     assert "unknown service billing" in done.stderr
-
-
-def test_migrations_folders_are_the_services_own() -> None:
-    for service in SERVICES:
-        assert migrate.migrations_folder(service) == ROOT / "services" / service / "migrations"
-        assert db.migration_files(migrate.migrations_folder(service))

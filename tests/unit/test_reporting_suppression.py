@@ -16,7 +16,8 @@ def exposed_by_oracle(result: Suppressed, relations: list[Relation]) -> list[Has
     """Small cells (shown or implied) that some combination of the relations computes exactly.
 
     A cell is computable when its unit vector is a combination of the relations' rows over the unknown
-    cells: solve ``A^T y = e`` by least squares and look at the residual.
+    cells: solve ``A^T y = e`` by least squares and look at the residual (every small cell's ``e`` in one
+    solve: one factorisation of ``A^T`` for all of them).
     """
     unknown = sorted(
         {k for r in relations for k in r.cells if k not in result.published or k in result.hidden}, key=repr
@@ -27,16 +28,15 @@ def exposed_by_oracle(result: Suppressed, relations: list[Relation]) -> list[Has
         for k in relation.cells:
             if k in index:
                 matrix[row, index[k]] = -1 if k == relation.total else 1
-    exposed = []
-    for key, i in index.items():
-        if not 0 < result.values[key] < 5:
-            continue
-        target = np.zeros(len(unknown))
-        target[i] = 1.0
-        y, *_ = np.linalg.lstsq(matrix.T, target, rcond=None)
-        if np.linalg.norm(matrix.T @ y - target) < 1e-7:
-            exposed.append(key)
-    return exposed
+    small = [(key, i) for key, i in index.items() if 0 < result.values[key] < 5]
+    if not small:
+        return []
+    targets = np.zeros((len(unknown), len(small)))
+    for column, (_, i) in enumerate(small):
+        targets[i, column] = 1.0
+    y, *_ = np.linalg.lstsq(matrix.T, targets, rcond=None)
+    residuals = np.linalg.norm(matrix.T @ y - targets, axis=0)
+    return [key for (key, _), residual in zip(small, residuals, strict=True) if residual < 1e-7]
 
 
 def check(result: Suppressed, relations: list[Relation]) -> None:

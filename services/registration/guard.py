@@ -156,4 +156,5 @@ async def check_bearer(request: Request) -> None:
 
 
 async def bearer_failed(request: Request) -> None:
+    """Count an unknown bearer token against the client (``check_bearer`` refuses it once too many)."""
     await (await abuse_limits(request)).fail(Rule.BEARER_FAILURES_PER_CLIENT, client_of(request))

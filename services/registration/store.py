@@ -37,10 +37,12 @@ async def insert_tenant(conn: Conn, tenant_id: uuid.UUID, slug: str, name: str, 
 
 
 async def tenants(conn: Conn) -> list[Record]:
+    """Every tenant row (``tenants.*``), by slug."""
     return await conn.fetch("SELECT * FROM tenants ORDER BY slug")
 
 
 async def tenant_by_slug(conn: Conn, slug: str, *, lock: bool = False) -> Record | None:
+    """The tenant row with ``slug`` (locked FOR UPDATE with ``lock``), or None."""
     return await conn.fetchrow("SELECT * FROM tenants WHERE slug = $1" + (" FOR UPDATE" if lock else ""), slug)
 
 
@@ -60,6 +62,8 @@ TENANT_SETTINGS = frozenset(
 
 
 async def update_tenant(conn: Conn, tenant_id: uuid.UUID, changes: dict[str, Any]) -> Record:
+    """Set the given tenant columns (``TENANT_SETTINGS`` only; others are a programming error,
+    AssertionError) and return the tenant row as it is now; no changes: the row as it is."""
     assert set(changes) <= TENANT_SETTINGS, "only known columns"
     assignments = ", ".join(f"{column} = ${i}" for i, column in enumerate(changes, start=2))
     sql = (
@@ -88,6 +92,7 @@ async def upsert_known_tenant(conn: Conn, tenant: Record) -> None:
 
 
 async def revoke_token(conn: Conn, tenant_id: uuid.UUID, token_id: uuid.UUID) -> bool:
+    """Revoke the tenant's active coordinator token ``token_id``; False when there is no such active token."""
     done = await conn.fetchval(
         "UPDATE known_tokens SET revoked_at = now() WHERE token_id = $1 AND tenant_id = $2 AND revoked_at IS NULL"
         " RETURNING true",
@@ -98,10 +103,13 @@ async def revoke_token(conn: Conn, tenant_id: uuid.UUID, token_id: uuid.UUID) ->
 
 
 async def tenant_by_id(conn: Conn, tenant_id: uuid.UUID) -> Record | None:
+    """The tenant row with this id, or None."""
     return await conn.fetchrow("SELECT * FROM tenants WHERE id = $1", tenant_id)
 
 
 async def insert_token(conn: Conn, token_id: uuid.UUID, tenant_id: uuid.UUID, token_hash: str) -> None:
+    """Keep a new coordinator token's hash (SHA-256 hex) for the tenant; raises UniqueViolationError on a
+    repeated id."""
     await conn.execute(
         "INSERT INTO known_tokens (token_id, tenant_id, token_hash) VALUES ($1, $2, $3)",
         token_id,
@@ -114,6 +122,8 @@ async def insert_token(conn: Conn, token_id: uuid.UUID, tenant_id: uuid.UUID, to
 
 
 async def insert_meeting(conn: Conn, **m: Any) -> Record:
+    """Insert a meeting (in ``draft``) and return its ``meetings`` row (without the joined tenant columns of
+    ``meeting``)."""
     row = await conn.fetchrow(
         "INSERT INTO meetings (id, tenant_id, title, format, starts_at, duration_minutes,"
         " registration_closes_at, venue, capacity_newcomer, capacity_resident, invitation_code)"
@@ -135,6 +145,7 @@ async def insert_meeting(conn: Conn, **m: Any) -> Record:
 
 
 async def set_invitation_code(conn: Conn, meeting_id: uuid.UUID, code: str) -> None:
+    """Replace the meeting's invitation code (stored as ``XXXX-XXXX-XXXX``)."""
     await conn.execute("UPDATE meetings SET invitation_code = $2, updated_at = now() WHERE id = $1", meeting_id, code)
 
 
@@ -151,6 +162,9 @@ _MEETING = (
 
 
 async def meeting(conn: Conn, meeting_id: uuid.UUID, *, lock: bool = False) -> Record | None:
+    """The meeting row with its end (``ends_at``) and its tenant's ``timezone``, ``tenant_status`` and
+    ``tenant_slug``, locked FOR UPDATE with ``lock`` (the lock that serialises sign-ups); None when unknown or
+    outside the transaction's tenant scope."""
     return await conn.fetchrow(_MEETING + " WHERE m.id = $1" + (" FOR UPDATE OF m" if lock else ""), meeting_id)
 
 
@@ -168,6 +182,8 @@ MEETING_FIELDS = frozenset(
 
 
 async def update_meeting(conn: Conn, meeting_id: uuid.UUID, changes: dict[str, Any]) -> Record:
+    """Set the given meeting columns (``MEETING_FIELDS`` only, at least one; else AssertionError) and
+    return the meeting as ``meeting`` gives it."""
     assert changes and set(changes) <= MEETING_FIELDS, "only known columns"
     assignments = ", ".join(f"{column} = ${i}" for i, column in enumerate(changes, start=2))
     await conn.execute(
@@ -179,10 +195,12 @@ async def update_meeting(conn: Conn, meeting_id: uuid.UUID, changes: dict[str, A
 
 
 async def meetings_of_tenant(conn: Conn, tenant_id: uuid.UUID) -> list[Record]:
+    """The tenant's meetings as ``meeting`` gives them, by start time (then id)."""
     return await conn.fetch(_MEETING + " WHERE m.tenant_id = $1 ORDER BY m.starts_at, m.id", tenant_id)
 
 
 async def set_meeting_status(conn: Conn, meeting_id: uuid.UUID, status: str) -> Record:
+    """Set the meeting's status and return the meeting as ``meeting`` gives it."""
     await conn.execute("UPDATE meetings SET status = $2, updated_at = now() WHERE id = $1", meeting_id, status)
     row = await meeting(conn, meeting_id)
     assert row is not None
@@ -217,6 +235,7 @@ async def counts_by_group(conn: Conn, meeting_ids: list[uuid.UUID]) -> dict[uuid
 
 
 async def confirmed_registration_ids(conn: Conn, meeting_id: uuid.UUID) -> list[uuid.UUID]:
+    """The ids of the meeting's confirmed registrations, in sign-up order (the roster matching pairs)."""
     rows = await conn.fetch(
         "SELECT id FROM registrations WHERE meeting_id = $1 AND status = 'confirmed' ORDER BY signed_up_at, id",
         meeting_id,
@@ -272,7 +291,8 @@ async def enrol(
     """The tenant's participant with this e-mail or phone (updated) or a new one; how many of ``group``
     are confirmed for the meeting; and whether the participant has a live place in it already.
 
-    Call it with the meeting locked.
+    Call it with the meeting locked. Raises ``asyncpg.UniqueViolationError`` when the e-mail belongs to one
+    participant and the phone to another (the use case answers 409).
     """
     row = await conn.fetchrow(
         _ENROL, tenant_id, email, phone, name, language, profile, consent_at, uuid.uuid4(), meeting_id, group
@@ -294,6 +314,7 @@ async def enrol(
 
 
 async def count_waitlisted(conn: Conn, meeting_id: uuid.UUID, group: str) -> int:
+    """How many registrations of ``group`` wait for a place in the meeting."""
     n = await conn.fetchval(
         "SELECT count(*) FROM registrations WHERE meeting_id = $1 AND \"group\" = $2 AND status = 'waitlisted'",
         meeting_id,
@@ -303,6 +324,7 @@ async def count_waitlisted(conn: Conn, meeting_id: uuid.UUID, group: str) -> int
 
 
 async def count_confirmed(conn: Conn, meeting_id: uuid.UUID, group: str) -> int:
+    """How many registrations of ``group`` hold a confirmed place in the meeting."""
     n = await conn.fetchval(
         "SELECT count(*) FROM registrations WHERE meeting_id = $1 AND \"group\" = $2 AND status = 'confirmed'",
         meeting_id,
@@ -339,10 +361,13 @@ _REGISTRATION_WITH_PARTICIPANT = (
 
 
 async def registration(conn: Conn, registration_id: uuid.UUID) -> Record | None:
+    """The registration row with its participant's ``name``, ``language``, ``profile``, ``erased_at`` and its
+    ``waitlist_position`` (None unless waitlisted), or None."""
     return await conn.fetchrow(_REGISTRATION_WITH_PARTICIPANT + " WHERE r.id = $1", registration_id)
 
 
 async def registrations_of_meeting(conn: Conn, meeting_id: uuid.UUID) -> list[Record]:
+    """The meeting's registrations as ``registration`` gives them, in sign-up order."""
     return await conn.fetch(
         _REGISTRATION_WITH_PARTICIPANT + " WHERE r.meeting_id = $1 ORDER BY r.signed_up_at, r.id", meeting_id
     )
@@ -351,6 +376,7 @@ async def registrations_of_meeting(conn: Conn, meeting_id: uuid.UUID) -> list[Re
 async def set_registration_status(
     conn: Conn, registration_id: uuid.UUID, status: str, *, attendance: bool = False
 ) -> None:
+    """Set the registration's status; with ``attendance``, note when attendance was recorded."""
     await conn.execute(
         "UPDATE registrations SET status = $2, updated_at = now(),"
         " attendance_recorded_at = CASE WHEN $3 THEN now() ELSE attendance_recorded_at END WHERE id = $1",
@@ -382,6 +408,8 @@ async def save_seating(
     version: int,
     proposal: dict[str, Any],
 ) -> None:
+    """Keep matching's plan (``proposal``, the Pairing as JSON) of the meeting, unless a later version is kept
+    already (an older or redelivered plan changes nothing)."""
     await conn.execute(
         "INSERT INTO seating (meeting_id, tenant_id, version, proposal) VALUES ($1, $2, $3, $4)"
         " ON CONFLICT (meeting_id) DO UPDATE SET version = EXCLUDED.version, proposal = EXCLUDED.proposal,"
@@ -394,15 +422,18 @@ async def save_seating(
 
 
 async def seating(conn: Conn, meeting_id: uuid.UUID) -> Record | None:
+    """The meeting's latest plan row (``version``, ``proposal``), or None before matching proposed one."""
     return await conn.fetchrow("SELECT * FROM seating WHERE meeting_id = $1", meeting_id)
 
 
 async def names_of(conn: Conn, participant_ids: list[uuid.UUID]) -> dict[uuid.UUID, str | None]:
+    """{participant_id: name} of these participants (None once erased); unknown ids are left out."""
     rows = await conn.fetch("SELECT id, name FROM participants WHERE id = ANY($1::uuid[])", participant_ids)
     return {r["id"]: r["name"] for r in rows}
 
 
 def venue_of(row: Record) -> dict[str, Any]:
+    """The meeting row's venue as a dict (``name``, ``address``, ``kind``), whether decoded already or JSON text."""
     venue = row["venue"]
     return venue if isinstance(venue, dict) else json.loads(venue)
 
@@ -411,6 +442,7 @@ def venue_of(row: Record) -> dict[str, Any]:
 
 
 async def feedback(conn: Conn, registration_id: uuid.UUID) -> Record | None:
+    """The feedback row of the registration, or None when none was given."""
     return await conn.fetchrow("SELECT * FROM feedback WHERE registration_id = $1", registration_id)
 
 
@@ -432,12 +464,14 @@ async def insert_feedback(
 
 
 async def participant(conn: Conn, participant_id: uuid.UUID, *, lock: bool = False) -> Record | None:
+    """The participant row (locked FOR UPDATE with ``lock``), or None."""
     return await conn.fetchrow(
         "SELECT * FROM participants WHERE id = $1" + (" FOR UPDATE" if lock else ""), participant_id
     )
 
 
 async def owns_registration(conn: Conn, participant_id: uuid.UUID, token_hash: str) -> bool:
+    """Whether ``token_hash`` is the manage-token hash of one of the participant's registrations."""
     return bool(
         await conn.fetchval(
             "SELECT 1 FROM registrations WHERE participant_id = $1 AND manage_token_hash = $2",
@@ -448,6 +482,8 @@ async def owns_registration(conn: Conn, participant_id: uuid.UUID, token_hash: s
 
 
 async def registrations_of_participant(conn: Conn, participant_id: uuid.UUID) -> list[Record]:
+    """The participant's registrations (with name, language, profile and their meeting's
+    ``meeting_status``), in sign-up order."""
     return await conn.fetch(
         "SELECT r.*, p.name, p.language, p.profile, m.status AS meeting_status FROM registrations r"
         " JOIN participants p ON p.id = r.participant_id JOIN meetings m ON m.id = r.meeting_id"
@@ -457,6 +493,8 @@ async def registrations_of_participant(conn: Conn, participant_id: uuid.UUID) ->
 
 
 async def erase_personal_data(conn: Conn, participant_id: uuid.UUID) -> None:
+    """Blank the participant's name, contact and profile, their feedback comments and their manage-token
+    hashes (every manage link then answers 404); the rows stay, anonymous, for the counts."""
     await conn.execute(
         "UPDATE participants SET name = NULL, email = NULL, phone = NULL, profile = '{}', erased_at = now()"
         " WHERE id = $1",
@@ -501,6 +539,7 @@ async def scrub_contacts_outbox(conn: Conn, topic: str, keys: list[str]) -> None
 
 
 async def insert_signup(conn: Conn, **s: Any) -> None:
+    """Keep a public sign-up waiting for its contact's confirmation (``pending``), with its token's hash."""
     await conn.execute(
         'INSERT INTO signups (id, tenant_id, meeting_id, "group", name, email, phone, language, profile,'
         " confirm_token_hash, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -550,11 +589,14 @@ async def try_retention_lock(conn: Conn) -> bool:
 
 
 def scope_to_tenant_of_erasure_request(request_id: uuid.UUID) -> str:
+    """A statement (for ``db.transaction``'s setup) scoping the transaction to the erasure
+    request's tenant."""
     request = literal(str(uuid.UUID(str(request_id))))
     return f"SELECT set_config('app.tenant_id', coalesce(tenant_of_erasure_request({request}::uuid)::text, ''), true)"
 
 
 async def signup(conn: Conn, signup_id: uuid.UUID, *, lock: bool = False) -> Record | None:
+    """The sign-up row (locked FOR UPDATE with ``lock``), or None."""
     return await conn.fetchrow("SELECT * FROM signups WHERE id = $1" + (" FOR UPDATE" if lock else ""), signup_id)
 
 
@@ -572,6 +614,7 @@ async def participant_by_contact(
 
 
 async def live_registration(conn: Conn, meeting_id: uuid.UUID, participant_id: uuid.UUID) -> Record | None:
+    """The participant's registration in the meeting that is not cancelled, or None."""
     return await conn.fetchrow(
         "SELECT * FROM registrations WHERE meeting_id = $1 AND participant_id = $2 AND status <> 'cancelled'",
         meeting_id,
@@ -580,6 +623,7 @@ async def live_registration(conn: Conn, meeting_id: uuid.UUID, participant_id: u
 
 
 async def phone_or_email_taken(conn: Conn, tenant_id: uuid.UUID, *, email: str | None, phone: str | None) -> bool:
+    """Whether a participant of the tenant (erased or not) has this e-mail or this phone."""
     return bool(
         await conn.fetchval(
             "SELECT EXISTS (SELECT FROM participants WHERE tenant_id = $1 AND (email = $2 OR phone = $3))",
@@ -638,6 +682,7 @@ async def expired_signups(conn: Conn, at: datetime, limit: int = 500) -> list[Re
 async def pending_signups_with_contact(
     conn: Conn, tenant_id: uuid.UUID, email: str | None, phone: str | None
 ) -> list[Record]:
+    """The tenant's pending sign-ups (``id``, ``tenant_id``) with this e-mail or phone, locked."""
     return await conn.fetch(
         "SELECT id, tenant_id FROM signups WHERE tenant_id = $1 AND status = 'pending'"
         " AND (email = $2 OR phone = $3) FOR UPDATE",
@@ -648,6 +693,7 @@ async def pending_signups_with_contact(
 
 
 async def pending_signups_of_meeting(conn: Conn, meeting_id: uuid.UUID) -> list[Record]:
+    """The meeting's pending sign-ups (``id``, ``tenant_id``), locked, by id."""
     return await conn.fetch(
         "SELECT id, tenant_id FROM signups WHERE meeting_id = $1 AND status = 'pending' ORDER BY id FOR UPDATE",
         meeting_id,
@@ -655,6 +701,7 @@ async def pending_signups_of_meeting(conn: Conn, meeting_id: uuid.UUID) -> list[
 
 
 async def signup_ids_of_participant(conn: Conn, participant_id: uuid.UUID) -> list[uuid.UUID]:
+    """The ids of the sign-ups that were confirmed into this participant."""
     rows = await conn.fetch("SELECT id FROM signups WHERE participant_id = $1", participant_id)
     return [r["id"] for r in rows]
 
@@ -663,6 +710,7 @@ async def signup_ids_of_participant(conn: Conn, participant_id: uuid.UUID) -> li
 
 
 async def insert_erasure_request(conn: Conn, **r: Any) -> None:
+    """Keep a participant's erasure request waiting for confirmation, with its token's hash."""
     await conn.execute(
         "INSERT INTO erasure_requests (id, tenant_id, participant_id, confirm_token_hash, expires_at)"
         " VALUES ($1, $2, $3, $4, $5)",
@@ -675,6 +723,7 @@ async def insert_erasure_request(conn: Conn, **r: Any) -> None:
 
 
 async def erasure_request(conn: Conn, request_id: uuid.UUID, *, lock: bool = False) -> Record | None:
+    """The erasure request row (locked FOR UPDATE with ``lock``), or None."""
     return await conn.fetchrow(
         "SELECT * FROM erasure_requests WHERE id = $1" + (" FOR UPDATE" if lock else ""), request_id
     )
@@ -691,6 +740,8 @@ async def close_erasure_requests(conn: Conn, participant_id: uuid.UUID) -> list[
 
 
 async def expired_erasure_requests(conn: Conn, at: datetime, limit: int = 500) -> list[Record]:
+    """Close up to ``limit`` open erasure requests past their expiry at ``at`` (rows another replica
+    holds are skipped) and return their ``id`` and ``tenant_id``."""
     return await conn.fetch(
         "UPDATE erasure_requests SET closed_at = now() WHERE id IN (SELECT id FROM erasure_requests"
         " WHERE closed_at IS NULL AND expires_at <= $1 ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)"

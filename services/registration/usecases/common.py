@@ -46,6 +46,8 @@ def refuse(problem: str | None, error: type[Conflict] | type[Unprocessable] = Co
 
 
 def scope_of(principal: Principal | None) -> str:
+    """The tenant scope of the principal's transaction: its tenant, ALL_TENANTS for the operator, NOBODY for
+    a public caller."""
     if principal is None:
         return NOBODY
     if principal.role == "operator":
@@ -94,7 +96,7 @@ async def registration_for(
     """The registration, if the caller is its participant (manage token) or its tenant's coordinator.
 
     A manage token is worth nothing once its participant is erased (erasure also deletes its hash): the
-    registration then answers 404 to it, like an unknown one (issue 17, kind 4)."""
+    registration then answers 404 to it, like an unknown one (issue 17, kind 4). Raises NotFound."""
     if principal is None:
         await store.enter_tenant_of_registration(conn, registration_id)
     reg = await store.registration(conn, registration_id)

@@ -117,7 +117,8 @@ async def confirm_erasure(pool: asyncpg.Pool, request_id: uuid.UUID, token: str)
 async def erase_in_transaction(conn: Conn, participant: asyncpg.Record, reason: str) -> None:
     """Cancel the live places, blank the personal data everywhere in this database (the participant, the
     comments, sign-ups still waiting for confirmation, the outbox's copies on the contacts topic), and tell
-    everyone: the event, then tombstones for every contacts-topic key that carried the person."""
+    everyone: the event, then tombstones for every contacts-topic key that carried the person. ``reason``:
+    ``request`` or ``retention``. Raises nothing of its own."""
     correlation = uuid.uuid4()
     pid, tenant_id = participant["id"], participant["tenant_id"]
     registrations = await store.registrations_of_participant(conn, pid)
@@ -143,7 +144,8 @@ async def erase_in_transaction(conn: Conn, participant: asyncpg.Record, reason: 
 
 
 async def expire_erasure_requests(pool: asyncpg.Pool, at: datetime | None = None) -> int:
-    """Close the erasure links nobody used in time, and drop their tokens everywhere. Returns how many."""
+    """Close the erasure links nobody used in time (at ``at``, default now), and drop their tokens
+    everywhere. Returns how many. Raises nothing of its own."""
     async with scoped(pool, ALL_TENANTS) as conn:
         expired = await store.expired_erasure_requests(conn, at or now())
         for request in expired:

@@ -109,7 +109,7 @@ def sign_up_events(
     participant: Row, reg: Mapping[str, Any], token: str, contact_changed: bool
 ) -> list[tuple[Envelope, object]]:
     """The events of a new registration: the contact (when new or changed), the manage link, and
-    ``registration.confirmed`` or ``registration.waitlisted``; each with its partition key."""
+    ``registration.confirmed`` or ``registration.waitlisted``; each with its partition key. Raises nothing."""
     correlation = uuid.uuid4()
     tenant_id, participant_id = reg["tenant_id"], participant["id"]
     events: list[tuple[Envelope, object]] = []
@@ -163,8 +163,10 @@ async def promote_into_free_places(
 async def cancel_in_transaction(
     conn: Conn, reg: asyncpg.Record, correlation: uuid.UUID, reason: Literal["erasure"] | None = None
 ) -> list[tuple[Envelope, object]]:
-    """Cancel a live registration and promote the first waiting person of its group into the place.
-    ``reason`` marks a cancellation nobody chose (an erasure), so that notification does not tell it."""
+    """Cancel a live registration and promote the first waiting person of its group into the place
+    (domain.frees_a_place, domain.to_promote); a registration no longer live changes nothing. ``reason`` marks
+    a cancellation nobody chose (an erasure), so that notification does not tell it. Locks the meeting.
+    Returns the events with their keys, for the caller to enqueue; raises nothing of its own."""
     meeting = await store.meeting(conn, reg["meeting_id"], lock=True)
     assert meeting is not None
     current = await store.registration(conn, reg["id"])  # re-read under the meeting lock

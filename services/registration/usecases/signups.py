@@ -267,7 +267,8 @@ async def _close(
 
 
 async def close_waiting_with_contact(conn: Conn, tenant_id: uuid.UUID, email: str | None, phone: str | None) -> None:
-    """On erasure: the person's sign-ups still waiting for confirmation go too (closed as expired)."""
+    """On erasure: the person's sign-ups still waiting for confirmation go too (closed as expired). Raises
+    nothing of its own."""
     for signup in await store.pending_signups_with_contact(conn, tenant_id, email, phone):
         await store.scrub_contacts_outbox(conn, topics.CONTACTS, [signup_key(signup["id"])])
         await _close(conn, signup, "expired", [])
@@ -276,7 +277,8 @@ async def close_waiting_with_contact(conn: Conn, tenant_id: uuid.UUID, email: st
 async def close_waiting_of_meeting(conn: Conn, meeting_id: uuid.UUID) -> None:
     """When sign-up ends (closed, by the coordinator or the clock, or cancelled): the meeting's sign-ups still
     waiting for confirmation can no longer get a place, so their links and details go now (closed as
-    expired), not at their expiry time (issue 17, kind 4: a credential lives no longer than what it grants)."""
+    expired), not at their expiry time (issue 17, kind 4: a credential lives no longer than what it grants).
+    Raises nothing of its own."""
     for signup in await store.pending_signups_of_meeting(conn, meeting_id):
         await store.scrub_contacts_outbox(conn, topics.CONTACTS, [signup_key(signup["id"])])
         await _close(conn, signup, "expired", [])
@@ -286,6 +288,7 @@ async def expire(pool: asyncpg.Pool, at: datetime | None = None) -> int:
     """Close the sign-ups whose confirmation time is over: their details are blanked everywhere.
 
     Returns how many were closed. Safe to run on every replica at once (rows are claimed SKIP LOCKED).
+    Raises nothing of its own.
     """
     at = at or now()
     async with scoped(pool, ALL_TENANTS) as conn:

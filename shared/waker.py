@@ -130,8 +130,9 @@ class Waker:
             try:
                 conn = await self._connect(self.dsn)
                 await self._listen_on(conn)
-            except _CONNECTION_TROUBLE as exc:
-                log.warning(
+            except Exception as exc:  # whatever it was, the waker keeps trying: its loop must not go deaf
+                log.log(
+                    logging.WARNING if isinstance(exc, _CONNECTION_TROUBLE) else logging.ERROR,
                     "lost the NOTIFY listener; listening again" if self.listening else "cannot LISTEN; trying again",
                     extra={"channel": self.channel, "error": repr(exc), "retry_in_s": self._pause},
                 )

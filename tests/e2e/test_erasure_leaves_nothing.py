@@ -17,9 +17,8 @@ import pytest
 
 from deploy.local.platform import SERVICES, PlatformConfig
 from shared import topics
-from tests.e2e.test_meeting_flow import mail_text, wait_until_quiet
 from tests.factories import meeting_body
-from tests.support import ReceivedMail, RecordingSmtpHandler, eventually, read_all
+from tests.support import ReceivedMail, RecordingSmtpHandler, eventually, mail_text, read_all, wait_until_quiet
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

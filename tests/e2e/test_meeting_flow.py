@@ -9,11 +9,9 @@ and checks that nothing changes.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import re
 import time
 import uuid
-from email.message import Message
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urljoin
@@ -29,10 +27,10 @@ from tests.support import (
     DOMAIN_TOPICS,
     ReceivedMail,
     RecordingSmtpHandler,
-    consumer_lag,
     eventually,
-    outbox_backlog,
+    mail_text,
     read_all,
+    wait_until_quiet,
 )
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -41,33 +39,6 @@ RUN: dict[str, Any] = {}
 
 def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-async def wait_until_quiet(platform: PlatformConfig) -> None:
-    """Every outbox is drained and every service's consumer group has consumed everything."""
-
-    async def quiet() -> bool:
-        for name in SERVICES:
-            if await outbox_backlog(platform.database_url(name)):
-                return False
-        for name in SERVICES:
-            group = f"{platform.consumer_group_prefix}-{name}"
-            subscribed = list(importlib.import_module(f"services.{name}.handlers").SUBSCRIBES_TO)
-            if await consumer_lag(platform.kafka_bootstrap, group, subscribed):
-                return False
-        return True
-
-    await eventually(quiet, timeout_s=60, every_s=0.5)
-
-
-def mail_text(message: Message) -> str:
-    """The plain-text body of a received mail, decoded."""
-    for part in message.walk():
-        if part.get_content_type() == "text/plain":
-            payload = part.get_payload(decode=True)
-            assert isinstance(payload, bytes)
-            return payload.decode(part.get_content_charset() or "utf-8")
-    raise AssertionError(f"no text/plain part in {message['Subject']!r}")
 
 
 def confirmation_link(mail: ReceivedMail, registration_base: str) -> str | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import importlib
 import io
 import subprocess
 import sys
@@ -34,10 +33,9 @@ from tests.factories import daytime_start, meeting_body, person_body
 from tests.support import (
     DOMAIN_TOPICS,
     RecordingSmtpHandler,
-    consumer_lag,
     eventually,
-    outbox_backlog,
     read_all,
+    wait_until_quiet,
 )
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -86,20 +84,6 @@ async def _drop(dsn: str) -> None:
 
 def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-async def wait_until_quiet(platform: PlatformConfig) -> None:
-    async def quiet() -> bool:
-        for name in SERVICES:
-            if await outbox_backlog(platform.database_url(name)):
-                return False
-        for name in SERVICES:
-            subscribed = list(importlib.import_module(f"services.{name}.handlers").SUBSCRIBES_TO)
-            if await consumer_lag(platform.kafka_bootstrap, f"{platform.consumer_group_prefix}-{name}", subscribed):
-                return False
-        return True
-
-    await eventually(quiet, timeout_s=90, every_s=0.5)
 
 
 @dataclass
@@ -266,7 +250,7 @@ async def test_two_tenants_reported_in_full(platform: Platform, smtp: tuple[int,
         await drive.feedback(b, "r0", 2, False, False)
         await drive.act(b, m3, "complete")
 
-        await wait_until_quiet(platform.config)
+        await wait_until_quiet(platform.config, timeout_s=90)
         _, mailbox = smtp
 
         async def report(tenant: Tenant) -> dict[str, Any]:
@@ -565,7 +549,7 @@ async def reports_now(platform: Platform) -> dict[str, Any]:
 
 
 async def test_every_event_delivered_twice_changes_no_figure(platform: Platform) -> None:
-    await wait_until_quiet(platform.config)
+    await wait_until_quiet(platform.config, timeout_s=90)
     before = await reports_now(platform)
     assert before[STATE["a"].slug] == STATE["report_a"]
     by_id = {m["meeting_id"]: m for m in before["summary"]["meetings"]}
@@ -585,7 +569,7 @@ async def test_every_event_delivered_twice_changes_no_figure(platform: Platform)
             await producer.send_and_wait(rec.topic, rec.value, key=rec.key, headers=list(rec.headers))
     finally:
         await producer.stop()
-    await wait_until_quiet(platform.config)
+    await wait_until_quiet(platform.config, timeout_s=90)
     assert await reports_now(platform) == before
     STATE["before_rebuild"] = before
 
@@ -622,7 +606,7 @@ async def test_rebuild_reproduces_every_figure(platform: Platform) -> None:
 
     platform.reporting.start()
     platform.reporting.wait_ready()
-    await wait_until_quiet(platform.config)
+    await wait_until_quiet(platform.config, timeout_s=90)
     assert await reports_now(platform) == before
 
 

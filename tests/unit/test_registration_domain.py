@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.registration import domain
+from services.registration.views import MeetingView
 from shared.events import MeetingStatus, RegistrationStatus
 
 OSLO = ZoneInfo("Europe/Oslo")
@@ -347,3 +348,39 @@ def test_a_swap_keeps_one_of_each_group_in_every_pair() -> None:
 def test_only_the_reviewed_current_version_is_announced_once(requested: int, current: int, status: str) -> None:
     problem = domain.publish_pairs_problem(requested, current, status)
     assert (problem is None) == (requested == current and status == "proposed")
+
+
+# --- the view the API and the pages render, built from a row without a database ---------------------------
+
+
+def _meeting_row(**overrides: object) -> dict[str, object]:
+    row: dict[str, object] = {
+        "id": uuid.uuid4(),
+        "tenant_id": uuid.uuid4(),
+        "title": "Dialogmøte på biblioteket",
+        "format": "standard",
+        "status": "published",
+        "starts_at": START,
+        "ends_at": ENDS,
+        "duration_minutes": 105,
+        "timezone": "Europe/Oslo",
+        "registration_closes_at": None,
+        "venue": '{"name": "Biblioteket", "address": "Torvet 1", "kind": "library"}',
+        "capacity_newcomer": 10,
+        "capacity_resident": 8,
+        "invitation_code": "K7QX-M2PD-4HTW",
+    }
+    return {**row, **overrides}
+
+
+def test_a_meeting_view_counts_per_group_and_shows_the_code_to_its_coordinator_only() -> None:
+    counts = {"confirmed:newcomer": 3, "waitlisted:resident": 2}
+    view = MeetingView.of(_meeting_row(), counts)
+    assert view.status is MeetingStatus.PUBLISHED
+    assert (view.confirmed.newcomer, view.confirmed.resident) == (3, 0)
+    assert (view.waitlisted.newcomer, view.waitlisted.resident) == (0, 2)
+    assert view.venue.name == "Biblioteket" and view.capacity.resident == 8
+    assert view.invitation_code == "K7QX-M2PD-4HTW"
+    assert MeetingView.of(_meeting_row(), counts, coordinator=False).invitation_code is None
+    assert view.local_starts.utcoffset() == timedelta(hours=1)  # Oslo in February
+    assert view.agenda[0].starts == view.local_starts and view.agenda[-1].ends == view.local_ends

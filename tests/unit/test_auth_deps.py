@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Annotated, Any
 
+import httpx
 from fastapi import Depends, FastAPI, Request
-from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from shared.auth import Principal, hash_token
@@ -29,6 +29,10 @@ class _Pool:
     @contextlib.asynccontextmanager
     async def acquire(self) -> AsyncIterator[_Conn]:
         yield _Conn()
+
+
+def _client(app: FastAPI) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
 
 
 def _app(**hooks: Any) -> tuple[FastAPI, list[str]]:
@@ -65,41 +69,42 @@ def _app(**hooks: Any) -> tuple[FastAPI, list[str]]:
     return app, calls
 
 
-def test_no_token_is_nobody_and_a_401_where_someone_is_required() -> None:
+async def test_no_token_is_nobody_and_a_401_where_someone_is_required() -> None:
     app, calls = _app()
-    with TestClient(app) as http:
-        assert http.get("/optional").json() == {"who": None}
-        answer = http.get("/required")
+    async with _client(app) as http:
+        assert (await http.get("/optional")).json() == {"who": None}
+        answer = await http.get("/required")
         assert answer.status_code == 401 and answer.headers["www-authenticate"] == "Bearer"
-        assert http.get("/operator").status_code == 401
+        assert (await http.get("/operator")).status_code == 401
     assert calls == []  # nothing to look up, nothing counted
 
 
-def test_tokens_resolve_to_the_operator_and_a_coordinator() -> None:
+async def test_tokens_resolve_to_the_operator_and_a_coordinator() -> None:
     app, calls = _app()
-    with TestClient(app) as http:
-        assert http.get("/operator", headers={"Authorization": "Bearer op-secret"}).json() == {"who": "operator"}
-        coordinator = http.get("/required", headers={"Authorization": f"Bearer {COORDINATOR}"}).json()
+    async with _client(app) as http:
+        operator = await http.get("/operator", headers={"Authorization": "Bearer op-secret"})
+        assert operator.json() == {"who": "operator"}
+        coordinator = (await http.get("/required", headers={"Authorization": f"Bearer {COORDINATOR}"})).json()
         assert coordinator == {"who": "coordinator", "tenant": str(TENANT)}
         # A coordinator is not told that an operator route exists.
-        assert http.get("/operator", headers={"Authorization": f"Bearer {COORDINATOR}"}).status_code == 404
+        assert (await http.get("/operator", headers={"Authorization": f"Bearer {COORDINATOR}"})).status_code == 404
     assert calls == ["check", "check", "check"]
 
 
-def test_an_unknown_token_is_a_401_and_counted_unless_the_tolerated_header_comes_with_it() -> None:
+async def test_an_unknown_token_is_a_401_and_counted_unless_the_tolerated_header_comes_with_it() -> None:
     app, calls = _app(unknown_detail="unknown token", tolerated_header="x-manage-token")
-    with TestClient(app) as http:
+    async with _client(app) as http:
         wrong = {"Authorization": "Bearer not-a-token-at-all"}
-        answer = http.get("/optional", headers=wrong)
+        answer = await http.get("/optional", headers=wrong)
         assert answer.status_code == 401 and answer.json()["detail"] == "unknown token"
         assert answer.headers["www-authenticate"] == "Bearer"
-        assert http.get("/optional", headers={**wrong, "X-Manage-Token": "x"}).json() == {"who": None}
+        assert (await http.get("/optional", headers={**wrong, "X-Manage-Token": "x"})).json() == {"who": None}
     assert calls == ["check", "failed", "check", "failed"]
 
 
-def test_without_a_detail_of_its_own_an_unknown_token_gets_the_general_401() -> None:
+async def test_without_a_detail_of_its_own_an_unknown_token_gets_the_general_401() -> None:
     app, _ = _app()
-    with TestClient(app) as http:
-        answer = http.get("/required", headers={"Authorization": "Bearer not-a-token-at-all"})
+    async with _client(app) as http:
+        answer = await http.get("/required", headers={"Authorization": "Bearer not-a-token-at-all"})
         assert answer.status_code == 401
         assert answer.json()["detail"] == "Send 'Authorization: Bearer <token>' with a valid token."

@@ -18,8 +18,8 @@ import pytest
 
 from deploy.local.embedded import free_ports
 from deploy.local.platform import SERVICES, PlatformConfig, ServiceProcesses
+from services.notification.settings import NotificationSettings
 from shared import db
-from shared.settings import Settings
 from tests.conftest import platform_config, private_dir
 from tests.factories import meeting_body, person_body
 from tests.support import RecordingSmtpHandler, eventually, wait_until_quiet
@@ -27,7 +27,7 @@ from tests.support import RecordingSmtpHandler, eventually, wait_until_quiet
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 MEETINGS = 20
 SCALED = ("matching", "notification")
-SENDER_WORKERS = Settings.model_fields["sender_workers"].default
+SENDER_WORKERS = NotificationSettings.model_fields["sender_workers"].default
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ import pytest
 from limits import parse_many
 
 from services.registration.domain import INVITATION_ALPHABET
-from shared.settings import Settings
+from services.registration.settings import RegistrationSettings
 from tests.conftest import platform_config
 from tests.factories import person_body
 from tests.registration_support import RegistrationApi, Tenant, registration_service
@@ -27,7 +27,7 @@ from tests.support import RecordingSmtpHandler
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 PROBLEM = "application/problem+json"
-DEFAULTS = Settings()
+DEFAULTS = RegistrationSettings()
 
 
 def first_window(setting: str) -> int:

@@ -20,7 +20,7 @@ from shared import db
 from shared.errors import TooManyRequests
 from shared.http import PROBLEM, document_problems, install_problem_handlers
 from shared.ratelimit import AbuseLimits, PostgresStorage, Rule, make_storage, rules_from_settings
-from shared.settings import Settings
+from shared.settings import AbuseLimitSettings
 
 REGISTRATION_MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "registration" / "migrations"
 
@@ -47,7 +47,7 @@ async def pools(migrated: str) -> AsyncIterator[list[asyncpg.Pool]]:
 
 
 async def abuse_limits(pool: asyncpg.Pool, **settings: Any) -> AbuseLimits:
-    return await AbuseLimits.from_settings(Settings(**settings), pool)
+    return await AbuseLimits.from_settings(AbuseLimitSettings(**settings), pool)
 
 
 async def refused(call: Awaitable[None]) -> TooManyRequests:
@@ -186,7 +186,7 @@ async def test_keys_are_stored_hashed(pools: list[asyncpg.Pool]) -> None:
         assert clear not in stored
     assert abuse.key_of(Rule.SIGNUP_PER_CONTACT, EMAIL) in stored
     # The hash is keyed with the database's secret: without it, hashing likely addresses finds nothing.
-    other_secret = AbuseLimits(abuse.storage, rules_from_settings(Settings()), b"another secret")
+    other_secret = AbuseLimits(abuse.storage, rules_from_settings(AbuseLimitSettings()), b"another secret")
     assert other_secret.key_of(Rule.SIGNUP_PER_CONTACT, EMAIL) != abuse.key_of(Rule.SIGNUP_PER_CONTACT, EMAIL)
 
 
@@ -214,7 +214,9 @@ async def test_disabled_limits_refuse_nothing(pools: list[asyncpg.Pool]) -> None
 
 async def test_another_limits_storage_may_hold_the_counters() -> None:
     abuse = AbuseLimits(
-        make_storage("memory://"), rules_from_settings(Settings(limit_signup_per_client="1/minute")), b"secret"
+        make_storage("memory://"),
+        rules_from_settings(AbuseLimitSettings(limit_signup_per_client="1/minute")),
+        b"secret",
     )
     await abuse.hit(Rule.SIGNUP_PER_CLIENT, ADDRESS)
     error = await refused(abuse.hit(Rule.SIGNUP_PER_CLIENT, ADDRESS))

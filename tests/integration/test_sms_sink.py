@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from deploy.local.smssink import start_sms_sink
+from services.notification.settings import NotificationSettings
 from services.notification.sms import SmsGateway
-from shared.settings import Settings
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 async def test_the_sink_keeps_each_sms_notification_sends_as_a_file(tmp_path: Path) -> None:
     sink = start_sms_sink(tmp_path / "sms")
     try:
-        settings = Settings(sms_gateway_url=sink.url, sms_gateway_key="local-key", sms_sender="FolkMoter")
+        settings = NotificationSettings(sms_gateway_url=sink.url, sms_gateway_key="local-key", sms_sender="FolkMoter")
         gateway = SmsGateway(settings)
         try:
             await gateway.send("+4791234567", "Hei! Møtet starter kl. 10:00. Bibliotek, Torvet 6.", "notif-1")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,14 @@ COMPOSE_DIR = ROOT / "deploy" / "compose"
 COMPOSE = COMPOSE_DIR / "docker-compose.yml"
 ENV_EXAMPLE = COMPOSE_DIR / ".env.example"
 
-SETTINGS = {f"FMF_{name.upper()}" for name in Settings.model_fields}
+
+def settings_of(service: str) -> type[Settings]:
+    """The settings class the service reads."""
+    settings_class: type[Settings] = importlib.import_module(f"services.{service}.app").SPEC.settings_class
+    return settings_class
+
+
+SETTINGS = set().union(*(settings_of(service).env_names() for service in SERVICE_PORTS))
 # Read by deploy/migrate.py only: each service's own database for the one-shot job.
 MIGRATION_ONLY = {migrate.database_url_variable(service) for service in SERVICE_PORTS}
 # What each service cannot run without (beyond the defaults that only suit a laptop).
@@ -117,11 +125,12 @@ def test_each_service_runs_its_module_from_the_project_image(compose: dict[str, 
 def test_each_service_gets_every_setting_it_needs_and_only_real_ones(compose: dict[str, Any], name: str) -> None:
     env = environment(compose["services"][name])
     fmf = {key for key in env if key.startswith("FMF_")}
-    assert fmf - SETTINGS == set(), f"{name}: not settings of shared/settings.py"
+    own = settings_of(name)
+    assert fmf - own.env_names() == set(), f"{name}: not settings of {own.__name__}"
     assert (REQUIRED | REQUIRED_BY[name]) - fmf == set(), f"{name}: missing"
     assert all(env[key].strip() for key in REQUIRED | REQUIRED_BY[name]), f"{name}: an empty required value"
     assert env["FMF_HTTP_HOST"] == "0.0.0.0"
-    Settings.model_validate(
+    own.model_validate(
         {key.removeprefix("FMF_").lower(): value for key, value in env.items() if key.startswith("FMF_")}
     )
 

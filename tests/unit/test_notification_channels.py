@@ -14,10 +14,12 @@ import pytest
 
 from services.notification.failures import PermanentFailure, TemporaryFailure
 from services.notification.mailer import Mailer, _raise_classified
+from services.notification.settings import NotificationSettings
 from services.notification.sms import SmsGateway
-from shared.settings import Settings
 
-SETTINGS = Settings(sms_gateway_url="https://sms.example.no/v1/messages", sms_gateway_key="k3y", sms_sender="FolkMoter")
+SETTINGS = NotificationSettings(
+    sms_gateway_url="https://sms.example.no/v1/messages", sms_gateway_key="k3y", sms_sender="FolkMoter"
+)
 
 
 def gateway(handler: httpx.MockTransport) -> SmsGateway:
@@ -63,7 +65,7 @@ async def test_a_gateway_timeout_is_temporary() -> None:
 
 
 def test_sms_is_disabled_without_a_gateway_url() -> None:
-    assert not SmsGateway(Settings(sms_gateway_url="")).enabled
+    assert not SmsGateway(NotificationSettings(sms_gateway_url="")).enabled
     assert SmsGateway(SETTINGS).enabled
 
 
@@ -94,14 +96,16 @@ def test_an_unexpected_error_is_not_disguised() -> None:
 
 
 def test_the_mail_carries_language_and_notification_id() -> None:
-    msg = Mailer(Settings()).message("kari@example.no", "Du er påmeldt", "Hei Kari! Velkommen.\n", "n-4", "nn")
+    msg = Mailer(NotificationSettings()).message(
+        "kari@example.no", "Du er påmeldt", "Hei Kari! Velkommen.\n", "n-4", "nn"
+    )
     parsed = email.message_from_bytes(msg.as_bytes(), _class=EmailMessage, policy=policy.default)
     assert parsed["Subject"] == "Du er påmeldt" and parsed["From"] == "Folk møter folk <noreply@folkmoterfolk.no>"
     assert parsed["Content-Language"] == "nn" and parsed["X-FMF-Notification-Id"] == "n-4"
     assert parsed["Auto-Submitted"] == "auto-generated" and parsed["Message-ID"] and parsed["Date"]
     assert parsed.get_content() == "Hei Kari! Velkommen.\n"
-    plain = Mailer(Settings()).message("kari@example.no", "You are signed up", "Hello!\n", "n-5", "en")
+    plain = Mailer(NotificationSettings()).message("kari@example.no", "You are signed up", "Hello!\n", "n-5", "en")
     assert plain["Subject"] == "You are signed up"  # readable as it is where it can be
     long_subject = "Påminnelse: Kaffe og prat på biblioteket med en lang tittel, tirsdag 2. mars"
-    folded = Mailer(Settings()).message("kari@example.no", long_subject, "Hei!\n", "n-6", "nb")
+    folded = Mailer(NotificationSettings()).message("kari@example.no", long_subject, "Hei!\n", "n-6", "nb")
     assert email.message_from_bytes(folded.as_bytes(), policy=policy.default)["Subject"] == long_subject

@@ -14,7 +14,7 @@ import pytest
 from services.notification import domain, messages, preview, templates
 from services.notification.failures import PermanentFailure
 from services.notification.mailer import Mailer, recipient
-from shared.settings import Settings
+from services.notification.settings import NotificationSettings
 
 BCC_TITLE = "Kaffe\rBcc: x@example.org"
 PHISHING_NAME = "Kari\n\nVIKTIG: Plassen din er ikke bekreftet. Bekreft med BankID her: https://evil.example/fmf"
@@ -163,7 +163,7 @@ def test_a_title_with_a_carriage_return_cannot_add_a_header() -> None:
         meeting=dataclasses.replace(preview.SAMPLE_MEETING, title=BCC_TITLE),
     )
     rendered = messages.render(facts, "email", preview.SAMPLE_BASE_URL)
-    msg = Mailer(Settings()).message("kari@example.no", rendered.subject, rendered.body, str(uuid.uuid4()))
+    msg = Mailer(NotificationSettings()).message("kari@example.no", rendered.subject, rendered.body, str(uuid.uuid4()))
     wire = msg.as_bytes()
     parsed = email.message_from_bytes(wire, policy=policy.default)
     assert parsed["Subject"] == "Du er påmeldt: Kaffe Bcc: x@example.org"
@@ -181,7 +181,9 @@ def test_a_name_with_line_breaks_stays_on_the_greeting_line(kind: str, channel: 
     assert greeting.startswith("Hei Kari VIKTIG: Plassen din er ikke bekreftet.")
     assert not any(line.startswith(("VIKTIG", "https://evil")) for line in lines)
     if channel == "email":
-        msg = Mailer(Settings()).message("kari@example.no", rendered.subject, rendered.body, str(uuid.uuid4()))
+        msg = Mailer(NotificationSettings()).message(
+            "kari@example.no", rendered.subject, rendered.body, str(uuid.uuid4())
+        )
         body = email.message_from_bytes(msg.as_bytes(), policy=policy.default).get_content()
         assert not any(line.startswith("VIKTIG") for line in body.splitlines())
 

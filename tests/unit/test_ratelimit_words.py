@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared.ratelimit import REFUSALS, Rule, client_key, rules_from_settings, wait_in_words
-from shared.settings import Settings
+from shared.settings import AbuseLimitSettings
 
 
 @pytest.mark.parametrize(
@@ -43,12 +43,12 @@ def test_a_client_is_counted_by_its_address_or_its_ipv6_network(host: str | None
 
 
 def test_every_rule_has_a_setting_and_a_refusal() -> None:
-    assert set(rules_from_settings(Settings())) == set(Rule) == set(REFUSALS)
+    assert set(rules_from_settings(AbuseLimitSettings())) == set(Rule) == set(REFUSALS)
 
 
 def test_a_school_class_signing_up_together_passes_by_default() -> None:
     """15-25 people of an adult-education class sign up from one school address within half an hour."""
     from limits import parse_many
 
-    for item in parse_many(Settings().limit_signup_per_client):
+    for item in parse_many(AbuseLimitSettings().limit_signup_per_client):
         assert item.amount >= 25

@@ -443,6 +443,17 @@ EVENT_TYPES: dict[str, tuple[str, type[Payload]]] = {
 }
 
 
+# Families of event types that consumers route together.
+MEETING_EVENTS = tuple(t for t in EVENT_TYPES if t.startswith("meeting."))
+"""Every ``meeting.*`` type: each carries the whole meeting (``MeetingSnapshot``)."""
+PLACE_EVENTS = ("registration.confirmed", "registration.waitlisted", "registration.promoted", "registration.cancelled")
+"""A registration's place changed: it holds one, waits for one, or gave it up."""
+ATTENDANCE_EVENTS = ("registration.attended", "registration.no_show")
+"""What the coordinator recorded on the day."""
+REGISTRATION_EVENTS = PLACE_EVENTS + ATTENDANCE_EVENTS
+"""Every type that carries ``RegistrationChanged``."""
+
+
 def topic_for(event_type: str) -> str:
     return EVENT_TYPES[event_type][0]
 

@@ -20,6 +20,8 @@ from shared import metrics, outbox, tenancy, topics
 from shared.consumer import Handlers, route
 from shared.db import Conn
 from shared.events import (
+    MEETING_EVENTS,
+    PLACE_EVENTS,
     Envelope,
     LockRequested,
     MeetingSnapshot,
@@ -33,20 +35,6 @@ from shared.formats import FORMATS
 log = logging.getLogger(__name__)
 SUBSCRIBES_TO = (topics.TENANTS, topics.MEETINGS, topics.REGISTRATIONS, topics.MATCHING)
 SOURCE = "matching"
-MEETING_EVENTS = (
-    "meeting.created",
-    "meeting.published",
-    "meeting.changed",
-    "meeting.registration_closed",
-    "meeting.cancelled",
-    "meeting.completed",
-)
-REGISTRATION_EVENTS = (
-    "registration.confirmed",
-    "registration.waitlisted",
-    "registration.promoted",
-    "registration.cancelled",
-)
 
 
 async def meeting_changed(conn: Conn, event: Envelope, m: MeetingSnapshot) -> None:
@@ -144,7 +132,7 @@ async def publish_requested(conn: Conn, event: Envelope, command: PublishRequest
 HANDLERS = Handlers(
     tenancy.HANDLERS,
     route(MEETING_EVENTS, MeetingSnapshot, meeting_changed),
-    route(REGISTRATION_EVENTS, RegistrationChanged, registration_changed),
+    route(PLACE_EVENTS, RegistrationChanged, registration_changed),
     route("matching.swap_requested", SwapRequested, swap_requested),
     route("matching.lock_requested", LockRequested, lock_requested),
     route("matching.publish_requested", PublishRequested, publish_requested),

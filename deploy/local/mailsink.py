@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
+
+from deploy.local.supervision import serve_until_stopped
 
 
 class _SaveToFolder:
@@ -25,3 +28,15 @@ def start_mail_sink(folder: Path, port: int) -> Controller:
     controller = Controller(_SaveToFolder(folder), hostname="127.0.0.1", port=port)
     controller.start()
     return controller
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m deploy.local.mailsink FOLDER PORT``: the mail sink as a process of its own, until SIGTERM."""
+    folder, port = (argv if argv is not None else sys.argv[1:])[:2]
+    controller = Controller(_SaveToFolder(Path(folder)), hostname="127.0.0.1", port=int(port))
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    serve_until_stopped(controller.start, controller.stop)
+
+
+if __name__ == "__main__":
+    main()

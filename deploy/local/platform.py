@@ -16,6 +16,7 @@ from typing import IO
 
 import httpx
 
+from deploy.local.embedded import describe_exit
 from shared.db import with_database
 from shared.registry import SERVICE_PORTS, SERVICES
 
@@ -42,7 +43,10 @@ class PlatformConfig:
         return f"http://127.0.0.1:{self.ports[service]}"
 
     def env(self, service: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FMF_")}
+        """The environment of ``service``'s process: this process's own, every ``FMF_`` setting included (a
+        service reads only the settings of its own class, so the others do no harm), then where this
+        platform's servers and ports are, then ``extra_env`` over all."""
+        env = dict(os.environ)
         env.update(
             {
                 "FMF_DATABASE_URL": self.database_url(service),
@@ -58,15 +62,6 @@ class PlatformConfig:
             env["FMF_PUBLIC_BASE_URL"] = self.url("registration")
         if self.sms_gateway_url:
             env["FMF_SMS_GATEWAY_URL"] = self.sms_gateway_url
-        for key in (
-            "FMF_LOG_LEVEL",
-            "FMF_LOG_JSON",
-            "FMF_TOPIC_PARTITIONS",
-            "FMF_KAFKA_SESSION_TIMEOUT_MS",
-            "FMF_KAFKA_HEARTBEAT_INTERVAL_MS",
-        ):
-            if key in os.environ:
-                env[key] = os.environ[key]
         env.update(self.extra_env)
         return env
 
@@ -79,10 +74,15 @@ class ServiceProcesses:
 
     def start(self) -> None:
         for name in self.services:
-            out: int | IO[bytes] = subprocess.DEVNULL
-            if self.config.log_dir is not None:
-                self.config.log_dir.mkdir(parents=True, exist_ok=True)
-                out = open(self.config.log_dir / f"{name}.log", "ab")  # noqa: SIM115
+            self.start_one(name)
+
+    def start_one(self, name: str) -> None:
+        """Start service ``name`` (again), without waiting for it to be ready."""
+        out: int | IO[bytes] = subprocess.DEVNULL
+        if self.config.log_dir is not None:
+            self.config.log_dir.mkdir(parents=True, exist_ok=True)
+            out = open(self.config.log_dir / f"{name}.log", "ab")  # noqa: SIM115
+        try:
             self.procs[name] = subprocess.Popen(
                 [sys.executable, "-m", f"services.{name}"],
                 env=self.config.env(name),
@@ -90,6 +90,31 @@ class ServiceProcesses:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # Ctrl-C reaches the runner, which stops the services in order
             )
+        finally:
+            if not isinstance(out, int):
+                out.close()  # the service keeps its own copy
+
+    def stop_one(self, name: str, timeout_s: float = 15.0) -> None:
+        """Stop service ``name`` (SIGTERM, SIGKILL after ``timeout_s``), if it runs."""
+        proc = self.procs.pop(name, None)
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def ready(self, name: str) -> bool:
+        """Whether service ``name`` answers its /readyz with 200."""
+        try:
+            return httpx.get(self.config.url(name) + "/readyz", timeout=2.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def part(self, name: str) -> ServicePart:
+        """Service ``name`` as a part the supervisor can restart (``deploy/local/supervision.py``)."""
+        return ServicePart(self, name)
 
     def wait_ready(self, timeout_s: float = 60.0) -> None:
         deadline = time.monotonic() + timeout_s
@@ -124,3 +149,36 @@ class ServiceProcesses:
                 proc.kill()
                 proc.wait()
         self.procs.clear()
+
+
+class ServicePart:
+    """One service of a ``ServiceProcesses``, as the supervisor sees it."""
+
+    def __init__(self, processes: ServiceProcesses, name: str) -> None:
+        self.processes = processes
+        self.name = name
+
+    def start(self) -> None:
+        """Start the service again (its readiness is watched apart)."""
+        self.processes.start_one(self.name)
+
+    def stop(self) -> None:
+        """Stop the service, if it runs."""
+        self.processes.stop_one(self.name)
+
+    def ready(self) -> bool:
+        """Whether it answers /readyz with 200."""
+        return self.processes.ready(self.name)
+
+    def exit_reason(self) -> str | None:
+        """``None`` while the service runs; else how it ended."""
+        proc = self.processes.procs.get(self.name)
+        if proc is None:
+            return "is not running"
+        code = proc.poll()
+        return None if code is None else describe_exit(code)
+
+    def pid(self) -> int | None:
+        """The service's process id."""
+        proc = self.processes.procs.get(self.name)
+        return proc.pid if proc is not None else None

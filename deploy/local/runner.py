@@ -2,7 +2,11 @@
 
 Set FMF_DATABASE_URL (any database on the server; each service gets its own database beside it) or
 FMF_KAFKA_BOOTSTRAP to use an external PostgreSQL or Kafka instead; ``LocalSettings``
-(``deploy/local/settings.py``) lists what it reads. Ctrl-C stops everything.
+(``deploy/local/settings.py``) lists what it reads. Every ``FMF_`` setting reaches the services too.
+
+While it runs, a part that stops (a service, the embedded PostgreSQL or broker, the mail or SMS sink) is
+started again on the same port, after a pause that grows while it keeps stopping (``RESTART_BACKOFF``);
+stdout says what happened. Ctrl-C or SIGTERM stops everything, in the reverse order of start.
 """
 
 from __future__ import annotations
@@ -15,17 +19,22 @@ import signal
 import socket
 import sys
 import threading
+import time
+from functools import partial
 from pathlib import Path
 
 import httpx
 
 from deploy.local.embedded import EmbeddedPostgres, TansuBroker, free_port
-from deploy.local.mailsink import start_mail_sink
 from deploy.local.platform import DEFAULT_PORTS, SERVICES, PlatformConfig, ServiceProcesses
 from deploy.local.settings import LocalSettings
-from deploy.local.smssink import SmsSink, start_sms_sink
+from deploy.local.smssink import PATH as SMS_PATH
+from deploy.local.supervision import Backoff, Part, SinkProcess, Supervisor
 from shared.topics import ensure_topics
 
+# A part that dies is started again after 0.5 s, then 1, 2, 4 ... up to 30 s while it keeps dying; after
+# a minute up, the next death counts as the first again.
+RESTART_BACKOFF = Backoff(first_s=0.5, longest_s=30.0, reset_after_s=60.0)
 DEMO_TENANT = {"slug": "demo", "name": "Demo kommune", "municipality_number": "9999"}
 
 
@@ -77,16 +86,24 @@ def demo_coordinator_token(client: httpx.Client, base: str, kept_at: Path) -> st
     return str(body["token"])
 
 
+def _say(line: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {line}", flush=True)
+
+
 def main() -> int:
+    """Start the platform, keep every part of it running, stop it all on Ctrl-C or SIGTERM."""
     settings = LocalSettings()
     var = settings.var
     var.mkdir(parents=True, exist_ok=True)
+    (var / "log").mkdir(exist_ok=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
 
+    supervisor = Supervisor(RESTART_BACKOFF, log=_say)
     postgres: EmbeddedPostgres | None = None
-    sms: SmsSink | None = None
+    sms: SinkProcess | None = None
+    ours: list[Part] = []  # the servers and sinks this runner started (not a PostgreSQL or Kafka of yours)
     # Everything started is stopped in the reverse order of its start: the services first, while the
     # broker and the database they use are still there; PostgreSQL last.
     stops = contextlib.ExitStack()
@@ -97,23 +114,34 @@ def main() -> int:
             postgres = EmbeddedPostgres(var / "postgres", _port_or_free(settings.pg_port))
             stops.callback(postgres.stop)
             postgres.start()
+            supervisor.watch(postgres)
+            ours.append(postgres)
             server_dsn = postgres.socket_dsn
         bootstrap = settings.kafka_bootstrap
         if not bootstrap:
-            (var / "log").mkdir(exist_ok=True)
             broker = TansuBroker(_port_or_free(9092), log_path=var / "log" / "tansu.log")
             stops.callback(broker.stop)
             broker.start()
             bootstrap = broker.bootstrap
+            # In memory only: a restarted broker has no topics until they are created again.
+            supervisor.watch(broker, after_start=partial(_create_topics, bootstrap, settings.topic_partitions))
+            ours.append(broker)
         smtp_port = _port_or_free(settings.smtp_port)
-        mail = start_mail_sink(var / "mail", smtp_port)
+        mail = SinkProcess("mail sink", "deploy.local.mailsink", var / "mail", smtp_port, var / "log" / "mail-sink.log")
         stops.callback(mail.stop)
+        mail.start()
+        supervisor.watch(mail)
+        ours.append(mail)
         sms_gateway_url = settings.sms_gateway_url
         if not sms_gateway_url:
-            sms = start_sms_sink(var / "sms", _port_or_free(settings.sms_sink_port))
+            sms_port = _port_or_free(settings.sms_sink_port)
+            sms = SinkProcess("SMS sink", "deploy.local.smssink", var / "sms", sms_port, var / "log" / "sms-sink.log")
             stops.callback(sms.stop)
-            sms_gateway_url = sms.url
-        asyncio.run(ensure_topics(bootstrap, settings.topic_partitions))
+            sms.start()
+            supervisor.watch(sms)
+            ours.append(sms)
+            sms_gateway_url = f"http://127.0.0.1:{sms_port}{SMS_PATH}"
+        _create_topics(bootstrap, settings.topic_partitions)
 
         config = PlatformConfig(
             server_dsn=server_dsn,
@@ -128,6 +156,9 @@ def main() -> int:
         stops.callback(services.stop)
         services.start()
         services.wait_ready()
+        for name in SERVICES:
+            service = services.part(name)
+            supervisor.watch(service, ready=service.ready)
         coordinator_token = _create_demo_tenant(config, var)
 
         print("\nFolk møter folk is up.\n")
@@ -137,21 +168,25 @@ def main() -> int:
         print(f"  Kafka         {bootstrap}")
         print(f"  SMTP sink     127.0.0.1:{smtp_port} -> {var / 'mail'}/*.eml")
         if sms is not None:
-            print(f"  SMS sink      {sms.url} -> {var / 'sms'}/*.txt")
+            print(f"  SMS sink      {sms_gateway_url} -> {var / 'sms'}/*.txt")
         else:
             print(f"  SMS gateway   {sms_gateway_url}")
         print(f"  Logs          {var / 'log'}/")
         print(f"\n  Operator token:               {config.operator_token}")
         print(f"  Coordinator token (tenant '{DEMO_TENANT['slug']}'): {coordinator_token}")
+        print("\n  Running (a part that stops is started again):")
+        for part in [*ours, *(services.part(name) for name in SERVICES)]:
+            print(f"    {part.name:<13} pid {part.pid()}")
         print("\nPress Ctrl-C to stop.", flush=True)
-        while not stop.wait(1.0):
-            if dead := services.dead():
-                print(f"stopped unexpectedly: {', '.join(dead)}; see {var / 'log'}", file=sys.stderr)
-                return 1
+        supervisor.run_until(stop)
         return 0
     finally:
         print("\nStopping ...", flush=True)
         stops.close()
+
+
+def _create_topics(bootstrap: str, partitions: int) -> None:
+    asyncio.run(ensure_topics(bootstrap, partitions))
 
 
 if __name__ == "__main__":

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from deploy.local.supervision import serve_until_stopped
 
 PATH = "/sms"
 MAX_BODY = 64 * 1024
@@ -103,3 +106,14 @@ def _handler_for(sink: SmsSink) -> type[BaseHTTPRequestHandler]:
 
 def start_sms_sink(folder: Path, port: int = 0) -> SmsSink:
     return SmsSink(folder, port).start()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m deploy.local.smssink FOLDER PORT``: the SMS sink as a process of its own, until SIGTERM."""
+    folder, port = (argv if argv is not None else sys.argv[1:])[:2]
+    sink = SmsSink(Path(folder), int(port))
+    serve_until_stopped(sink.start, sink.stop)
+
+
+if __name__ == "__main__":
+    main()

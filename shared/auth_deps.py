@@ -22,7 +22,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from shared import logs
+from shared import db, logs
 from shared.auth import Principal, bearer, resolve, unauthorized
 from shared.errors import NotFound
 from shared.service import runtime_of
@@ -59,7 +59,8 @@ def bearer_auth(
     ``tolerated_header``: a header (case-insensitive) with which an unknown bearer token counts as none.
     ``bind_tenant_to_logs``: add a coordinator's ``tenant_id`` to the request's log lines.
     Raises (from the dependencies) ``HTTPException`` 401 with ``WWW-Authenticate: Bearer``, ``NotFound``
-    (404) for a non-operator on an operator route, and what the hooks raise.
+    (404) for a non-operator on an operator route, what the hooks raise, and, when the database cannot be
+    reached to look a token up, its error (``shared.db.is_connection_error``; answered 503 with Retry-After).
     """
 
     async def optional(request: Request) -> Principal | None:
@@ -68,7 +69,8 @@ def bearer_auth(
             return None
         runtime = runtime_of(request)
         await before_lookup(request)
-        async with runtime.db.acquire() as conn:
+        # A database that cannot be reached raises here (shared/db.py's timeouts), answered 503 by shared/http.py.
+        async with db.connection(runtime.db) as conn:
             principal = await resolve(conn, token, runtime.settings.operator_token.get_secret_value())
         if principal is None:
             await on_unknown(request)

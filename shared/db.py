@@ -11,8 +11,12 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
+import re
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -25,15 +29,122 @@ log = logging.getLogger(__name__)
 # A connection, whether opened directly or borrowed from a pool.
 Conn = asyncpg.Connection | PoolConnectionProxy
 
+# What a database outage raises, wherever it surfaces (connecting, acquiring from the pool, running a
+# statement, committing). ``is_connection_error`` narrows ``InterfaceError`` down to a closed connection or pool.
+CONNECTION_ERRORS: tuple[type[Exception], ...] = (
+    # Refused, reset, unreachable, a missing socket file, and every timeout: TimeoutError (which
+    # asyncio.TimeoutError is) is an OSError, whether from acquire, connect or the statement timeout.
+    OSError,
+    # SQLSTATE class 08 (connection exception): the connection does not exist, failed, was rejected.
+    asyncpg.PostgresConnectionError,
+    # Class 57 (operator intervention): 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect
+    # now (starting or stopping), 57P04 database dropped, 57P05 idle session timeout, 57014 query canceled
+    # (the statement timeout).
+    asyncpg.exceptions.OperatorInterventionError,
+    # Class 53 (insufficient resources): 53300 too many connections, out of memory, disk full.
+    asyncpg.exceptions.InsufficientResourcesError,
+    # 25P03: the server closed a session left idle in a transaction.
+    asyncpg.exceptions.IdleInTransactionSessionTimeoutError,
+    # Only "connection is closed", "pool is closing/closed", "another operation is cancelling".
+    asyncpg.InterfaceError,
+)
+
+_CLOSED_OR_CANCELLING = re.compile(r"connection is closed|pool is clos|operation is cancelling")
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database is unavailable for now (stopped, restarting, frozen, out of
+    connections, or a statement cut off by the statement timeout) rather than that the request or the
+    code is wrong: trying again later may succeed, so an HTTP request is answered 503 with Retry-After
+    and a background loop or a consumer tries again.
+
+    True for every exception in ``CONNECTION_ERRORS``, except an ``asyncpg.InterfaceError`` that says
+    anything but a closed connection, a closing or closed pool, or a cancellation in progress (misuse of
+    the driver, a bug). Looks at ``exc`` itself only, not at its ``__cause__``. Never raises.
+    """
+    if not isinstance(exc, CONNECTION_ERRORS):
+        return False
+    if isinstance(exc, asyncpg.InterfaceError):
+        return bool(_CLOSED_OR_CANCELLING.search(str(exc)))
+    return True
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """How long a service waits on its database, in seconds (settings ``FMF_DB_ACQUIRE_TIMEOUT_S``,
+    ``FMF_DB_CONNECT_TIMEOUT_S``, ``FMF_DB_STATEMENT_TIMEOUT_S``).
+
+    - ``acquire_s``: for a pooled connection (a free one, or a new one opened); then ``TimeoutError``.
+    - ``connect_s``: for PostgreSQL to accept a new connection (TCP, TLS, start-up); then ``TimeoutError``.
+    - ``statement_s``: for one statement. The server cancels it (``statement_timeout``:
+      ``QueryCanceledError``); a server that does not answer at all (frozen, network gone) is given up
+      on by the client half a second later (``TimeoutError``), and the connection is not reused.
+    """
+
+    acquire_s: float = 2.0
+    connect_s: float = 2.0
+    statement_s: float = 5.0
+
+    @classmethod
+    def of(cls, settings: Any) -> Timeouts:
+        """The timeouts of a ``shared.settings.Settings`` (or any object with its ``db_*_timeout_s``)."""
+        return cls(settings.db_acquire_timeout_s, settings.db_connect_timeout_s, settings.db_statement_timeout_s)
+
+    @classmethod
+    def from_environment(cls) -> Timeouts:
+        """The timeouts the ``FMF_DB_*_TIMEOUT_S`` variables set, the defaults for those not set."""
+        default = cls()
+
+        def read(name: str, fallback: float) -> float:
+            value = os.environ.get(f"FMF_DB_{name}_TIMEOUT_S", "").strip()
+            return float(value) if value else fallback
+
+        return cls(
+            read("ACQUIRE", default.acquire_s),
+            read("CONNECT", default.connect_s),
+            read("STATEMENT", default.statement_s),
+        )
+
+    @property
+    def client_statement_s(self) -> float:
+        """How long the client waits for a statement's answer: a little longer than the server's own
+        ``statement_timeout``, so that a slow statement is cancelled by the server (the connection stays
+        usable) and only a server that does not answer is given up on here."""
+        return self.statement_s + 0.5
+
+
+class BoundedPool(asyncpg.Pool):
+    """An ``asyncpg.Pool`` whose ``acquire()`` waits at most ``acquire_timeout_s`` seconds by default
+    (``TimeoutError`` after that); so do ``fetch``, ``execute`` and the other shortcuts, which acquire
+    through it. Releasing a connection waits as long at most."""
+
+    def __init__(self, *args: Any, acquire_timeout_s: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.acquire_timeout_s = acquire_timeout_s
+
+    def acquire(self, *, timeout: float | None = None) -> Any:
+        return super().acquire(timeout=self.acquire_timeout_s if timeout is None else timeout)
+
 
 async def init_connection(conn: asyncpg.Connection) -> None:
     for type_name in ("json", "jsonb"):
         await conn.set_type_codec(type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
-async def create_pool(dsn: str, min_size: int = 2, max_size: int = 10, role: str | None = None) -> asyncpg.Pool:
-    """A pool; with ``role``, every connection works as that role (one that owns no tables, so that
-    row-level security applies to it)."""
+async def create_pool(
+    dsn: str, min_size: int = 2, max_size: int = 10, role: str | None = None, *, timeouts: Timeouts | None = None
+) -> asyncpg.Pool:
+    """A pool (a ``BoundedPool``); with ``role``, every connection works as that role (one that owns no
+    tables, so that row-level security applies to it).
+
+    Every wait on the database is bounded by ``timeouts`` (default: ``Timeouts.from_environment()``, the
+    ``FMF_DB_*_TIMEOUT_S`` variables): acquiring a connection, opening one, and each statement. So a
+    database that is stopped or frozen makes callers fail within seconds with an error for which
+    ``is_connection_error`` is true, instead of waiting for it. The pool opens connections again by
+    itself once the database is back. Raises what ``asyncpg.connect`` raises when the first
+    ``min_size`` connections cannot be opened.
+    """
+    timeouts = timeouts or Timeouts.from_environment()
 
     async def init(conn: asyncpg.Connection) -> None:
         await init_connection(conn)
@@ -48,8 +159,25 @@ async def create_pool(dsn: str, min_size: int = 2, max_size: int = 10, role: str
         if conn.is_in_transaction():
             await conn.execute("ROLLBACK")
 
-    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=init, reset=keep_session)
-    assert pool is not None
+    pool = BoundedPool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        max_queries=50_000,
+        max_inactive_connection_lifetime=300.0,
+        connect=None,
+        setup=None,
+        init=init,
+        reset=keep_session,
+        loop=None,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
+        acquire_timeout_s=timeouts.acquire_s,
+        timeout=timeouts.connect_s,
+        command_timeout=timeouts.client_statement_s,
+        server_settings={"statement_timeout": str(round(timeouts.statement_s * 1000))},
+    )
+    await pool
     return pool
 
 
@@ -72,6 +200,19 @@ def tenant_scope(tenant: object) -> str:
 
 
 @contextlib.asynccontextmanager
+async def connection(pool: asyncpg.Pool) -> AsyncIterator[Conn]:
+    """A connection borrowed from ``pool`` for statements outside a transaction (``pool.acquire()``), closed
+    rather than given back after a connection error, so that giving it back does not wait for a server
+    that does not answer. Raises what acquiring raises (``TimeoutError`` after the acquire timeout)."""
+    async with pool.acquire() as conn:
+        try:
+            yield conn
+        except BaseException as exc:
+            _drop_if_lost(conn, exc)
+            raise
+
+
+@contextlib.asynccontextmanager
 async def transaction(pool: asyncpg.Pool, setup: str = "") -> AsyncIterator[Conn]:
     """A transaction whose BEGIN travels together with ``setup`` (parameterless SQL, such as
     ``tenant_scope``) in one round trip: on the hot paths that round trip is a tenth of a request.
@@ -80,24 +221,50 @@ async def transaction(pool: asyncpg.Pool, setup: str = "") -> AsyncIterator[Conn
     code inside avoids savepoints: ``INSERT ... ON CONFLICT DO NOTHING`` says "it exists" just as well.
     """
     async with pool.acquire() as conn:
-        await conn.execute(f"BEGIN; {setup}" if setup else "BEGIN")
+        try:
+            await conn.execute(f"BEGIN; {setup}" if setup else "BEGIN")
+        except BaseException as exc:
+            _drop_if_lost(conn, exc)
+            raise
         try:
             yield conn
-        except BaseException:
-            await _roll_back(conn)
+        except BaseException as exc:
+            await _roll_back(conn, exc)
             raise
-        await conn.execute("COMMIT")
+        try:
+            await conn.execute("COMMIT")
+        except BaseException as exc:
+            _drop_if_lost(conn, exc)
+            raise
 
 
-async def _roll_back(conn: Conn) -> None:
+def _drop_if_lost(conn: Conn, exc: BaseException) -> None:
+    """After a connection error, close the connection at once: the pool opens a new one when the database
+    is back, and nobody waits for an answer from a server that does not give one (a ROLLBACK, or the
+    acknowledgement of a cancelled statement, would wait on a frozen server)."""
+    if is_connection_error(exc):
+        _close_now(conn)
+
+
+def _close_now(conn: Conn) -> None:
+    """Close ``conn`` without a word to the server. A pooled connection that was lost has been taken back
+    by the pool already (its proxy then refuses every call): nothing to do."""
+    with contextlib.suppress(asyncpg.InterfaceError):
+        if not conn.is_closed():
+            conn.terminate()
+
+
+async def _roll_back(conn: Conn, cause: BaseException | None = None) -> None:
     """Roll back; where even that fails, close the connection: the pool replaces it, and no one ever
-    borrows a connection in the middle of a transaction. The caller raises what went wrong first."""
-    if conn.is_closed():
-        return
-    try:
-        await conn.execute("ROLLBACK")
-    except BaseException:
-        conn.terminate()
+    borrows a connection in the middle of a transaction. After a connection error (``cause``), close it
+    without trying. The caller raises what went wrong first."""
+    if cause is None or not is_connection_error(cause):
+        try:
+            await conn.execute("ROLLBACK")
+            return
+        except BaseException:
+            pass  # a closed or released connection included: closing it below is then a no-op
+    _close_now(conn)
 
 
 def with_database(dsn: str, database: str) -> str:

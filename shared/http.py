@@ -28,6 +28,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import logs, metrics
+from shared.db import CONNECTION_ERRORS, is_connection_error
 from shared.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unprocessable
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,34 @@ def problem(status: int, detail: str, headers: dict[str, str] | None = None, **e
     body = {"type": "about:blank", "title": _TITLES.get(status, "Error"), "status": status, "detail": detail}
     body.update(extra)
     return JSONResponse(jsonable_encoder(body), status_code=status, media_type=PROBLEM, headers=headers)
+
+
+DEFAULT_RETRY_AFTER_S = 5  # when the app has no settings to say otherwise (FMF_DB_RETRY_AFTER_S)
+
+
+def retry_after_s(request: Request) -> int:
+    """Seconds a client should wait before trying again while the database is unavailable: the service's
+    ``db_retry_after_s`` setting (``FMF_DB_RETRY_AFTER_S``), else ``DEFAULT_RETRY_AFTER_S``."""
+    settings = getattr(getattr(request.app.state, "runtime", None), "settings", None)
+    return int(getattr(settings, "db_retry_after_s", DEFAULT_RETRY_AFTER_S))
+
+
+def database_unavailable(retry_after: int) -> JSONResponse:
+    """The answer while the database cannot be reached: 503 problem+json with ``Retry-After`` (seconds)."""
+    return problem(
+        503,
+        "The service is temporarily unavailable because it cannot reach its database; "
+        f"please retry in {retry_after} seconds.",
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+def log_database_unavailable(request: Request, exc: BaseException) -> None:
+    """One warning line per request answered 503 for a database outage (the error's type, never its text)."""
+    log.warning(
+        "database unavailable; answered 503",
+        extra={"path": request.url.path, "error_type": type(exc).__name__},
+    )
 
 
 def _field(loc: tuple[Any, ...]) -> str:
@@ -270,8 +299,24 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def too_many_requests(_: Request, exc: TooManyRequests) -> JSONResponse:
         return problem(429, str(exc), headers={"Retry-After": str(exc.retry_after_s)})
 
+    # A database outage is a 503 with Retry-After wherever it surfaces: in a route, a dependency (auth), the
+    # abuse limits. These handlers run inside the middlewares (the access log and the protective headers see
+    # the 503); the catch-all below also answers 503 for one raised in a middleware.
+    for connection_error_type in CONNECTION_ERRORS:
+
+        @app.exception_handler(connection_error_type)
+        async def connection_error(request: Request, exc: Exception) -> JSONResponse:
+            if is_connection_error(exc):
+                log_database_unavailable(request, exc)
+                return database_unavailable(retry_after_s(request))
+            log.exception("unhandled error")
+            return problem(500, "An internal error occurred; it has been logged.")
+
     @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if is_connection_error(exc):
+            log_database_unavailable(request, exc)
+            return database_unavailable(retry_after_s(request))
         log.exception("unhandled error")
         return problem(500, "An internal error occurred; it has been logged.")
 
@@ -361,12 +406,21 @@ def health_router() -> APIRouter:
 
 
 async def _check_database(runtime: Any) -> str:
+    """ "ok", or why not, within about ``db_acquire_timeout_s`` seconds (default 2) however the database
+    fails: a connection that does not answer is closed rather than waited for."""
     if runtime.pool is None:
         return "starting"
+    budget = float(getattr(runtime.settings, "db_acquire_timeout_s", 2.0))
     try:
-        async with asyncio.timeout(2):
-            async with runtime.pool.acquire() as conn:
-                await conn.fetchval("SELECT 1")
+        async with asyncio.timeout(budget):
+            conn = await runtime.pool.acquire(timeout=budget)
+        try:
+            await conn.fetchval("SELECT 1", timeout=budget)
+        except BaseException:
+            conn.terminate()  # released at once, without waiting for the server to acknowledge a cancel
+            raise
+        finally:
+            await runtime.pool.release(conn)
         return "ok"
     except Exception as exc:
         return f"unreachable ({type(exc).__name__})"

@@ -39,7 +39,8 @@ from limits.aio.strategies import FixedWindowRateLimiter
 from limits.errors import StorageError
 from limits.storage import storage_from_string
 
-from shared import metrics
+from shared import db, metrics
+from shared.db import is_connection_error
 from shared.errors import TooManyRequests
 
 if TYPE_CHECKING:
@@ -96,7 +97,7 @@ class PostgresStorage(Storage):
             async with self._pool_lock:
                 if self._pool is None:
                     assert self._dsn is not None
-                    self._pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=4)
+                    self._pool = await db.create_pool(self._dsn, min_size=1, max_size=4)
         return self._pool
 
     async def incr(self, key: str, expiry: int, amount: int = 1) -> int:
@@ -265,7 +266,10 @@ class AbuseLimits:
     ``key_parts`` name who or what is counted (``client_key(host)``, a meeting id, a normalised
     e-mail address); they are hashed with the per-database secret before they reach the storage.
     When the storage fails, the request is let through and a warning logged: abuse limits must not
-    take sign-ups down with them.
+    take sign-ups down with them. Except when the counters live in the service's own database
+    (``PostgresStorage``) and it is unavailable (``shared.db.is_connection_error``): then the error is
+    raised as it is (the request is answered 503 with Retry-After), at the first counter, because what the
+    request goes on to do needs that database too, and it should not wait for it once per rule.
     """
 
     def __init__(
@@ -319,7 +323,8 @@ class AbuseLimits:
             for item in self._rules[rule]:
                 if not await self._limiter.hit(item, key):
                     await self._refuse(rule, key, [item])
-        except StorageError:
+        except StorageError as exc:
+            self._raise_if_database_down(exc)
             log.warning("abuse limit storage failed; letting the request through", extra={"rule": rule.value})
 
     async def check(self, rule: Rule, *key_parts: object) -> None:
@@ -331,7 +336,8 @@ class AbuseLimits:
             used_up = [item for item in self._rules[rule] if not await self._limiter.test(item, key)]
             if used_up:
                 await self._refuse(rule, key, used_up)
-        except StorageError:
+        except StorageError as exc:
+            self._raise_if_database_down(exc)
             log.warning("abuse limit storage failed; letting the request through", extra={"rule": rule.value})
 
     async def fail(self, rule: Rule, *key_parts: object) -> None:
@@ -343,8 +349,15 @@ class AbuseLimits:
         try:
             for item in self._rules[rule]:
                 await self._limiter.hit(item, key)
-        except StorageError:
+        except StorageError as exc:
+            self._raise_if_database_down(exc)
             log.warning("abuse limit storage failed; the failure is not counted", extra={"rule": rule.value})
+
+    def _raise_if_database_down(self, exc: StorageError) -> None:
+        """Raise the storage's own error when it says the service's database is unavailable."""
+        cause = exc.storage_error
+        if isinstance(self.storage, PostgresStorage) and is_connection_error(cause):
+            raise cause from None
 
     async def clear(self, rule: Rule, *key_parts: object) -> None:
         """Forget the counts of ``key_parts`` under ``rule`` (say, after a successful sign-in)."""

@@ -70,6 +70,24 @@ class Settings(FmfSettings):
     db_pool_min: int = Field(2, ge=1, description="Smallest database pool size.")
     db_pool_max: int = Field(10, ge=1, description="Largest database pool size.")
 
+    # Database outages (shared/db.py): every wait on the database is bounded, and a request that meets an
+    # outage is answered 503 with Retry-After (shared/http.py) instead of hanging or failing with 500.
+    db_acquire_timeout_s: float = Field(
+        2.0, gt=0, description="Longest wait for a pooled connection (a free one, or a new one opened), seconds."
+    )
+    db_connect_timeout_s: float = Field(
+        2.0, gt=0, description="Longest wait for PostgreSQL to accept a new connection, seconds."
+    )
+    db_statement_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        description="Longest a statement may run, seconds: PostgreSQL cancels it (statement_timeout), and the "
+        "service stops waiting for a server that does not answer.",
+    )
+    db_retry_after_s: int = Field(
+        5, ge=1, description="Retry-After (seconds) of the 503 answered while the database is unavailable."
+    )
+
     # HTTP edge (shared/http.py): what every service accepts and whom it believes
     max_body_bytes: int = Field(
         65_536, ge=1, description="Largest request body accepted; a larger one is answered 413 before it is read."

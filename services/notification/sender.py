@@ -32,7 +32,7 @@ from services.notification.messages import Facts, MeetingView, TenantView
 from services.notification.settings import NotificationSettings
 from services.notification.sms import SmsGateway
 from shared import metrics, outbox
-from shared.db import Conn
+from shared.db import Conn, is_connection_error
 from shared.events import NotificationOutcome, make_event
 from shared.service import Runtime
 from shared.waker import Waker
@@ -41,14 +41,6 @@ log = logging.getLogger(__name__)
 SOURCE = "notification"
 NOTIFY_CHANNEL = "fmf_notifications"
 _DB_TROUBLE = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
-# The connection itself is in trouble: nothing about this message, so it is tried again later.
-_CONNECTION_TROUBLE = (
-    OSError,
-    asyncpg.InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.exceptions.InsufficientResourcesError,
-)
 
 Clock = Callable[[], datetime]
 
@@ -96,9 +88,12 @@ class Sender:
             try:
                 async with conn.transaction():  # a savepoint: a failure here leaves the claim usable
                     outcome = await self._handle(conn, row, now)
-            except _CONNECTION_TROUBLE:
-                raise
             except Exception as exc:
+                if is_connection_error(exc):
+                    # The database is unavailable (stopped, frozen, out of connections, a statement cut off by
+                    # the statement timeout): nothing about this message, so the round fails and it is tried
+                    # again once the database answers.
+                    raise
                 log.error(
                     "notification could not be handled; marked failed",
                     extra={"notification_id": str(row["id"]), "kind": row["kind"], **error_facts(exc)},

@@ -25,19 +25,32 @@ from shared.ratelimit import AbuseLimits, Rule, client_key
 from shared.service import runtime_of
 
 T = TypeVar("T")
-_creating = asyncio.Lock()
 
 
 async def abuse_limits(request: Request) -> AbuseLimits:
-    """The service's abuse limits, made on first use from its settings and database pool."""
+    """The service's abuse limits, made on first use from its settings and database pool.
+
+    The requests that arrive while they are being made wait for that one attempt and share its outcome:
+    when the database is unavailable, all of them get its error at once (answered 503), rather than
+    each trying in turn, and the next request tries again."""
     state = request.app.state
-    if getattr(state, "abuse_limits", None) is None:
-        async with _creating:
-            if getattr(state, "abuse_limits", None) is None:
-                runtime = runtime_of(request)
-                state.abuse_limits = await AbuseLimits.from_settings(runtime.settings, runtime.db)
-    limits: AbuseLimits = state.abuse_limits
-    return limits
+    limits: AbuseLimits | None = getattr(state, "abuse_limits", None)
+    if limits is not None:
+        return limits
+    pending: asyncio.Future[AbuseLimits] | None = getattr(state, "abuse_limits_making", None)
+    if pending is None:
+        runtime = runtime_of(request)
+        pending = asyncio.ensure_future(AbuseLimits.from_settings(runtime.settings, runtime.db))
+        state.abuse_limits_making = pending
+    making: asyncio.Future[AbuseLimits] = pending
+    try:
+        made = await asyncio.shield(making)
+    finally:
+        if making.done() and getattr(state, "abuse_limits_making", None) is making:
+            state.abuse_limits_making = None
+            if not making.cancelled() and making.exception() is None:
+                state.abuse_limits = making.result()
+    return made
 
 
 def client_of(request: Request) -> str:

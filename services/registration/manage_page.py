@@ -1,17 +1,21 @@
 """The participant's own pages: the manage link in every message (see the place, cancel it, give feedback
 after the meeting, ask to erase one's data), and the links that confirm a sign-up or an erasure.
-Plain HTML forms, no JavaScript."""
+Plain HTML forms, no JavaScript.
+
+While the database cannot be reached, every page answers 503 with ``Retry-After`` and a plain HTML page
+that says so in Norwegian and English (the API answers problem+json instead)."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qs, urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import ValidationError
 
@@ -19,11 +23,45 @@ from services.registration import guard
 from services.registration.deps import RuntimeDep
 from services.registration.schemas import FeedbackIn
 from services.registration.usecases import registrations
+from shared.db import CONNECTION_ERRORS, is_connection_error
 from shared.errors import Conflict, NotFound, TooManyRequests
+from shared.http import log_database_unavailable, retry_after_s
 
-router = APIRouter(tags=["participant pages"], include_in_schema=False)
 T = TypeVar("T")
 _templates = Environment(loader=FileSystemLoader(Path(__file__).with_name("templates")), autoescape=select_autoescape())
+
+
+def unavailable_page(retry_after: int) -> HTMLResponse:
+    """The page shown while the database cannot be reached: 503 with ``Retry-After`` (seconds)."""
+    return _page(
+        "link_problem.html",
+        503,
+        {"Retry-After": str(retry_after)},
+        nb="Tjenesten er midlertidig utilgjengelig. Prøv igjen om litt.",
+        en=f"The service is temporarily unavailable. Please try again in {retry_after} seconds.",
+    )
+
+
+class _PageRoute(APIRoute):
+    """A participant page: a database outage, wherever it surfaces (abuse limits, the use case), is
+    answered with ``unavailable_page`` rather than problem+json."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def page_or_unavailable(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except CONNECTION_ERRORS as exc:
+                if not is_connection_error(exc):
+                    raise
+                log_database_unavailable(request, exc)
+                return unavailable_page(retry_after_s(request))
+
+        return page_or_unavailable
+
+
+router = APIRouter(tags=["participant pages"], include_in_schema=False, route_class=_PageRoute)
 
 
 async def _form(request: Request) -> dict[str, str]:

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import asyncpg
+from aiokafka import ConsumerRebalanceListener
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.message import StreamMessage
@@ -197,9 +198,14 @@ class EventConsumer:
         return register
 
     def subscribe(
-        self, *topic_names: str, session_timeout_ms: int = 10_000, heartbeat_interval_ms: int = 3_000
+        self,
+        *topic_names: str,
+        session_timeout_ms: int = 10_000,
+        heartbeat_interval_ms: int = 3_000,
+        listener: ConsumerRebalanceListener | None = None,
     ) -> None:
-        """Subscribe the group to ``topic_names`` (committing each offset only after the message is done)."""
+        """Subscribe the group to ``topic_names`` (committing each offset only after the message is done);
+        ``listener`` hears of each rebalance (``shared.broker_loss.ConsumerRewinder``)."""
         subscriber = self.broker.subscriber(
             *topic_names,
             group_id=self.group,
@@ -209,6 +215,7 @@ class EventConsumer:
             heartbeat_interval_ms=heartbeat_interval_ms,
             decoder=_raw_body,
             title=f"{self.group}:{','.join(topic_names)}",
+            listener=listener,
         )
         subscriber(self.process)
 

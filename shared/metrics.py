@@ -31,3 +31,13 @@ NOTIFICATIONS = Counter("fmf_notifications_total", "Notifications by outcome.", 
 CONSUMER_LAG = Gauge("fmf_consumer_lag", "High-water mark minus committed offset.", ["topic", "group"])
 # Bounded: one label value per rule of shared/ratelimit.py.
 ABUSE_LIMITED = Counter("fmf_abuse_limited_total", "Requests refused by an abuse limit.", ["rule"])
+# The broker came back without the log the outbox was published into (shared/broker_loss.py).
+BROKER_LOG_LOST = Counter("fmf_broker_log_lost_total", "Times the outbox relay found the broker had lost its log.")
+OUTBOX_REPUBLISHED = Counter(
+    "fmf_outbox_republished_total",
+    "Outbox rows put back to be published again, by cause (broker_loss, operator).",
+    ["cause"],
+)
+CONSUMER_REWINDS = Counter(
+    "fmf_consumer_rewinds_total", "Times a consumer group went back to the beginning after a broker loss.", ["group"]
+)

@@ -22,7 +22,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 
-from shared import locks, metrics
+from shared import broker_loss, locks, metrics
 from shared.db import Conn
 from shared.events import Envelope, topic_for
 from shared.waker import Waker
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 _TRANSIENT = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, KafkaError)
 
 NOTIFY_CHANNEL = "fmf_outbox"
+PARTITIONS_TIMEOUT_S = 10.0  # longest a round waits for a topic's partitions
 GATHER_S = 0.005  # seconds a woken relay lets the commits of a busy moment gather, so one round takes them
 
 
@@ -106,6 +107,24 @@ async def enqueue_tombstones(
     await _insert(conn, rows)
 
 
+async def republish(conn: Conn, since: datetime | None = None) -> int:
+    """Put the kept outbox rows back to be published again: all, or those created at or after ``since``
+    (aware). The running relay publishes them in ``seq`` order (so in order per key); consumers' inboxes
+    make the repeats no-ops. Rows scrubbed of personal data were deleted and stay so; tombstones stay
+    tombstones. Wakes the relay; returns how many rows."""
+    if since is not None and since.tzinfo is None:
+        raise ValueError("since must carry a time zone")
+    status = await conn.execute(
+        "UPDATE outbox SET published_at = NULL WHERE published_at IS NOT NULL"
+        " AND ($1::timestamptz IS NULL OR created_at >= $1)",
+        since,
+    )
+    count = int(status.split()[-1])
+    await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
+    metrics.OUTBOX_REPUBLISHED.labels(cause="operator").inc(count)
+    return count
+
+
 class OutboxRelay:
     """Publishes the outbox to Kafka in ``seq`` order: per round, each partition's rows as record batches.
 
@@ -113,6 +132,11 @@ class OutboxRelay:
     whole or not at all, so a failure never lets a later row of a key overtake an earlier one. Rows are
     partitioned as Kafka's default partitioner does (murmur2 of the key), so a key lands where any
     other producer would put it.
+
+    The outbox is the source of truth, and the topics its copy: published rows are kept
+    ``retention_hours``, and a round first checks (``broker_loss.LogGuard``: every ``check_interval_s``
+    seconds, and after a failed round) that the broker still holds the log they were published into. When
+    it does not, every kept row is published again, in ``seq`` order.
     """
 
     def __init__(
@@ -124,6 +148,10 @@ class OutboxRelay:
         poll_interval_s: float = 1.0,
         batch_size: int = 200,
         client_id: str = "fmf-outbox-relay",
+        retention_hours: float = 168.0,
+        topic_partitions: int = 6,
+        topic_replication: int = 1,
+        check_interval_s: float = 3.0,
     ) -> None:
         self.pool = pool
         self.dsn = dsn
@@ -133,6 +161,10 @@ class OutboxRelay:
         self.batch_size = batch_size
         self._producer: AIOKafkaProducer | None = None
         self._partitioner = DefaultPartitioner()
+        self.retention_hours = retention_hours
+        self.guard = broker_loss.LogGuard(
+            bootstrap, topic_partitions, topic_replication, check_interval_s=check_interval_s
+        )
 
     async def run(self) -> None:
         """Publish what is due, then wait for a NOTIFY on ``fmf_outbox`` or the poll interval; again."""
@@ -143,19 +175,25 @@ class OutboxRelay:
                     try:
                         while await self.drain() == self.batch_size:
                             pass
-                    except _TRANSIENT as exc:
+                    except (*_TRANSIENT, TimeoutError) as exc:
+                        self.guard.failed()
                         log.warning("outbox relay round failed; retrying", extra={"error": repr(exc)})
                     await waker.wait()
         finally:
             await self.close()
 
     async def close(self) -> None:
+        """Stop the relay's Kafka clients (they start again when needed)."""
+        await self.guard.close()
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
 
     async def drain(self) -> int:
-        """Publish one batch; return how many rows were published."""
+        """Publish one batch; return how many rows were published. When a look at the broker is due, first
+        check that it still has the log the rows went into (``check_log``)."""
+        if self.guard.due():
+            await self.check_log()
         async with self.pool.acquire() as conn, conn.transaction():
             if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", locks.OUTBOX_RELAY):
                 metrics.OUTBOX_BACKLOG.set(0)  # another replica relays and reports the backlog
@@ -175,12 +213,34 @@ class OutboxRelay:
             backlog = await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
             metrics.OUTBOX_BACKLOG.set(backlog - len(rows))
             if not rows:
-                await conn.execute("DELETE FROM outbox WHERE published_at < now() - interval '7 days'")
+                await conn.execute(
+                    "DELETE FROM outbox WHERE published_at < now() - $1 * interval '1 hour'", self.retention_hours
+                )
         return len(rows)
+
+    async def check_log(self) -> str | None:
+        """Look at the broker under the relay's lock (``broker_loss.LogGuard.examine``); when it lost the log
+        the outbox was published into, mark every kept row unpublished, committed at once so that the next
+        rounds, of any replica, publish them again. Returns why, or None when nothing was lost (or another
+        replica holds the lock and looks itself). Raises what the broker or the database raise."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", locks.OUTBOX_RELAY):
+                self.guard.postpone()  # the replica holding the lock looks
+                return None
+            verdict = await self.guard.examine(conn)
+            if verdict.reason is not None:
+                await broker_loss.republish_after_loss(conn, verdict.reason)
+        if verdict.reason is not None:
+            await self._refresh_metadata()
+        return verdict.reason
 
     async def _publish(self, rows: list[asyncpg.Record]) -> None:
         producer = await self._started_producer()
-        partitions = {topic: sorted(await producer.partitions_for(topic)) for topic in {r["topic"] for r in rows}}
+        # Bounded: a broker that is gone must fail the round (and have the log checked), not hang it.
+        partitions = {
+            topic: sorted(await asyncio.wait_for(producer.partitions_for(topic), PARTITIONS_TIMEOUT_S))
+            for topic in {r["topic"] for r in rows}
+        }
         by_partition: dict[tuple[str, int], list[asyncpg.Record]] = defaultdict(list)
         for row in rows:  # rows are in seq order, so each partition's list is too
             partition = self._partitioner(row["key"].encode(), partitions[row["topic"]], partitions[row["topic"]])
@@ -203,11 +263,17 @@ class OutboxRelay:
             metrics.OUTBOX_PUBLISH_DELAY.observe(max((sent_at - row["created_at"]).total_seconds(), 0.0))
         metrics.OUTBOX_PUBLISHED.labels(topic=topic).inc(len(rows))
 
-    @staticmethod
-    async def _send(producer: AIOKafkaProducer, batch: BatchBuilder, topic: str, partition: int) -> None:
-        if batch.record_count():
+    async def _send(self, producer: AIOKafkaProducer, batch: BatchBuilder, topic: str, partition: int) -> None:
+        count = batch.record_count()
+        if count:
             batch.close()
-            await (await producer.send_batch(batch, topic, partition=partition))
+            sent = await (await producer.send_batch(batch, topic, partition=partition))
+            self.guard.acknowledged(topic, partition, sent.offset)
+
+    async def _refresh_metadata(self) -> None:
+        """After topics were recreated: partition rows by the partitions the topics have now."""
+        if self._producer is not None:
+            await self._producer.client.force_metadata_update()
 
     async def _started_producer(self) -> AIOKafkaProducer:
         if self._producer is None:

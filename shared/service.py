@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import asyncpg
+from aiokafka import AIOKafkaConsumer
 from fastapi import APIRouter, FastAPI, Request
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_fastapi_instrumentator import Instrumentator
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from shared import db, lag, logs, metrics, topics
+from shared import broker_loss, db, lag, logs, metrics, topics
 from shared.consumer import EventConsumer
 from shared.http import (
     BodySizeLimit,
@@ -77,12 +78,22 @@ class Runtime(Generic[S]):
         )
         if spec.register_handlers is not None:
             spec.register_handlers(self.consumer)
+        # Takes the consumers back to the beginning when the broker comes back without its log.
+        self.rewinder = broker_loss.ConsumerRewinder(
+            settings.kafka_bootstrap, self._kafka_consumers, self.consumer.group
+        )
         if spec.subscribes_to:
             self.consumer.subscribe(
                 *spec.subscribes_to,
                 session_timeout_ms=settings.kafka_session_timeout_ms,
                 heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+                listener=self.rewinder,
             )
+
+    def _kafka_consumers(self) -> list[AIOKafkaConsumer]:
+        """The aiokafka consumers of the service's running subscribers."""
+        found = (getattr(subscriber, "consumer", None) for subscriber in self.broker.subscribers)
+        return [c for c in found if isinstance(c, AIOKafkaConsumer)]
 
     @property
     def db(self) -> asyncpg.Pool:
@@ -95,6 +106,8 @@ class Runtime(Generic[S]):
         await db.ensure_database(settings.database_url)
         await db.migrate(settings.database_url, self.spec.migrations)
         await topics.ensure_topics(settings.kafka_bootstrap, settings.topic_partitions, settings.topic_replication)
+        # The group's positions belong to this log: a later epoch means another one.
+        self.rewinder.known = await broker_loss.ensure_epoch(settings.kafka_bootstrap, settings.topic_replication)
         self.pool = await db.create_pool(
             settings.database_url, settings.db_pool_min, settings.db_pool_max, role=self.spec.db_role
         )
@@ -107,6 +120,10 @@ class Runtime(Generic[S]):
             poll_interval_s=settings.outbox_poll_interval_s,
             batch_size=settings.outbox_batch_size,
             client_id=f"fmf-{self.spec.name}-outbox",
+            retention_hours=settings.outbox_retention_hours,
+            topic_partitions=settings.topic_partitions,
+            topic_replication=settings.topic_replication,
+            check_interval_s=settings.broker_check_interval_s,
         )
         tasks = [asyncio.create_task(_supervised("outbox-relay", relay.run))]
         if self.spec.subscribes_to:
@@ -118,6 +135,8 @@ class Runtime(Generic[S]):
                 settings.lag_interval_s,
             )
             tasks.append(asyncio.create_task(_supervised("consumer-lag", watch_lag)))
+            watch_log = functools.partial(self.rewinder.watch, settings.broker_check_interval_s)
+            tasks.append(asyncio.create_task(_supervised("broker-loss", watch_log)))
         for task in self.spec.background:
             tasks.append(asyncio.create_task(_supervised(task.__name__, functools.partial(task, self))))
         try:

@@ -65,6 +65,14 @@ class Settings(FmfSettings):
     outbox_batch_size: int = Field(200, ge=1, description="Outbox rows published per relay round.")
     lag_interval_s: float = Field(15.0, gt=0, description="How often each service measures its consumer lag.")
     consumer_max_attempts: int = Field(3, ge=1, description="Attempts before a failing event goes to DLQ.")
+    outbox_retention_hours: float = Field(
+        168.0,
+        gt=0,
+        description="Hours a published outbox row is kept: what the relay can publish again after a broker loss.",
+    )
+    broker_check_interval_s: float = Field(
+        3.0, gt=0, description="How often the relay and consumers check that the broker still has its log."
+    )
 
     # Database pool
     db_pool_min: int = Field(2, ge=1, description="Smallest database pool size.")

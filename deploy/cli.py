@@ -18,6 +18,7 @@ import typer
 from aiokafka.errors import KafkaConnectionError
 from pydantic import Field, SecretStr
 
+from deploy.dlq_cli import dlq_app
 from shared import topics
 from shared.registry import SERVICES
 from shared.settings import FmfSettings, Settings
@@ -37,7 +38,6 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Operate the 
 tenant_app = typer.Typer(no_args_is_help=True, help="Municipalities (tenants).")
 token_app = typer.Typer(no_args_is_help=True, help="Coordinator tokens.")
 topic_app = typer.Typer(no_args_is_help=True, help="Kafka topics.")
-dlq_app = typer.Typer(no_args_is_help=True, help="Dead-letter topics.")
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(token_app, name="token")
 app.add_typer(topic_app, name="topic")
@@ -195,17 +195,6 @@ def rebuild(service: str = "reporting") -> None:
 
     result = _run(run(ReportingSettings()))
     typer.echo(f"rebuilt: {result.events} events applied, {result.skipped} skipped, in {result.seconds:.1f} s")
-
-
-@dlq_app.command("replay")
-def dlq_replay(topic: str) -> None:
-    """Publish the messages of <topic>.dlq to <topic> again, e.g. after a fix; the inbox skips duplicates."""
-    from deploy import offsets
-
-    if topic not in topics.ALL:
-        raise typer.BadParameter(f"one of: {', '.join(topics.ALL)}")
-    count = _run(offsets.republish_dead_letters(Settings().kafka_bootstrap, topic))
-    typer.echo(f"republished {count} messages from {topics.dlq(topic)} to {topic}")
 
 
 @app.command()

@@ -19,6 +19,17 @@ handler keeps failing, is copied to ``<topic>.dlq`` with the error and then ackn
 partition moves on. While the database itself is unreachable the message is retried, not dead-lettered:
 that is not the message's fault. An event no handler wants is counted (``fmf_events_ignored_total``);
 one of a type this code does not know is also logged.
+
+The offset is committed only once the message is applied, ignored or safely copied to its dead-letter
+topic: while that copy fails, the partition waits and the copy is retried (``fmf_dlq_publish_failures_total``),
+and after ``dlq_patience_s`` the message is handed back to Kafka (the partition rewinds to it) instead of
+being acknowledged. ``AckPolicy.ACK`` alone would not do: FastStream acks under it after the handler even
+when the handler raised.
+
+A dead letter the operator replays (``fmf dlq replay``, ``shared/dlq.py``) comes back on its original
+topic with ``x-replay-for: <group>``: every other group acknowledges it unread
+(``fmf_dlq_replays_skipped_total``); the group it names applies it as any message (its inbox drops a
+repeat), and dead-letters it again, once, if it still fails.
 """
 
 from __future__ import annotations
@@ -34,12 +45,14 @@ from typing import Any, Generic, TypeVar
 import asyncpg
 from aiokafka import ConsumerRebalanceListener
 from faststream import AckPolicy
+from faststream.exceptions import NackMessage
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.message import StreamMessage
 from pydantic import ValidationError
 
 from shared import db, inbox, logs, metrics
 from shared.db import Conn
+from shared.dlq import REPLAY_FOR_HEADER
 from shared.events import EVENT_TYPES, Envelope, Payload
 from shared.topics import dlq
 
@@ -50,7 +63,6 @@ Handler = Callable[[Conn, Envelope, P], Awaitable[None]]
 """A handler of one payload type: ``(conn, event, payload) -> None``, run in the inbox transaction."""
 EnvelopeHandler = Callable[[Conn, Envelope], Awaitable[None]]
 
-_DB_DOWN = (OSError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError)
 # The label of every type not in EVENT_TYPES: types come off the wire, and labels must stay bounded.
 UNKNOWN_TYPE = "unknown"
 
@@ -169,11 +181,21 @@ class EventConsumer:
     -> ``Route``), dead-letters. ``pool`` is set when the service starts; ``max_attempts`` counts a
     handler's tries before its message is dead-lettered."""
 
-    def __init__(self, group: str, pool: asyncpg.Pool | None, broker: KafkaBroker, *, max_attempts: int = 3) -> None:
+    def __init__(
+        self,
+        group: str,
+        pool: asyncpg.Pool | None,
+        broker: KafkaBroker,
+        *,
+        max_attempts: int = 3,
+        dlq_patience_s: float = 60.0,
+    ) -> None:
         self.group = group
         self.pool = pool
         self.broker = broker
         self.max_attempts = max_attempts
+        # How long a failing dead-letter copy is retried before the message is handed back to Kafka.
+        self.dlq_patience_s = dlq_patience_s
         self.handlers: dict[str, Route[Any]] = {}
 
     def use(self, handlers: Mapping[str, Route[Any]]) -> None:
@@ -224,6 +246,10 @@ class EventConsumer:
         logs.clear()
         if not body:
             return  # a tombstone on a compacted topic: its meaning arrives as an event of its own
+        replay_for = _header(msg, REPLAY_FOR_HEADER)
+        if replay_for is not None and replay_for != self.group:
+            metrics.DLQ_REPLAYS_SKIPPED.labels(group=self.group).inc()
+            return  # a dead letter of another group, replayed for that group alone
         try:
             event = Envelope.model_validate_json(body)
         except ValidationError as exc:
@@ -262,11 +288,13 @@ class EventConsumer:
                     if await inbox.claim(conn, self.group, event):
                         await row.handler(conn, event, payload)
                 return
-            except _DB_DOWN as exc:
-                log.warning("database unreachable; retrying event", extra={"error": repr(exc)})
-                await asyncio.sleep(outage_wait)
-                outage_wait = min(outage_wait * 2, 5.0)
             except Exception as exc:
+                if _database_unreachable(exc):
+                    metrics.CONSUMER_DB_RETRIES.labels(group=self.group).inc()
+                    log.warning("database unreachable; retrying event", extra={"error": repr(exc)})
+                    await asyncio.sleep(outage_wait)
+                    outage_wait = min(outage_wait * 2, 5.0)
+                    continue
                 failures += 1
                 log.exception("event handler failed", extra={"event_type": event.type, "attempt": failures})
                 if failures >= self.max_attempts:
@@ -276,10 +304,15 @@ class EventConsumer:
 
     async def dead_letter(self, body: bytes, msg: KafkaMessage, error: str) -> None:
         """Copy the message to ``<topic>.dlq`` with its headers and ``x-error`` (cut to 2000 characters),
-        ``x-original-topic``/``-partition``/``-offset`` and ``x-consumer-group``; the caller then acks it."""
+        ``x-original-topic``/``-partition``/``-offset`` and ``x-consumer-group``; the caller then acks it.
+
+        A failed copy is retried with doubling pauses (0.2 s up to 5 s; each failure logged at error level
+        and counted in ``fmf_dlq_publish_failures_total``) for ``dlq_patience_s`` seconds; then it raises
+        ``faststream.exceptions.NackMessage``, which makes FastStream rewind the partition to this message
+        instead of committing it, so it is delivered again."""
         record = msg.raw_message
         topic = record.topic  # type: ignore[union-attr]
-        headers = {k: v.decode(errors="replace") if isinstance(v, bytes) else str(v) for k, v in msg.headers.items()}
+        headers = {k: _text(v) for k, v in msg.headers.items()}
         headers.update(
             {
                 "x-error": error[:2000],
@@ -289,9 +322,46 @@ class EventConsumer:
                 "x-consumer-group": self.group,
             }
         )
-        await self.broker.publish(body, dlq(topic), key=record.key, headers=headers)  # type: ignore[union-attr]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.dlq_patience_s
+        pause = 0.2
+        while True:
+            try:
+                await self.broker.publish(body, dlq(topic), key=record.key, headers=headers)  # type: ignore[union-attr]
+                break
+            except Exception as exc:
+                metrics.DLQ_PUBLISH_FAILURES.labels(topic=topic).inc()
+                log.error(
+                    "could not copy the message to its dead-letter topic; the partition waits",
+                    extra={"topic": dlq(topic), "error": repr(exc)[:500]},
+                )
+                if loop.time() + pause > deadline:
+                    # Never ack a message whose copy is not written: Kafka delivers it again.
+                    raise NackMessage() from exc
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 5.0)
         metrics.DLQ_MESSAGES.labels(topic=topic).inc()
         log.error("message dead-lettered", extra={"topic": topic, "error": error[:500]})
+
+
+def _database_unreachable(exc: BaseException) -> bool:
+    """The database's fault, not the message's: retry the message, never dead-letter it.
+
+    ``db.is_connection_error``, and asyncpg's ``InternalClientError``: on a connection whose server
+    process was terminated while it sat idle in the pool (``pg_terminate_backend``, a restart), the next
+    statement fails with "cannot switch to state N; another operation (2) is in progress" instead of a
+    connection error. ``db.transaction`` terminates that connection, so the retry gets a fresh one."""
+    return db.is_connection_error(exc) or isinstance(exc, asyncpg.InternalClientError)
+
+
+def _text(value: object) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def _header(msg: KafkaMessage, name: str) -> str | None:
+    """The message's header ``name`` as text, or None when it has none."""
+    value = msg.headers.get(name)
+    return None if value is None else _text(value)
 
 
 def _known(event_types: tuple[str, ...]) -> tuple[str, ...]:

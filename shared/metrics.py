@@ -31,6 +31,17 @@ NOTIFICATIONS = Counter("fmf_notifications_total", "Notifications by outcome.", 
 CONSUMER_LAG = Gauge("fmf_consumer_lag", "High-water mark minus committed offset.", ["topic", "group"])
 # Bounded: one label value per rule of shared/ratelimit.py.
 ABUSE_LIMITED = Counter("fmf_abuse_limited_total", "Requests refused by an abuse limit.", ["rule"])
+DLQ_PUBLISH_FAILURES = Counter(
+    "fmf_dlq_publish_failures_total",
+    "Failed copies of a message to its dead-letter topic (each retried; the message is not acknowledged).",
+    ["topic"],
+)
+DLQ_REPLAYS_SKIPPED = Counter(
+    "fmf_dlq_replays_skipped_total", "Replayed dead letters of another consumer group, acknowledged unread.", ["group"]
+)
+CONSUMER_DB_RETRIES = Counter(
+    "fmf_consumer_db_retries_total", "Events retried because the database could not be reached.", ["group"]
+)
 # The broker came back without the log the outbox was published into (shared/broker_loss.py).
 BROKER_LOG_LOST = Counter("fmf_broker_log_lost_total", "Times the outbox relay found the broker had lost its log.")
 OUTBOX_REPUBLISHED = Counter(

@@ -22,6 +22,11 @@ CONTACTS = "fmf.contacts.v1"
 
 ALL = (TENANTS, MEETINGS, REGISTRATIONS, MATCHING, NOTIFICATIONS, FEEDBACK, CONTACTS)
 COMPACTED = frozenset({CONTACTS})
+# What the operator did with each dead letter (replayed, skipped, purged), keyed by
+# ``<dlq topic>:<partition>:<offset>``: compacted, so the latest mark of each dead letter is kept. Written
+# and read by ``shared/dlq.py`` (the command line has no database); one partition is plenty.
+DLQ_MARKS = "fmf.dlq-marks.v1"
+DLQ_MARKS_CONFIG = {"cleanup.policy": "compact"}
 
 _HOUR_MS = 3_600_000
 
@@ -74,6 +79,8 @@ async def ensure_topics(bootstrap: str, partitions: int, replication: int = 1) -
                     # The dead letters of a compacted topic are kept whole: each is a case to look at.
                     config = topic_config(topic) if name == topic else {}
                     wanted.append(NewTopic(name, partitions, replication, topic_configs=config))
+        if DLQ_MARKS not in existing:
+            wanted.append(NewTopic(DLQ_MARKS, 1, replication, topic_configs=dict(DLQ_MARKS_CONFIG)))
         if wanted:
             with contextlib.suppress(TopicAlreadyExistsError):  # another process was faster
                 await admin.create_topics(wanted)

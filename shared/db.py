@@ -243,12 +243,13 @@ def _drop_if_lost(conn: Conn, exc: BaseException) -> None:
     is back, and nobody waits for an answer from a server that does not give one (a ROLLBACK, or the
     acknowledgement of a cancelled statement, would wait on a frozen server)."""
     if is_connection_error(exc):
-        _close_now(conn)
+        close_now(conn)
 
 
-def _close_now(conn: Conn) -> None:
-    """Close ``conn`` without a word to the server. A pooled connection that was lost has been taken back
-    by the pool already (its proxy then refuses every call): nothing to do."""
+def close_now(conn: Conn) -> None:
+    """Close ``conn`` without a word to the server (a pooled one is then replaced by the pool), for a
+    connection that must not be waited on. A pooled connection that was lost has been taken back by the
+    pool already (its proxy then refuses every call): nothing to do. Never raises."""
     with contextlib.suppress(asyncpg.InterfaceError):
         if not conn.is_closed():
             conn.terminate()
@@ -264,7 +265,7 @@ async def _roll_back(conn: Conn, cause: BaseException | None = None) -> None:
             return
         except BaseException:
             pass  # a closed or released connection included: closing it below is then a no-op
-    _close_now(conn)
+    close_now(conn)
 
 
 def with_database(dsn: str, database: str) -> str:

@@ -28,7 +28,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import logs, metrics
-from shared.db import CONNECTION_ERRORS, is_connection_error
+from shared.db import CONNECTION_ERRORS, close_now, is_connection_error
 from shared.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unprocessable
 
 log = logging.getLogger(__name__)
@@ -417,7 +417,7 @@ async def _check_database(runtime: Any) -> str:
         try:
             await conn.fetchval("SELECT 1", timeout=budget)
         except BaseException:
-            conn.terminate()  # released at once, without waiting for the server to acknowledge a cancel
+            close_now(conn)  # released at once, without waiting for the server to acknowledge a cancel
             raise
         finally:
             await runtime.pool.release(conn)

@@ -31,14 +31,14 @@ def serve() -> None:
 @app.command()
 def rebuild() -> None:
     """Empty the read model and replay every topic from the beginning (stop the service first)."""
-    from services.reporting.rebuild import ServiceRunning
+    from services.reporting.rebuild import RebuildRefused
     from services.reporting.rebuild import rebuild as run
 
     settings = get_settings()
     logs.configure("reporting", settings.log_level, settings.log_json)
     try:
         result = asyncio.run(run(settings))
-    except ServiceRunning as exc:
+    except RebuildRefused as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from exc
     typer.echo(f"rebuilt: {result.events} events applied, {result.skipped} skipped, in {result.seconds:.1f} s")

@@ -391,6 +391,22 @@ async def empty_read_model(conn: Conn, consumer_group: str) -> None:
     await conn.execute("DELETE FROM inbox WHERE consumer = $1", consumer_group)
 
 
+async def applied_events(conn: Conn, consumer_group: str) -> int:
+    """How many events the read model was built from (the consumer group's inbox rows)."""
+    return int(await conn.fetchval("SELECT count(*) FROM inbox WHERE consumer = $1", consumer_group))
+
+
+async def count_not_in(conn: Conn, consumer_group: str, event_ids: set[uuid.UUID]) -> int:
+    """How many events the read model applied that are not among ``event_ids`` (those on the topics)."""
+    return int(
+        await conn.fetchval(
+            "SELECT count(*) FROM inbox WHERE consumer = $1 AND event_id <> ALL($2::uuid[])",
+            consumer_group,
+            list(event_ids),
+        )
+    )
+
+
 async def claim_events(
     conn: Conn, consumer_group: str, events: list[tuple[uuid.UUID, uuid.UUID, str]]
 ) -> set[uuid.UUID]:

@@ -136,7 +136,7 @@ class Supervisor:
             self._schedule(watched, f"{part.name} did not start again ({_in_short(exc)})")
             return
         now = self.clock()
-        down_for = now - (watched.down_since or now)
+        down_for = now - (now if watched.down_since is None else watched.down_since)
         self.log(f"{part.name} restarted (pid {part.pid()}), {down_for:.1f} s after it went down")
         watched.restart_at = None
         watched.up_since = now
@@ -151,7 +151,7 @@ class Supervisor:
         if ready:
             watched.waiting_for_ready = False
             now = self.clock()
-            down_for = now - (watched.down_since or now)
+            down_for = now - (now if watched.down_since is None else watched.down_since)
             self.log(f"{watched.part.name} is ready again, {down_for:.1f} s after it went down")
 
 

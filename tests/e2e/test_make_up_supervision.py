@@ -28,7 +28,8 @@ import pytest
 
 from deploy.local.runner import RESTART_BACKOFF
 from deploy.local.supervision import Supervisor
-from shared.topics import ALL, connect_admin
+from shared.topics import ALL, TENANTS, connect_admin
+from tests.support import end_offsets
 
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -102,6 +103,7 @@ class Runner:
     broker_port: int
     smtp_port: int
     sms_port: int
+    operator: str  # the operator's token
 
     def said(self) -> str:
         return self.out.read_text(encoding="utf-8", errors="replace")
@@ -166,8 +168,9 @@ def runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runner]:
         broker = re.search(r"Kafka\s+127\.0\.0\.1:(\d+)", text)
         smtp = re.search(r"SMTP sink\s+127\.0\.0\.1:(\d+)", text)
         sms = re.search(r"SMS sink\s+http://127\.0\.0\.1:(\d+)/sms", text)
-        assert broker and smtp and sms, text
-        yield Runner(proc, out, tmp / "var", services, int(broker[1]), int(smtp[1]), int(sms[1]))
+        operator = re.search(r"Operator token:\s+(\S+)", text)
+        assert broker and smtp and sms and operator, text
+        yield Runner(proc, out, tmp / "var", services, int(broker[1]), int(smtp[1]), int(sms[1]), operator[1])
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal: the whole process group
@@ -229,6 +232,17 @@ def test_a_killed_broker_comes_back_on_its_port_with_the_topics(runner: Runner) 
     wait_until(lambda: runner.all_ready() == [], timeout_s=60)
     assert runner.service_pids() == services
     assert runner.proc.poll() is None
+
+    # Events flow again into the new broker: registration's outbox publishes a new tenant there.
+    created = httpx.post(
+        f"http://127.0.0.1:{runner.services['registration']}/v1/tenants",
+        json={"slug": "etter-omstart", "name": "Etter omstart", "municipality_number": "9998"},
+        headers={"Authorization": f"Bearer {runner.operator}"},
+        timeout=10,
+    )
+    assert created.status_code == 201, created.text
+    bootstrap = f"127.0.0.1:{runner.broker_port}"
+    wait_until(lambda: sum(asyncio.run(end_offsets(bootstrap, [TENANTS])).values()) > 0, timeout_s=60, every_s=0.5)
 
 
 def test_a_killed_mail_sink_comes_back_and_keeps_mail(runner: Runner) -> None:

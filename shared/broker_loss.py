@@ -299,14 +299,21 @@ class ConsumerRewinder(ConsumerRebalanceListener):
         self.group = group
         self.known: str | None = None
         self._probe = BrokerProbe(bootstrap)
-        self._lock = asyncio.Lock()
+        # One question at a time on the probe's client (the listener and ``watch`` may ask together); a
+        # lock of its own, never held while a consumer commits, which waits for a rebalance to finish.
+        self._asking = asyncio.Lock()
+        self._rewinding = asyncio.Lock()
+
+    async def _epoch(self) -> str | None:
+        async with self._asking:
+            return await self._probe.epoch()
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         return None
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         try:
-            epoch = await self._probe.epoch()
+            epoch = await self._epoch()
         except KafkaError as exc:
             log.warning("broker epoch not checked on assignment", extra={"error": repr(exc)})
             return
@@ -319,8 +326,8 @@ class ConsumerRewinder(ConsumerRebalanceListener):
     async def check(self) -> int:
         """One look: under a new epoch, rewind every assigned partition and commit its beginning. Returns how
         many partitions were rewound. Raises ``KafkaError`` when the broker cannot be reached."""
-        async with self._lock:
-            epoch = await self._probe.epoch()
+        async with self._rewinding:
+            epoch = await self._epoch()
             if epoch == self.known:
                 return 0
             rewound = 0
@@ -352,7 +359,8 @@ class ConsumerRewinder(ConsumerRebalanceListener):
                 except (KafkaError, OSError) as exc:
                     log.warning("broker epoch not checked", extra={"error": repr(exc)})
         finally:
-            await self._probe.close()
+            async with self._asking:
+                await self._probe.close()
 
 
 async def _seek_to_beginning(consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:

@@ -11,10 +11,12 @@ apply it) and one mail.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
 import time
+import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -25,11 +27,13 @@ import pytest
 
 from deploy.local.embedded import TansuBroker
 from deploy.local.platform import SERVICES, PlatformConfig, ServiceProcesses
-from shared import db
+from shared import db, outbox, topics
+from shared.events import TenantCreated, make_event
+from shared.outbox import OutboxRelay
 from shared.topics import ensure_topics
 from tests.conftest import TEST_PARTITIONS, platform_config, private_dir
 from tests.registration_support import RegistrationApi, Tenant
-from tests.support import RecordingSmtpHandler, eventually, outbox_backlog, wait_until_quiet
+from tests.support import RecordingSmtpHandler, eventually, outbox_backlog, read_all, wait_until_quiet
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -186,3 +190,47 @@ def _published(dsn: str) -> Callable[[], Awaitable[bool]]:
         return await outbox_backlog(dsn) == 0
 
     return check
+
+
+async def test_two_replicas_publish_the_outbox_again_once(postgres_dsn: str, tmp_path: Path) -> None:
+    """Two relays on one database (two replicas of a service): after the loss, one of them marks the rows
+    unpublished, the other finds the new log recorded already; each event lands on the new log once."""
+    broker = TansuBroker(log_path=tmp_path / "tansu.log")
+    broker.start()
+    dsn = db.with_database(postgres_dsn, f"fmf_test_replicas_{uuid.uuid4().hex[:10]}")
+    await db.ensure_database(dsn)
+    await db.migrate(dsn, tmp_path)  # the shared migrations: outbox, inbox, the recorded epoch
+    pool = await db.create_pool(dsn)
+    relays = [OutboxRelay(pool, dsn, broker.bootstrap, topic_partitions=TEST_PARTITIONS) for _ in range(2)]
+    try:
+        await ensure_topics(broker.bootstrap, TEST_PARTITIONS)
+        tenant = uuid.uuid4()
+        events = [
+            make_event(
+                "tenant.created",
+                tenant,
+                TenantCreated(tenant_id=tenant, slug=f"t{i}", name=f"T {i}", municipality_number="0301"),
+            )
+            for i in range(5)
+        ]
+        async with pool.acquire() as conn, conn.transaction():
+            await outbox.enqueue(conn, "test", [(event, tenant) for event in events])
+        assert await relays[0].drain() == 5
+
+        assert broker.proc is not None
+        broker.proc.send_signal(signal.SIGKILL)
+        broker.proc.wait()
+        broker.start()  # empty, on the same port
+
+        reasons = [await relay.check_log() for relay in relays]
+        assert reasons[0] is not None and reasons[1] is None, reasons
+        assert sum([await relay.drain() for relay in relays]) == 5
+        assert [await relay.drain() for relay in relays] == [0, 0]
+        on_log = [json.loads(r.value)["id"] for r in await read_all(broker.bootstrap, [topics.TENANTS])]
+        assert sorted(on_log) == sorted(str(event.id) for event in events)
+    finally:
+        for relay in relays:
+            await relay.close()
+        await pool.close()
+        await db.drop_database(dsn)
+        broker.stop()

@@ -22,7 +22,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from shared import db, logs
+from shared import logs
 from shared.auth import Principal, bearer, resolve, unauthorized
 from shared.errors import NotFound
 from shared.service import runtime_of
@@ -70,7 +70,7 @@ def bearer_auth(
         runtime = runtime_of(request)
         await before_lookup(request)
         # A database that cannot be reached raises here (shared/db.py's timeouts), answered 503 by shared/http.py.
-        async with db.connection(runtime.db) as conn:
+        async with runtime.db.acquire() as conn:
             principal = await resolve(conn, token, runtime.settings.operator_token.get_secret_value())
         if principal is None:
             await on_unknown(request)

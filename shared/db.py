@@ -47,6 +47,9 @@ CONNECTION_ERRORS: tuple[type[Exception], ...] = (
     asyncpg.exceptions.IdleInTransactionSessionTimeoutError,
     # Only "connection is closed", "pool is closing/closed", "another operation is cancelling".
     asyncpg.InterfaceError,
+    # A pooled connection whose server process went away while it sat idle (a restart, an admin shutdown)
+    # fails its next statement with "cannot switch to state N; another operation (2) is in progress".
+    asyncpg.InternalClientError,
 )
 
 _CLOSED_OR_CANCELLING = re.compile(r"connection is closed|pool is clos|operation is cancelling")
@@ -60,7 +63,9 @@ def is_connection_error(exc: BaseException) -> bool:
 
     True for every exception in ``CONNECTION_ERRORS``, except an ``asyncpg.InterfaceError`` that says
     anything but a closed connection, a closing or closed pool, or a cancellation in progress (misuse of
-    the driver, a bug). Looks at ``exc`` itself only, not at its ``__cause__``. Never raises.
+    the driver, a bug). asyncpg's ``InternalClientError`` counts whole: it means the client lost step with
+    the server on that connection, and a new connection is the cure. Looks at ``exc`` itself only, not
+    at its ``__cause__``. Never raises.
     """
     if not isinstance(exc, CONNECTION_ERRORS):
         return False
@@ -116,14 +121,37 @@ class Timeouts:
 class BoundedPool(asyncpg.Pool):
     """An ``asyncpg.Pool`` whose ``acquire()`` waits at most ``acquire_timeout_s`` seconds by default
     (``TimeoutError`` after that); so do ``fetch``, ``execute`` and the other shortcuts, which acquire
-    through it. Releasing a connection waits as long at most."""
+    through it. A connection given back after a connection error (``is_connection_error``) is closed at
+    once rather than waited on (asyncpg would wait for the server to acknowledge the cancelled statement,
+    which a frozen server never does); the pool opens a new one when it is next needed."""
 
     def __init__(self, *args: Any, acquire_timeout_s: float, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.acquire_timeout_s = acquire_timeout_s
 
     def acquire(self, *, timeout: float | None = None) -> Any:
-        return super().acquire(timeout=self.acquire_timeout_s if timeout is None else timeout)
+        return _Borrowed(super().acquire(timeout=self.acquire_timeout_s if timeout is None else timeout))
+
+
+class _Borrowed:
+    """``async with pool.acquire() as conn`` (or ``await pool.acquire()``), closing ``conn`` on the way
+    back to the pool after a connection error."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self._conn: Any = None
+
+    async def __aenter__(self) -> Any:
+        self._conn = await self._inner.__aenter__()
+        return self._conn
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if exc is not None and self._conn is not None and is_connection_error(exc):
+            close_now(self._conn)
+        await self._inner.__aexit__(exc_type, exc, tb)
+
+    def __await__(self) -> Any:
+        return self._inner.__await__()
 
 
 async def init_connection(conn: asyncpg.Connection) -> None:
@@ -197,19 +225,6 @@ def literal(value: str) -> str:
 def tenant_scope(tenant: object) -> str:
     """The statement that scopes a transaction to ``tenant``, for ``transaction(pool, setup=...)``."""
     return f"SELECT set_config('app.tenant_id', {literal(str(tenant))}, true)"
-
-
-@contextlib.asynccontextmanager
-async def connection(pool: asyncpg.Pool) -> AsyncIterator[Conn]:
-    """A connection borrowed from ``pool`` for statements outside a transaction (``pool.acquire()``), closed
-    rather than given back after a connection error, so that giving it back does not wait for a server
-    that does not answer. Raises what acquiring raises (``TimeoutError`` after the acquire timeout)."""
-    async with pool.acquire() as conn:
-        try:
-            yield conn
-        except BaseException as exc:
-            _drop_if_lost(conn, exc)
-            raise
 
 
 @contextlib.asynccontextmanager

@@ -160,6 +160,11 @@ def outage(kafka_bootstrap: str, smtp: tuple[int, RecordingSmtpHandler]) -> Iter
     finally:
         resume(postgres)  # should a test have failed while the server was frozen
         service.stop()
+        log = folder / "logs" / "registration.log"
+        lines = [json.loads(line) for line in log.read_text(errors="replace").splitlines() if line.startswith("{")]
+        errors = [f"{e['event']}: {e.get('exception', '')[-700:]}" for e in lines if e.get("level") == "error"]
+        if errors:
+            print("\nregistration logged errors:\n" + "\n".join(errors[-6:]))
         postgres.destroy()
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -228,6 +233,7 @@ async def load_through(outage: Outage, http: httpx.AsyncClient, fault: Callable[
     load = Load(http, api, tenant, meeting_id, manage_url)
     running = asyncio.create_task(load.run())
     try:
+
         async def settled() -> bool:
             return _answered_ok(load.answers, ("coordinator", "public", "read", "page"))
 

@@ -44,6 +44,8 @@ OUTAGES = [
     asyncpg.InterfaceError("pool is closing"),
     asyncpg.InterfaceError("pool is closed"),
     asyncpg.InterfaceError("cannot perform operation: another operation is cancelling"),
+    # A pooled connection whose server process was terminated while it sat idle (seen with pg_ctl stop).
+    asyncpg.InternalClientError("cannot switch to state 11; another operation (2) is in progress"),
 ]
 
 NOT_OUTAGES = [

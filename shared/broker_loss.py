@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 EPOCH_TOPIC = "fmf.broker-epoch.v1"
 EPOCH_PARTITION = TopicPartition(EPOCH_TOPIC, 0)
 READ_TIMEOUT_MS = 3000
+# The epoch is the topic's first record, so it must stay: no retention by time or size (a broker's default
+# of a week would otherwise make every service take the log for lost once a week), and no compaction.
+EPOCH_CONFIG = {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"}
 
 
 class BrokerProbe:
@@ -124,7 +127,7 @@ async def ensure_epoch(bootstrap: str, replication: int = 1) -> str:
     try:
         if EPOCH_TOPIC not in set(await admin.list_topics()):
             with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics([NewTopic(EPOCH_TOPIC, 1, replication)])
+                await admin.create_topics([NewTopic(EPOCH_TOPIC, 1, replication, topic_configs=dict(EPOCH_CONFIG))])
     finally:
         await admin.close()
     probe = BrokerProbe(bootstrap)

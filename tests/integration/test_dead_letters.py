@@ -212,6 +212,8 @@ async def test_list_skip_and_purge(pool: asyncpg.Pool, kafka_bootstrap: str) -> 
         assert f"RuntimeError: {alpha.name} cannot apply always-fails" in rows[2]
         assert lines[-1] == "3 dead letters (new: 3, replayed: 0, skipped: 0)"
         assert "no dead letters" in await run_fmf(kafka_bootstrap, "dlq", "list", topic, "--group", "nobody")
+        everywhere = await run_fmf(kafka_bootstrap, "dlq", "list", "--group", alpha.name)  # every topic's
+        assert everywhere.strip().splitlines()[1:-1] == rows
         positions = [r.split()[1] for r in rows]
 
         assert "skipped 1 dead letters" in await run_fmf(kafka_bootstrap, "dlq", "skip", topic, positions[0])

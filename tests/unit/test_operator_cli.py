@@ -1,5 +1,6 @@
-"""The operator's command line without a platform or a network: where its token comes from, and the demo's
-seating URL. What it says when registration or Kafka cannot be reached (issue 17, kind 8) is in
+"""The operator's command line without a platform or a network: where its token comes from, the demo's
+seating URL, and what the dead-letter commands refuse before they reach Kafka. What it says when
+registration or Kafka cannot be reached (issue 17, kind 8) is in
 ``tests/integration/test_operator_cli_unreachable.py``."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
 from deploy import cli
 from shared.settings import get_settings
@@ -38,3 +40,22 @@ def test_the_demo_prints_a_seating_url_without_a_double_slash() -> None:
     for base in ("http://127.0.0.1:8001/v1", "http://127.0.0.1:8001/v1/"):
         url = seating_url(httpx.Client(base_url=base), "m-1")
         assert url == "http://127.0.0.1:8001/v1/meetings/m-1/seating?format=html"
+
+
+@pytest.mark.parametrize(
+    ("command", "says"),
+    [
+        (["dlq", "replay", "fmf.tenants.v1", "--offset", "17"], "<partition>:<offset>"),
+        (["dlq", "skip", "fmf.tenants.v1", "0:1", "x:y"], "<partition>:<offset>"),
+        (["dlq", "purge", "fmf.tenants.v1", "--before", "yesterday"], "yesterday"),
+        (["dlq", "list", "fmf.nothing.v1"], "one of: fmf.tenants.v1"),
+        (["dlq", "replay", "fmf.tenants.v1.dlq"], "one of: fmf.tenants.v1"),
+    ],
+)
+def test_the_dead_letter_commands_refuse_what_they_cannot_use_before_reaching_kafka(
+    env: pytest.MonkeyPatch, command: list[str], says: str
+) -> None:
+    env.setenv("FMF_KAFKA_BOOTSTRAP", "127.0.0.1:1")  # never reached: the usage error comes first
+    result = CliRunner().invoke(cli.app, command)
+    assert result.exit_code == 2
+    assert says in " ".join(result.output.split()), result.output

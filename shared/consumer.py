@@ -289,7 +289,7 @@ class EventConsumer:
                         await row.handler(conn, event, payload)
                 return
             except Exception as exc:
-                if _database_unreachable(exc):
+                if db.is_connection_error(exc):  # the database's fault, not the message's: retry
                     metrics.CONSUMER_DB_RETRIES.labels(group=self.group).inc()
                     log.warning("database unreachable; retrying event", extra={"error": repr(exc)})
                     await asyncio.sleep(outage_wait)
@@ -342,16 +342,6 @@ class EventConsumer:
                 pause = min(pause * 2, 5.0)
         metrics.DLQ_MESSAGES.labels(topic=topic).inc()
         log.error("message dead-lettered", extra={"topic": topic, "error": error[:500]})
-
-
-def _database_unreachable(exc: BaseException) -> bool:
-    """The database's fault, not the message's: retry the message, never dead-letter it.
-
-    ``db.is_connection_error``, and asyncpg's ``InternalClientError``: on a connection whose server
-    process was terminated while it sat idle in the pool (``pg_terminate_backend``, a restart), the next
-    statement fails with "cannot switch to state N; another operation (2) is in progress" instead of a
-    connection error. ``db.transaction`` terminates that connection, so the retry gets a fresh one."""
-    return db.is_connection_error(exc) or isinstance(exc, asyncpg.InternalClientError)
 
 
 def _text(value: object) -> str:

@@ -19,10 +19,11 @@ quarter of the way in:
 Each row's figures come from the platform: answers as the HTTP client got them; mails expected = the
 confirmed registrations of the trial's meeting in registration's database; mails delivered and duplicates
 from the SMTP server (make up's mail sink for the kill trial); events lost = events in the four outboxes
-that a consumer group routes but never claimed in its inbox, plus sign-ups answered 2xx that registration
-does not hold; dead letters from the dead-letter topics. Recovery is from the end of the fault (the
-restart, the SIGCONT; for a supervised kill, the kill itself) to the last expected mail, and to the
-platform's quiet (outboxes drained, every group at the end of its topics, nothing due unsent).
+that a consumer group routes but had not claimed in its inbox when the platform recovered (or the trial
+gave up waiting), plus sign-ups answered 2xx that registration does not hold; dead letters from the
+dead-letter topics. Recovery is from the end of the fault (the restart, the SIGCONT; for a supervised kill,
+the kill itself) to the last expected mail, and to the platform's quiet (outboxes drained, every group at
+the end of its topics, nothing due unsent).
 
 Exits 1 if any trial lost an event, left an expected mail undelivered or delivered one twice.
 """
@@ -61,7 +62,7 @@ from shared import db
 from shared.topics import ensure_topics
 from tests.conftest import TEST_PARTITIONS, platform_config
 from tests.registration_support import RegistrationApi, Tenant
-from tests.reliability.support import account, dead_letters, dlq_replay, publish_poison
+from tests.reliability.support import account, dead_letters, dlq_replay, publish_poison, unpublished
 from tests.support import RecordingSmtpHandler, platform_backlog, start_smtp
 
 TRIALS = ("broker", "pg-stop", "pg-freeze", "kill", "poison")
@@ -388,7 +389,13 @@ class Bench:
         acknowledged_missing = answers.acknowledged - expected
         row.lost = books.lost + len(acknowledged_missing)
         if books.lost:
-            row.notes.append("not applied: " + ", ".join(f"{s} {len(m)}" for s, m in books.missing.items() if m))
+            missing = {i for m in books.missing.values() for i in m}
+            waiting = await unpublished(platform.config, missing)
+            row.notes.append(
+                "not applied: "
+                + ", ".join(f"{s} {len(m)}" for s, m in books.missing.items() if m)
+                + f" ({len(waiting)} of {len(missing)} events still unpublished in an outbox)"
+            )
         if acknowledged_missing:
             row.notes.append(f"{len(acknowledged_missing)} sign-ups answered 2xx but not held by registration")
         row.attempted = len(answers.statuses)

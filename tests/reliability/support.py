@@ -225,6 +225,19 @@ async def account(platform: PlatformConfig, events: list[asyncpg.Record] | None 
     return result
 
 
+async def unpublished(platform: PlatformConfig, ids: set[uuid.UUID]) -> set[uuid.UUID]:
+    """Those of ``ids`` still waiting in an outbox (not published yet)."""
+    waiting: set[uuid.UUID] = set()
+    for name in SERVICES:
+        rows = await _fetch(
+            platform.database_url(name),
+            "SELECT event_id FROM outbox WHERE published_at IS NULL AND event_id = ANY($1::uuid[])",
+            list(ids),
+        )
+        waiting |= {r["event_id"] for r in rows}
+    return waiting
+
+
 async def poison_applied(platform: PlatformConfig, poison: list[Poison]) -> dict[str, int]:
     """Per service, how many poison envelopes its inbox claimed (it must be none)."""
     ids = [uuid.UUID(p.event_id) for p in poison if p.event_id]

@@ -19,6 +19,7 @@ from aiokafka.errors import KafkaConnectionError
 from pydantic import Field, SecretStr
 
 from deploy.dlq_cli import dlq_app
+from deploy.outbox_cli import outbox_app
 from shared import topics
 from shared.registry import SERVICES
 from shared.settings import FmfSettings, Settings
@@ -42,6 +43,7 @@ app.add_typer(tenant_app, name="tenant")
 app.add_typer(token_app, name="token")
 app.add_typer(topic_app, name="topic")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(outbox_app, name="outbox")
 
 T = TypeVar("T")
 
@@ -190,10 +192,15 @@ def rebuild(service: str = "reporting") -> None:
     """Empty a read model and rebuild it from the topics (reporting; stop the service first)."""
     if service != "reporting":
         raise typer.BadParameter("only reporting keeps a read model that can be rebuilt from the topics alone")
+    from services.reporting.rebuild import RebuildRefused
     from services.reporting.rebuild import rebuild as run
     from services.reporting.settings import ReportingSettings
 
-    result = _run(run(ReportingSettings()))
+    try:
+        result = _run(run(ReportingSettings()))
+    except RebuildRefused as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(1) from None
     typer.echo(f"rebuilt: {result.events} events applied, {result.skipped} skipped, in {result.seconds:.1f} s")
 
 

@@ -179,3 +179,33 @@ async def test_abuse_limits_let_other_storage_failures_through() -> None:
     await limits.hit(Rule.SIGNUP_PER_CLIENT, "192.0.2.1")
     await limits.check(Rule.SIGNUP_PER_CLIENT, "192.0.2.1")
     await limits.fail(Rule.SIGNUP_PER_CLIENT, "192.0.2.1")
+
+
+async def test_a_job_waits_out_a_database_outage_and_carries_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.registration import jobs
+
+    monkeypatch.setattr(jobs, "OUTAGE_RETRY_S", 0.01)
+    rounds: list[str] = []
+    outcomes: list[BaseException | None] = [ConnectionRefusedError(), pg_error(asyncpg.CannotConnectNowError), None]
+
+    async def round_() -> None:
+        outcome = outcomes.pop(0) if outcomes else None
+        rounds.append(type(outcome).__name__ if outcome else "done")
+        if outcome is not None:
+            raise outcome
+        if len(rounds) >= 4:
+            raise asyncio.CancelledError
+
+    with pytest.raises(asyncio.CancelledError):
+        await jobs._every("test", 0.01, round_)
+    assert rounds == ["ConnectionRefusedError", "CannotConnectNowError", "done", "done"]
+
+
+async def test_a_job_leaves_other_errors_to_its_supervisor() -> None:
+    from services.registration import jobs
+
+    async def round_() -> None:
+        raise ValueError("a bug")
+
+    with pytest.raises(ValueError):
+        await jobs._every("test", 0.01, round_)

@@ -86,7 +86,7 @@ class Timeouts:
       on by the client half a second later (``TimeoutError``), and the connection is not reused.
     """
 
-    acquire_s: float = 2.0
+    acquire_s: float = 3.0
     connect_s: float = 2.0
     statement_s: float = 5.0
 

@@ -81,7 +81,7 @@ class Settings(FmfSettings):
     # Database outages (shared/db.py): every wait on the database is bounded, and a request that meets an
     # outage is answered 503 with Retry-After (shared/http.py) instead of hanging or failing with 500.
     db_acquire_timeout_s: float = Field(
-        2.0, gt=0, description="Longest wait for a pooled connection (a free one, or a new one opened), seconds."
+        3.0, gt=0, description="Longest wait for a pooled connection (a free one, or a new one opened), seconds."
     )
     db_connect_timeout_s: float = Field(
         2.0, gt=0, description="Longest wait for PostgreSQL to accept a new connection, seconds."

@@ -35,6 +35,7 @@ from tests.support import RecordingSmtpHandler, eventually, outbox_backlog
 
 OUTAGE_S = 10.0  # how long the database is stopped or frozen: the fault itself
 ANSWER_WITHIN_S = 5.0
+READY_WITHIN_S = 3.0  # /readyz: within a probe's usual timeout
 PROBLEM = "application/problem+json"
 # Short database timeouts, so that an answer comes well within ANSWER_WITHIN_S (acquire + statement).
 DATABASE_TIMEOUTS = {
@@ -56,7 +57,7 @@ JOBS = {"FMF_REGISTRATION_CLOSE_INTERVAL_S": "1", "FMF_LINK_EXPIRY_INTERVAL_S": 
 
 @dataclass
 class Answer:
-    kind: str  # coordinator | public | read | page
+    kind: str  # coordinator | public | read | page | ready
     email: str | None
     started: float
     elapsed_s: float
@@ -100,6 +101,8 @@ class Load:
                 f"{self.api.base}/meetings/{self.meeting_id}/registrations",
                 json=person_body("resident", self.counter, "outage.example.no", email=email),
             )
+        elif kind == "ready":
+            call = lambda: self.http.get(self.api.config.url("registration") + "/readyz")  # noqa: E731
         elif kind == "read":
             call = lambda: self.http.get(f"{self.api.base}/meetings/{self.meeting_id}", headers=self.tenant.headers)  # noqa: E731
         else:
@@ -129,7 +132,7 @@ class Load:
             await asyncio.sleep(0.05)
 
     async def run(self) -> None:
-        kinds = ["coordinator", "coordinator", "public", "public", "read", "page"]
+        kinds = ["coordinator", "coordinator", "public", "public", "read", "page", "ready"]
         await asyncio.gather(*(self.worker(kind) for kind in kinds))
 
     def since(self, moment: float) -> list[Answer]:
@@ -162,7 +165,11 @@ def outage(kafka_bootstrap: str, smtp: tuple[int, RecordingSmtpHandler]) -> Iter
         service.stop()
         log = folder / "logs" / "registration.log"
         lines = [json.loads(line) for line in log.read_text(errors="replace").splitlines() if line.startswith("{")]
-        errors = [f"{e['event']}: {e.get('exception', '')[-700:]}" for e in lines if e.get("level") == "error"]
+        errors = [
+            f"{e['event']} {e.get('task', '')}: {e.get('exception', '')[-700:]}"
+            for e in lines
+            if e.get("level") == "error"
+        ]
         if errors:
             print("\nregistration logged errors:\n" + "\n".join(errors[-6:]))
         postgres.destroy()
@@ -262,9 +269,14 @@ def _figures(answers: list[Answer]) -> str:
     statuses = Counter(a.status for a in answers)
     slowest = max((a.elapsed_s for a in answers), default=0.0)
     answered = sum(1 for a in answers if a.status is not None)
+    by_kind = {
+        kind: f"{len(mine)} ({max(a.elapsed_s for a in mine) * 1000:.0f} ms)"
+        for kind in sorted({a.kind for a in answers})
+        if (mine := [a for a in answers if a.kind == kind])
+    }
     return (
         f"requests {len(answers)}, answered {answered}, 2xx {sum(n for s, n in statuses.items() if s and s < 300)},"
-        f" 503 {statuses.get(503, 0)}, others {dict(statuses)}, slowest {slowest * 1000:.0f} ms"
+        f" 503 {statuses.get(503, 0)}, statuses {dict(statuses)}, slowest {slowest * 1000:.0f} ms; by kind {by_kind}"
     )
 
 
@@ -277,7 +289,10 @@ def check_answers(answers: list[Answer]) -> None:
     assert slow == [], (
         f"{len(slow)} answers took longer than {ANSWER_WITHIN_S} s: {[(a.kind, a.elapsed_s) for a in slow[:5]]}"
     )
-    unavailable = [a for a in answers if a.status == 503]
+    probes = [a for a in answers if a.kind == "ready"]
+    assert probes and all(a.elapsed_s <= READY_WITHIN_S for a in probes), max(a.elapsed_s for a in probes)
+    assert any(a.status == 503 and a.content_type == PROBLEM for a in probes)
+    unavailable = [a for a in answers if a.status == 503 and a.kind != "ready"]
     assert unavailable, "the outage was not noticed: no 503 at all"
     for a in unavailable:
         assert a.retry_after is not None and int(a.retry_after) >= 1, a

@@ -82,7 +82,7 @@ def test_only_the_error_itself_counts_not_its_cause() -> None:
 
 def test_timeouts_come_from_the_settings_and_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     defaults = Settings()
-    assert Timeouts.of(defaults) == Timeouts() == Timeouts(acquire_s=2.0, connect_s=2.0, statement_s=5.0)
+    assert Timeouts.of(defaults) == Timeouts() == Timeouts(acquire_s=3.0, connect_s=2.0, statement_s=5.0)
     assert defaults.db_retry_after_s == 5
     monkeypatch.setenv("FMF_DB_ACQUIRE_TIMEOUT_S", "1.5")
     monkeypatch.setenv("FMF_DB_STATEMENT_TIMEOUT_S", "3")

@@ -22,7 +22,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 
-from shared import broker_loss, locks, metrics
+from shared import broker_loss, db, locks, metrics
 from shared.db import Conn
 from shared.events import Envelope, topic_for
 from shared.waker import Waker
@@ -175,7 +175,9 @@ class OutboxRelay:
                     try:
                         while await self.drain() == self.batch_size:
                             pass
-                    except (*_TRANSIENT, TimeoutError) as exc:
+                    except Exception as exc:
+                        if not (isinstance(exc, (*_TRANSIENT, TimeoutError)) or db.is_connection_error(exc)):
+                            raise
                         self.guard.failed()
                         log.warning("outbox relay round failed; retrying", extra={"error": repr(exc)})
                     await waker.wait()

@@ -109,7 +109,11 @@ class Runtime(Generic[S]):
         # The group's positions belong to this log: a later epoch means another one.
         self.rewinder.known = await broker_loss.ensure_epoch(settings.kafka_bootstrap, settings.topic_replication)
         self.pool = await db.create_pool(
-            settings.database_url, settings.db_pool_min, settings.db_pool_max, role=self.spec.db_role
+            settings.database_url,
+            settings.db_pool_min,
+            settings.db_pool_max,
+            role=self.spec.db_role,
+            timeouts=db.Timeouts.of(settings),
         )
         self.consumer.pool = self.pool
         await self.broker.start()

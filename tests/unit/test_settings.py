@@ -17,7 +17,8 @@ from shared.registry import SERVICES
 from shared.service import Runtime, ServiceSpec
 from shared.settings import AbuseLimitSettings, FmfSettings, OperatorSettings, Settings
 
-# Every variable the one flat class read before the split: none may be renamed or lost.
+# Every variable the services read (the one flat class's before the split, and those added since): none may
+# be renamed or lost.
 FLAT_NAMES = {
     *("FMF_DATABASE_URL", "FMF_KAFKA_BOOTSTRAP", "FMF_HTTP_HOST", "FMF_HTTP_PORT", "FMF_TOPIC_PARTITIONS"),
     *("FMF_TOPIC_REPLICATION", "FMF_CONSUMER_GROUP_PREFIX", "FMF_KAFKA_SESSION_TIMEOUT_MS"),
@@ -35,6 +36,7 @@ FLAT_NAMES = {
     *("FMF_LIMIT_INVITATION_FAILURES_PER_CLIENT", "FMF_LIMIT_INVITATION_FAILURES_PER_MEETING"),
     *("FMF_LIMIT_BEARER_FAILURES_PER_CLIENT", "FMF_LOG_LEVEL", "FMF_LOG_JSON"),
     *("FMF_OUTBOX_RETENTION_HOURS", "FMF_BROKER_CHECK_INTERVAL_S"),
+    *("FMF_DB_ACQUIRE_TIMEOUT_S", "FMF_DB_CONNECT_TIMEOUT_S", "FMF_DB_STATEMENT_TIMEOUT_S", "FMF_DB_RETRY_AFTER_S"),
 }
 COMMON = Settings.env_names()
 SMTP_AND_SMS = {name for name in FLAT_NAMES if name.startswith(("FMF_SMTP_", "FMF_SMS_", "FMF_SENDER_"))}

@@ -19,7 +19,7 @@ from aiokafka.errors import KafkaConnectionError
 from pydantic import Field, SecretStr
 
 from deploy.dlq_cli import dlq_app
-from deploy.outbox_cli import outbox_app
+from deploy.outbox_cli import database_url, outbox_app
 from shared import topics
 from shared.registry import SERVICES
 from shared.settings import FmfSettings, Settings
@@ -188,8 +188,11 @@ def replay(service: str) -> None:
 
 
 @app.command()
-def rebuild(service: str = "reporting") -> None:
-    """Empty a read model and rebuild it from the topics (reporting; stop the service first)."""
+def rebuild(
+    service: Annotated[str, typer.Argument(help="The service whose read model to rebuild.")] = "reporting",
+) -> None:
+    """Empty a read model and rebuild it from the topics (reporting; stop the service first). Its database is
+    found as ``fmf outbox republish`` finds one (FMF_REPORTING_DATABASE_URL, FMF_DATABASE_URL, or make up's)."""
     if service != "reporting":
         raise typer.BadParameter("only reporting keeps a read model that can be rebuilt from the topics alone")
     from services.reporting.rebuild import RebuildRefused
@@ -197,7 +200,7 @@ def rebuild(service: str = "reporting") -> None:
     from services.reporting.settings import ReportingSettings
 
     try:
-        result = _run(run(ReportingSettings()))
+        result = _run(run(ReportingSettings(database_url=database_url("reporting"))))
     except RebuildRefused as exc:
         typer.echo(f"refused: {exc}", err=True)
         raise typer.Exit(1) from None

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import asyncpg
@@ -20,20 +22,34 @@ import typer
 
 from deploy.migrate import database_url_variable
 from shared import outbox
+from shared.db import with_database
 from shared.registry import SERVICES
-from shared.settings import Settings
 
 outbox_app = typer.Typer(no_args_is_help=True, help="Outboxes: publish kept events again.")
 
 
-def database_url(service: str, environ: dict[str, str] | None = None) -> str:
-    """The service's database: ``FMF_<SERVICE>_DATABASE_URL``, else ``FMF_DATABASE_URL``, else the default.
-    Raises ``typer.BadParameter`` for a name that is not a service."""
+MAKE_UP_SERVER = "server-dsn"
+"""The file in ``make up``'s var directory that says where its PostgreSQL server is."""
+
+
+def database_url(service: str, environ: Mapping[str, str] | None = None) -> str:
+    """The service's database: ``FMF_<SERVICE>_DATABASE_URL``, else ``FMF_DATABASE_URL``, else the database
+    ``make up`` gave the service (its server is kept in ``<FMF_VAR_DIR or var>/server-dsn``). Never a
+    default server: a command run with nothing set must not touch a database that is not the platform's.
+    Raises ``typer.BadParameter`` for a name that is not a service, and when none of the three says where."""
     if service not in SERVICES:
         raise typer.BadParameter(f"one of: {', '.join(SERVICES)}", param_hint="SERVICE")
     env = os.environ if environ is None else environ
-    fallback = env.get("FMF_DATABASE_URL") or str(Settings.model_fields["database_url"].default)
-    return env.get(database_url_variable(service)) or fallback
+    if found := env.get(database_url_variable(service)) or env.get("FMF_DATABASE_URL"):
+        return found
+    kept = Path(env.get("FMF_VAR_DIR") or "var") / MAKE_UP_SERVER
+    if kept.is_file():
+        return with_database(kept.read_text().strip(), f"fmf_{service}")
+    raise typer.BadParameter(
+        f"set {database_url_variable(service)} (or FMF_DATABASE_URL) to the {service} database; under make up,"
+        " run the command from the project folder",
+        param_hint="SERVICE",
+    )
 
 
 def parse_since(text: str | None) -> datetime | None:

@@ -31,6 +31,7 @@ def redact(text: str) -> str:
 
 
 def _redact_event(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    event.pop("color_message", None)  # uvicorn's copy of the message with terminal colour codes
     for key, value in event.items():
         if isinstance(value, str):
             event[key] = redact(value)

@@ -30,6 +30,7 @@ from deploy.local.platform import DEFAULT_PORTS, SERVICES, PlatformConfig, Servi
 from deploy.local.settings import LocalSettings
 from deploy.local.smssink import PATH as SMS_PATH
 from deploy.local.supervision import Backoff, Part, SinkProcess, Supervisor
+from deploy.outbox_cli import MAKE_UP_SERVER
 from shared.topics import ensure_topics
 
 # A part that dies is started again after 0.5 s, then 1, 2, 4 ... up to 30 s while it keeps dying; after
@@ -152,6 +153,10 @@ def main() -> int:
             log_dir=var / "log",
             sms_gateway_url=sms_gateway_url,
         )
+        # Where the services' databases are, for the operator's commands run from this folder (fmf outbox,
+        # fmf rebuild): each service's database is fmf_<service> on this server.
+        (var / MAKE_UP_SERVER).write_text(server_dsn)
+        (var / MAKE_UP_SERVER).chmod(0o600)
         services = ServiceProcesses(config)
         stops.callback(services.stop)
         services.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 import typer
@@ -63,9 +64,19 @@ def test_the_database_is_the_services_own_variable_else_the_common_one() -> None
     env = {"FMF_DATABASE_URL": "postgresql://db/common", "FMF_REGISTRATION_DATABASE_URL": "postgresql://db/reg"}
     assert database_url("registration", env) == "postgresql://db/reg"
     assert database_url("reporting", env) == "postgresql://db/common"
-    assert database_url("matching", {}).startswith("postgresql://")
     with pytest.raises(typer.BadParameter):
         database_url("billing", env)
+
+
+def test_without_a_variable_the_database_is_the_one_make_up_gave_the_service_never_a_default(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(typer.BadParameter, match="FMF_MATCHING_DATABASE_URL"):
+        database_url("matching", {"FMF_VAR_DIR": str(tmp_path)})
+    (tmp_path / "server-dsn").write_text("postgresql://postgres@127.0.0.1:55432/postgres\n")
+    assert database_url("matching", {"FMF_VAR_DIR": str(tmp_path)}) == (
+        "postgresql://postgres@127.0.0.1:55432/fmf_matching"
+    )
 
 
 def test_a_refused_rebuild_says_what_to_run_first() -> None:

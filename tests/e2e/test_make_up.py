@@ -92,6 +92,22 @@ def test_runner_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) ->
             while not all(kafka_metrics(u) for u in services.values()) and time.monotonic() < deadline:
                 time.sleep(0.5)
             assert all(kafka_metrics(u) for u in services.values())
+
+            # The operator's outbox command finds make up's registration database with nothing set but the
+            # var directory (var/server-dsn), as it does run from the project folder.
+            republish = subprocess.run(
+                [sys.executable, "-m", "deploy.cli", "outbox", "republish", "registration"],
+                cwd=ROOT,
+                env={k: v for k, v in env.items() if k != "FMF_DATABASE_URL"},
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert republish.returncode == 0, republish.stdout + republish.stderr
+            assert re.search(r"registration: [1-9]\d* outbox rows kept will be published again", republish.stdout), (
+                republish.stdout
+            )
         log_sizes = {path: path.stat().st_size for path in logs.glob("*.log")}
     finally:
         # Ctrl-C in a terminal: SIGINT to the whole process group, not only to the runner.

@@ -57,6 +57,18 @@ def describe_exit(returncode: int) -> str:
     return f"exited with {returncode}"
 
 
+def terminate(proc: subprocess.Popen[bytes] | None, grace_s: float = 10.0) -> None:
+    """Stop a child process that may still run: SIGTERM, then SIGKILL after ``grace_s`` seconds; wait for it."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def process_alive(pid: int) -> bool:
     """Whether process ``pid`` exists and has not ended (a zombie counts as ended)."""
     try:
@@ -222,13 +234,8 @@ class TansuBroker:
         )
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        """Stop the broker (SIGTERM, then SIGKILL after 10 s)."""
+        terminate(self.proc)
         self.proc = None
 
     def pid(self) -> int | None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
 
-from deploy.local.embedded import describe_exit, wait_for_port
+from deploy.local.embedded import describe_exit, terminate, wait_for_port
 
 
 class Part(Protocol):
@@ -196,13 +196,7 @@ class SinkProcess:
 
     def stop(self) -> None:
         """Stop the sink (SIGTERM, then SIGKILL after 10 s)."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
         self.proc = None
 
     def exit_reason(self) -> str | None:

@@ -17,22 +17,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import os
 import statistics
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import aiosmtplib
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from deploy.local.embedded import EmbeddedPostgres, TansuBroker
+from bench.infra import infrastructure
 from shared import db
 from shared.events import RegistrationChanged, make_event, topic_for
 from shared.topics import ensure_topics
@@ -52,24 +48,6 @@ from tests.notification_support import (
 )
 
 TARGET_P99_S = 5.0
-
-
-@contextlib.contextmanager
-def infrastructure() -> Iterator[tuple[str, str]]:
-    with contextlib.ExitStack() as stack:
-        server_dsn = os.environ.get("FMF_DATABASE_URL")
-        if not server_dsn:
-            server = EmbeddedPostgres(Path(stack.enter_context(tempfile.TemporaryDirectory())) / "pg")
-            server.start()
-            stack.callback(server.destroy)
-            server_dsn = server.dsn
-        bootstrap = os.environ.get("FMF_KAFKA_BOOTSTRAP")
-        if not bootstrap:
-            broker = TansuBroker()
-            broker.start()
-            stack.callback(broker.stop)
-            bootstrap = broker.bootstrap
-        yield server_dsn, bootstrap
 
 
 def percentiles(latencies: list[float]) -> str:

@@ -20,45 +20,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import os
 import random
-import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from deploy.local.embedded import EmbeddedPostgres, TansuBroker
+from bench.infra import infrastructure
 from services.reporting import pages, reports, store
 from services.reporting.rebuild import consumer_group, rebuild
 from services.reporting.settings import ReportingSettings
 from shared import db, topics
 
 START = datetime(2025, 1, 1, 9, 0, tzinfo=UTC)
-
-
-@contextlib.contextmanager
-def infrastructure() -> Iterator[tuple[str, str]]:
-    with contextlib.ExitStack() as stack:
-        dsn = os.environ.get("FMF_DATABASE_URL")
-        if not dsn:
-            server = EmbeddedPostgres(Path(stack.enter_context(tempfile.TemporaryDirectory())) / "pg")
-            server.start()
-            stack.callback(server.destroy)
-            dsn = server.dsn
-        bootstrap = os.environ.get("FMF_KAFKA_BOOTSTRAP")
-        if not bootstrap:
-            broker = TansuBroker()
-            broker.start()
-            stack.callback(broker.stop)
-            bootstrap = broker.bootstrap
-        yield dsn, bootstrap
 
 
 class Events:

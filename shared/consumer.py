@@ -61,7 +61,6 @@ log = logging.getLogger(__name__)
 P = TypeVar("P", bound=Payload)
 Handler = Callable[[Conn, Envelope, P], Awaitable[None]]
 """A handler of one payload type: ``(conn, event, payload) -> None``, run in the inbox transaction."""
-EnvelopeHandler = Callable[[Conn, Envelope], Awaitable[None]]
 
 # The label of every type not in EVENT_TYPES: types come off the wire, and labels must stay bounded.
 UNKNOWN_TYPE = "unknown"
@@ -205,20 +204,6 @@ class EventConsumer:
                 raise ValueError(f"{event_type} has a handler already")
             self.handlers[event_type] = row
 
-    def on(self, *event_types: str) -> Callable[[EnvelopeHandler], EnvelopeHandler]:
-        """Decorator for a handler that needs only the envelope, ``(conn, event) -> None``. The payload
-        is still decoded (and dead-lettered when invalid) before it runs. Raises as ``route`` does."""
-
-        def register(handler: EnvelopeHandler) -> EnvelopeHandler:
-            async def ignoring_payload(conn: Conn, event: Envelope, payload: Payload) -> None:
-                await handler(conn, event)
-
-            ignoring_payload.__qualname__ = _name(handler)
-            self.use(Handlers(*(route(t, EVENT_TYPES[t][1], ignoring_payload) for t in _known(event_types))))
-            return handler
-
-        return register
-
     def subscribe(
         self,
         *topic_names: str,
@@ -352,10 +337,3 @@ def _header(msg: KafkaMessage, name: str) -> str | None:
     """The message's header ``name`` as text, or None when it has none."""
     value = msg.headers.get(name)
     return None if value is None else _text(value)
-
-
-def _known(event_types: tuple[str, ...]) -> tuple[str, ...]:
-    for event_type in event_types:
-        if event_type not in EVENT_TYPES:
-            raise ValueError(f"{event_type!r} is not an event type of shared.events.EVENT_TYPES")
-    return event_types

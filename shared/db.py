@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from shared import locks
+from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -97,18 +97,9 @@ class Timeouts:
 
     @classmethod
     def from_environment(cls) -> Timeouts:
-        """The timeouts the ``FMF_DB_*_TIMEOUT_S`` variables set, the defaults for those not set."""
-        default = cls()
-
-        def read(name: str, fallback: float) -> float:
-            value = os.environ.get(f"FMF_DB_{name}_TIMEOUT_S", "").strip()
-            return float(value) if value else fallback
-
-        return cls(
-            read("ACQUIRE", default.acquire_s),
-            read("CONNECT", default.connect_s),
-            read("STATEMENT", default.statement_s),
-        )
+        """The timeouts the ``FMF_DB_*_TIMEOUT_S`` variables set, the defaults for those not set (read
+        through ``Settings``, as a service reads them)."""
+        return cls.of(Settings())
 
     @property
     def client_statement_s(self) -> float:

@@ -15,7 +15,7 @@ from aiokafka.admin import NewTopic
 from faststream.kafka import KafkaBroker
 
 from shared import db, inbox, outbox, topics
-from shared.consumer import EventConsumer
+from shared.consumer import EventConsumer, Handlers, route
 from shared.db import Conn
 from shared.events import Envelope, TenantCreated, make_event, topic_for
 from shared.outbox import OutboxRelay
@@ -161,13 +161,13 @@ async def test_poison_messages_go_to_the_dlq_and_the_consumer_goes_on(pool: asyn
     broker = KafkaBroker(kafka_bootstrap)
     consumer = EventConsumer(f"test-{uuid.uuid4().hex[:8]}", pool, broker, max_attempts=2)
 
-    @consumer.on("tenant.created")
-    async def apply(conn: Conn, event: Envelope) -> None:
-        slug = TenantCreated.model_validate(event.data).slug
+    async def apply(conn: Conn, event: Envelope, tenant: TenantCreated) -> None:
+        slug = tenant.slug
         if slug == "always-fails":
             raise RuntimeError("this handler cannot apply it")
         await conn.execute("INSERT INTO applied (slug) VALUES ($1)", slug)
 
+    consumer.use(Handlers(route("tenant.created", TenantCreated, apply)))
     consumer.subscribe(topic, session_timeout_ms=3000, heartbeat_interval_ms=500)
     await broker.start()
     try:

@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 
 from deploy import cli
 from shared import db, dlq, topics
-from shared.consumer import EventConsumer
+from shared.consumer import EventConsumer, Handlers, route
 from shared.db import Conn
 from shared.events import Envelope, TenantCreated, make_event
 from tests.support import consumer_lag, end_offsets, eventually, read_all
@@ -77,14 +77,14 @@ async def start_group(
     name = f"t{uuid.uuid4().hex[:8]}"
     group = Group(name, EventConsumer(name, pool, broker, **consumer_args), broker, set(failing or ()))
 
-    @group.consumer.on("tenant.created")
-    async def apply(conn: Conn, event: Envelope) -> None:
-        slug = TenantCreated.model_validate(event.data).slug
+    async def apply(conn: Conn, event: Envelope, tenant: TenantCreated) -> None:
+        slug = tenant.slug
         if slug in group.failing:
             raise RuntimeError(f"{group.name} cannot apply {slug}")
         await conn.execute("SELECT pg_sleep(0.02)")  # a handler that takes a moment, as real ones do
         await conn.execute("INSERT INTO applied (grp, slug) VALUES ($1, $2)", group.name, slug)
 
+    group.consumer.use(Handlers(route("tenant.created", TenantCreated, apply)))
     group.consumer.subscribe(topic, session_timeout_ms=3000, heartbeat_interval_ms=500)
     await broker.start()
     return group

@@ -238,21 +238,6 @@ async def test_a_tombstone_is_neither_handled_nor_counted() -> None:
     assert ignored(consumer.group, UNKNOWN_TYPE) == 0 and broker.published == [] and pool.acquired == 0
 
 
-async def test_a_handler_of_the_envelope_alone_still_gets_a_validated_event() -> None:
-    consumer, _, broker = consumer_with(Handlers())
-    seen: list[Envelope] = []
-
-    @consumer.on("tenant.created")
-    async def keep(conn: Conn, event: Envelope) -> None:
-        seen.append(event)
-
-    await deliver(consumer, tenant_created().model_dump_json().encode())
-    await deliver(consumer, Envelope(type="tenant.created", tenant_id=TENANT, data={}).model_dump_json().encode())
-    assert [e.type for e in seen] == ["tenant.created"]
-    [(_, _, headers)] = broker.published
-    assert headers["x-error"].startswith("invalid tenant.created payload")
-
-
 # --- the table refuses what cannot work, when it is built ---------------------------------------
 
 

@@ -15,12 +15,13 @@ $(STAMP): pyproject.toml
 up: $(STAMP)
 	$(PY) -m deploy.local.runner
 
-# Debian packages the tests need: promtool (package prometheus) runs the alert unit tests. With sudo only
-# when not root; nothing is installed when promtool is on PATH already.
+# Debian packages the tests need: promtool (package prometheus) runs the alert unit tests; chromium is the
+# browser the page tests drive through Playwright. With sudo only when not root; nothing is installed when
+# both are on PATH already.
 system-packages:
-	@command -v promtool >/dev/null || { \
+	@command -v promtool >/dev/null && command -v chromium >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y --no-install-recommends prometheus; }
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y --no-install-recommends prometheus chromium; }
 
 test: $(STAMP) system-packages
 	$(PY) -m pytest $(PYTEST_ARGS)

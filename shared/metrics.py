@@ -39,6 +39,12 @@ DLQ_PUBLISH_FAILURES = Counter(
 DLQ_REPLAYS_SKIPPED = Counter(
     "fmf_dlq_replays_skipped_total", "Replayed dead letters of another consumer group, acknowledged unread.", ["group"]
 )
+CONSUMER_BATCH_SIZE = Histogram(
+    "fmf_consumer_batch_size",
+    "Records in each batch a consumer group applied in one transaction.",
+    ["group"],
+    buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000),
+)
 CONSUMER_DB_RETRIES = Counter(
     "fmf_consumer_db_retries_total", "Events retried because the database could not be reached.", ["group"]
 )

@@ -9,11 +9,13 @@ of one key would break the per-key order consumers rely on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
 import asyncpg
@@ -71,8 +73,36 @@ def _columns(rows: list[Row]) -> list[list[object]]:
     return [list(column) for column in zip(*rows, strict=True)]
 
 
-async def _insert(conn: Conn, rows: list[Row]) -> None:
+# While a consumer applies a batch, the rows its handlers enqueue are gathered here and written with one
+# statement at the end of the batch (``collecting``, ``write_collected``), instead of one per handler.
+_collected: ContextVar[list[Row] | None] = ContextVar("outbox_collected", default=None)
+
+
+@contextlib.contextmanager
+def collecting() -> Iterator[list[Row]]:
+    """Within this block (and the tasks it starts), ``enqueue``, ``enqueue_tombstones`` and
+    ``fetchrow_with_events`` add their rows to the list it yields, in order, instead of inserting them;
+    the caller writes them with ``write_collected`` in the same transaction. A caller that rolls back to
+    a savepoint cuts the list back to its length at that savepoint."""
+    rows: list[Row] = []
+    token = _collected.set(rows)
+    try:
+        yield rows
+    finally:
+        _collected.reset(token)
+
+
+async def write_collected(conn: Conn, rows: list[Row]) -> None:
+    """Insert rows gathered by ``collecting`` with one statement (``seq`` follows their order)."""
     if rows:
+        await conn.execute(_insert_sql(), *_columns(rows))
+
+
+async def _insert(conn: Conn, rows: list[Row]) -> None:
+    pending = _collected.get()
+    if pending is not None:
+        pending.extend(rows)
+    elif rows:
         await conn.execute(_insert_sql(), *_columns(rows))
 
 
@@ -87,6 +117,10 @@ async def fetchrow_with_events(
     """Run ``statement`` (parameters ``$1``..``$n``, from ``args``) and enqueue ``events`` in the same
     statement, as a data-modifying CTE: a state change and its events in one round trip."""
     rows = _rows(source, events)
+    pending = _collected.get()
+    if pending is not None:
+        pending.extend(rows)
+        return await conn.fetchrow(statement, *args)
     if not rows:
         return await conn.fetchrow(statement, *args)
     return await conn.fetchrow(

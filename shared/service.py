@@ -75,6 +75,9 @@ class Runtime(Generic[S]):
             None,
             self.broker,
             max_attempts=settings.consumer_max_attempts,
+            batch=settings.consumer_batch,
+            batch_max_records=settings.consumer_batch_max_records,
+            batch_max_wait_ms=settings.consumer_batch_max_wait_ms,
         )
         if spec.register_handlers is not None:
             spec.register_handlers(self.consumer)

@@ -65,6 +65,14 @@ class Settings(FmfSettings):
     outbox_batch_size: int = Field(200, ge=1, description="Outbox rows published per relay round.")
     lag_interval_s: float = Field(15.0, gt=0, description="How often each service measures its consumer lag.")
     consumer_max_attempts: int = Field(3, ge=1, description="Attempts before a failing event goes to DLQ.")
+    consumer_batch: bool = Field(
+        False,
+        description="Apply consumed records in batches, one transaction per batch (false: one per record).",
+    )
+    consumer_batch_max_records: int = Field(500, ge=1, description="Most records a consumer applies as one batch.")
+    consumer_batch_max_wait_ms: int = Field(
+        100, ge=1, description="Longest a consumer waits for a batch to fill before applying what it has, ms."
+    )
     outbox_retention_hours: float = Field(
         168.0,
         gt=0,

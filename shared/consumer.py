@@ -68,6 +68,7 @@ from shared import db, inbox, logs, metrics, outbox
 from shared.db import Conn
 from shared.dlq import REPLAY_FOR_HEADER
 from shared.events import EVENT_TYPES, Envelope, Payload
+from shared.settings import get_settings
 from shared.topics import dlq
 
 log = logging.getLogger(__name__)
@@ -285,7 +286,8 @@ class EventConsumer:
     """One consumer group's subscriber: decodes, claims in the inbox, dispatches to ``handlers`` (event type
     -> ``Route``), dead-letters. ``pool`` is set when the service starts; ``max_attempts`` counts a
     handler's tries before its message is dead-lettered. With ``batch`` it applies up to
-    ``batch_max_records`` records per transaction, waiting at most ``batch_max_wait_ms`` for them."""
+    ``batch_max_records`` records per transaction, waiting at most ``batch_max_wait_ms`` for them; each of
+    the three defaults to its setting (``FMF_CONSUMER_BATCH``, ...)."""
 
     def __init__(
         self,
@@ -295,19 +297,20 @@ class EventConsumer:
         *,
         max_attempts: int = 3,
         dlq_patience_s: float = 60.0,
-        batch: bool = False,
-        batch_max_records: int = 500,
-        batch_max_wait_ms: int = 100,
+        batch: bool | None = None,
+        batch_max_records: int | None = None,
+        batch_max_wait_ms: int | None = None,
     ) -> None:
+        settings = get_settings()  # what is not given: FMF_CONSUMER_BATCH, _MAX_RECORDS, _MAX_WAIT_MS
         self.group = group
         self.pool = pool
         self.broker = broker
         self.max_attempts = max_attempts
         # How long a failing dead-letter copy is retried before the message is handed back to Kafka.
         self.dlq_patience_s = dlq_patience_s
-        self.batch = batch
-        self.batch_max_records = batch_max_records
-        self.batch_max_wait_ms = batch_max_wait_ms
+        self.batch = settings.consumer_batch if batch is None else batch
+        self.batch_max_records = batch_max_records or settings.consumer_batch_max_records
+        self.batch_max_wait_ms = batch_max_wait_ms or settings.consumer_batch_max_wait_ms
         self.handlers: dict[str, Route[Any]] = {}
 
     def use(self, handlers: Mapping[str, Route[Any]]) -> None:

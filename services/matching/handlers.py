@@ -17,7 +17,7 @@ import asyncpg
 
 from services.matching import pairing, plans, store
 from shared import metrics, outbox, tenancy, topics
-from shared.consumer import Handlers, route
+from shared.consumer import Handlers, route, route_batch
 from shared.db import Conn
 from shared.events import (
     MEETING_EVENTS,
@@ -61,6 +61,37 @@ async def registration_changed(conn: Conn, event: Envelope, r: RegistrationChang
     )
     if r.promoted_registration_id is None:
         await refresh(conn, r.meeting_id, event)
+
+
+async def registrations_changed(conn: Conn, events: list[tuple[Envelope, RegistrationChanged]]) -> None:
+    """A run of registration.confirmed | waitlisted | promoted | cancelled, set-wise: every candidate
+    kept with one statement (each registration as its last event of the run left it), then each meeting
+    of the run proposed or re-matched once, with all of them, caused by its last event that does not wait
+    for a promotion (a meeting whose only events do wait is left for the promotion, as one by one)."""
+    latest: dict[uuid.UUID, RegistrationChanged] = {}
+    due: dict[uuid.UUID, Envelope] = {}
+    for event, r in events:
+        latest[r.registration_id] = r
+        if r.promoted_registration_id is None:
+            due.pop(r.meeting_id, None)  # keep the meetings in the order of their last due event
+            due[r.meeting_id] = event
+    await store.upsert_candidates(
+        conn,
+        [
+            store.Candidate(
+                r.registration_id,
+                r.tenant_id,
+                r.meeting_id,
+                r.participant_id,
+                r.group,
+                r.status,
+                r.profile.model_dump(),
+            )
+            for r in latest.values()
+        ],
+    )
+    for meeting_id, cause in due.items():
+        await refresh(conn, meeting_id, cause)
 
 
 async def swap_requested(conn: Conn, event: Envelope, command: SwapRequested) -> None:
@@ -132,7 +163,7 @@ async def publish_requested(conn: Conn, event: Envelope, command: PublishRequest
 HANDLERS = Handlers(
     tenancy.HANDLERS,
     route(MEETING_EVENTS, MeetingSnapshot, meeting_changed),
-    route(PLACE_EVENTS, RegistrationChanged, registration_changed),
+    route_batch(PLACE_EVENTS, RegistrationChanged, registrations_changed),
     route("matching.swap_requested", SwapRequested, swap_requested),
     route("matching.lock_requested", LockRequested, lock_requested),
     route("matching.publish_requested", PublishRequested, publish_requested),

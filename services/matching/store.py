@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 
@@ -42,6 +42,32 @@ async def upsert_candidate(conn: Conn, **c: Any) -> None:
         c["group"],
         c["status"],
         c["profile"],
+    )
+
+
+class Candidate(NamedTuple):
+    """A registration as matching keeps it (``profile`` as JSON-ready data)."""
+
+    registration_id: uuid.UUID
+    tenant_id: uuid.UUID
+    meeting_id: uuid.UUID
+    participant_id: uuid.UUID
+    group: str
+    status: str
+    profile: dict[str, Any]
+
+
+async def upsert_candidates(conn: Conn, candidates: list[Candidate]) -> None:
+    """Keep many candidates with one statement; each registration at most once in ``candidates``."""
+    if not candidates:
+        return
+    columns = [list(column) for column in zip(*candidates, strict=True)]
+    await conn.execute(
+        'INSERT INTO candidates (registration_id, tenant_id, meeting_id, participant_id, "group", status, profile)'
+        " SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::jsonb[])"
+        " ON CONFLICT (registration_id) DO UPDATE"
+        " SET status = EXCLUDED.status, profile = EXCLUDED.profile, updated_at = now()",
+        *columns,
     )
 
 

@@ -6,8 +6,9 @@ here could identify them. Registration events of one meeting arrive in order (on
 one applied holds a registration's status; other topics carry facts that do not depend on order.
 
 Each event type has a *writer*: a pure function of the event and its typed payload to the statements
-it writes (``store.Write``). The service applies one event's writes in its inbox transaction; a rebuild
-runs a whole batch of them together.
+it writes (``store.Write``). The consumer hands each run of records of one route to its ``Applying``
+handler at once, which folds their writes per row (``store.apply_set``: one upsert per statement for the
+whole run); a rebuild runs a whole batch of them together.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any, Generic, TypeVar
 
 from services.reporting import store
 from shared import tenancy, topics
-from shared.consumer import Handlers, route
+from shared.consumer import Handlers, route_batch
 from shared.db import Conn
 from shared.events import (
     MEETING_EVENTS,
@@ -88,23 +89,24 @@ def notification_outcome(event: Envelope, n: NotificationOutcome) -> list[store.
 
 @dataclass(frozen=True)
 class Applying(Generic[P]):
-    """The handler of a writer: applies the writer's statements on the inbox transaction's connection."""
+    """The handler of a writer, for a run of events in order: applies all their statements on the inbox
+    transaction's connection, folded per row (``store.apply_set``)."""
 
     writer: Writer[P]
 
-    async def __call__(self, conn: Conn, event: Envelope, payload: P) -> None:
-        await store.apply(conn, self.writer(event, payload))
+    async def __call__(self, conn: Conn, events: list[tuple[Envelope, P]]) -> None:
+        await store.apply_set(conn, [write for event, payload in events for write in self.writer(event, payload)])
 
 
 HANDLERS = Handlers(
     tenancy.HANDLERS,
-    route(MEETING_EVENTS, MeetingSnapshot, Applying(meeting_changed)),
-    route(REGISTRATION_EVENTS, RegistrationChanged, Applying(registration_changed)),
-    route(("matching.pairs_proposed", "matching.pairs_published"), Pairing, Applying(pairs_changed)),
-    route("feedback.given", FeedbackGiven, Applying(feedback_given)),
-    route(("notification.sent", "notification.failed"), NotificationOutcome, Applying(notification_outcome)),
+    route_batch(MEETING_EVENTS, MeetingSnapshot, Applying(meeting_changed)),
+    route_batch(REGISTRATION_EVENTS, RegistrationChanged, Applying(registration_changed)),
+    route_batch(("matching.pairs_proposed", "matching.pairs_published"), Pairing, Applying(pairs_changed)),
+    route_batch("feedback.given", FeedbackGiven, Applying(feedback_given)),
+    route_batch(("notification.sent", "notification.failed"), NotificationOutcome, Applying(notification_outcome)),
 )
 # The writer of each event type that has one (tenants and tokens have handlers of their own).
 WRITERS: dict[str, Writer[Any]] = {
-    event_type: row.handler.writer for event_type, row in HANDLERS.items() if isinstance(row.handler, Applying)
+    event_type: row.batch.writer for event_type, row in HANDLERS.items() if isinstance(row.batch, Applying)
 }

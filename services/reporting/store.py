@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -217,6 +219,78 @@ def record_notification(
         outcome,
         occurred_at,
     )
+
+
+def _last(earlier: tuple[Any, ...], later: tuple[Any, ...]) -> tuple[Any, ...]:
+    return later
+
+
+def _later_values(earlier: tuple[Any, ...], later: tuple[Any, ...]) -> tuple[Any, ...]:
+    # The first four columns are only inserted, never updated: the earlier row's stand.
+    return earlier[:4] + later[4:]
+
+
+def _registration(earlier: tuple[Any, ...], later: tuple[Any, ...]) -> tuple[Any, ...]:
+    first_time = later[6] if later[6] is not None else earlier[6]
+    return (*earlier[:4], later[4], earlier[5] or later[5], first_time)
+
+
+def _pairing(earlier: tuple[Any, ...], later: tuple[Any, ...]) -> tuple[Any, ...]:
+    return later if later[2] >= earlier[2] else earlier
+
+
+# Each upsert whose rows of one key fold into one row with the same effect as writing them one after the
+# other: the fold of two rows (earlier, later), and the types of the parameters, to write the folded rows
+# with one statement (``apply_set``).
+_FOLDS: dict[str, tuple[Callable[[tuple[Any, ...], tuple[Any, ...]], tuple[Any, ...]], tuple[str, ...]]] = {
+    _UPSERT_MEETING: (_last, ("uuid", "uuid", "text", "text", "timestamptz", "text", "text")),
+    _UPSERT_REGISTRATION: (_registration, ("uuid", "uuid", "uuid", "text", "text", "boolean", "boolean")),
+    _UPSERT_PAIRING: (_pairing, ("uuid", "uuid", "integer", "integer", "integer")),
+    _UPSERT_FEEDBACK: (_later_values, ("uuid", "uuid", "uuid", "text", "smallint", "boolean", "boolean")),
+    _RECORD_NOTIFICATION: (_later_values, ("uuid", "uuid", "uuid", "text", "text", "timestamptz")),
+}
+
+
+@functools.cache
+def _set_statement(statement: str) -> str:
+    """``statement`` (``INSERT ... VALUES ($1, ..., $n) ON CONFLICT ...``) over arrays: one row per element."""
+    types = _FOLDS[statement][1]
+    arrays = ", ".join(f"${i}::{t}[]" for i, t in enumerate(types, start=1))
+    values = "VALUES (" + ", ".join(f"${i}" for i in range(1, len(types) + 1)) + ")"
+    if values not in statement:
+        raise ValueError(f"not a one-row upsert: {statement[:80]}")
+    return statement.replace(values, f"SELECT * FROM unnest({arrays})")
+
+
+def fold(writes: list[Write]) -> list[Write]:
+    """Many events' writes folded per statement and key (the first parameter) into one row each, with the
+    effect of writing them in order; a statement without a fold keeps its rows. Pure."""
+    by_statement: dict[str, dict[Any, tuple[Any, ...]]] = {}
+    kept: list[Write] = []
+    for statement, args in writes:
+        if statement not in _FOLDS:
+            kept.append((statement, args))
+            continue
+        rows = by_statement.setdefault(statement, {})
+        key = args[0]
+        rows[key] = _FOLDS[statement][0](rows[key], args) if key in rows else args
+    return [(statement, args) for statement, rows in by_statement.items() for args in rows.values()] + kept
+
+
+async def apply_set(conn: Conn, writes: list[Write]) -> None:
+    """Many events' writes, folded (``fold``): one statement per upsert for all its keys, over arrays;
+    the writes of statements without a fold follow, in order. Each statement writes a table of its own,
+    so only the order among a statement's rows matters."""
+    folded: dict[str, list[tuple[Any, ...]]] = {}
+    rest: list[Write] = []
+    for statement, args in fold(writes):
+        if statement in _FOLDS:
+            folded.setdefault(statement, []).append(args)
+        else:
+            rest.append((statement, args))
+    for statement, rows in folded.items():
+        await conn.execute(_set_statement(statement), *(list(column) for column in zip(*rows, strict=True)))
+    await apply(conn, rest)
 
 
 # --- the figures -----------------------------------------------------------------------------

@@ -80,14 +80,28 @@ class Mail:
 
     @property
     def body(self) -> str:
-        content = self.message.get_content()
+        part = self.message.get_body(preferencelist=("plain",))
+        assert part is not None
+        content = part.get_content()
         assert isinstance(content, str)
         return content
+
+    @property
+    def calendar(self) -> tuple[str, bytes] | None:
+        """The attached calendar file as (Content-Type header, bytes), or None."""
+        for part in self.message.iter_attachments():
+            if part.get_content_type() == "text/calendar":
+                payload = part.get_payload(decode=True)
+                assert isinstance(payload, bytes)
+                return str(part["Content-Type"]), payload
+        return None
 
 
 class ControlledSmtp:
     """aiosmtpd with a handler that answers 451 while "down" or for a "busy" mailbox, and 550 for unknown
-    mailboxes."""
+    mailboxes. It counts the mails each connection carried (``per_connection``), and with ``drop_after``
+    set it ends every connection that has carried that many mails at its next MAIL command: with a 421
+    reply (``drop_with="421"``) or by closing the socket without a word (``drop_with="close"``)."""
 
     def __init__(self) -> None:
         self.mails: list[Mail] = []
@@ -95,9 +109,28 @@ class ControlledSmtp:
         self.unknown: set[str] = set()
         self.busy: set[str] = set()
         self.down_until = 0.0
+        self.per_connection: Counter[tuple[str, int]] = Counter()
+        self.drop_after: int | None = None
+        self.drop_with = "close"
+        self.dropped = 0
         self.lock = threading.Lock()
         self.port = free_port()
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        with self.lock:
+            carried = self.per_connection[session.peer]
+            drop = self.drop_after is not None and carried >= self.drop_after
+            self.dropped += drop
+        if drop and self.drop_with == "421":
+            asyncio.get_running_loop().call_soon(server.transport.close)  # after the reply has gone
+            return "421 4.4.2 Too many messages on this connection, closing"
+        if drop:
+            server.transport.abort()
+            return "250 OK"  # never reaches the client
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
         with self.lock:
@@ -112,6 +145,7 @@ class ControlledSmtp:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = email.message_from_bytes(envelope.content, _class=EmailMessage, policy=policy.default)
         with self.lock:
+            self.per_connection[session.peer] += 1
             for rcpt in envelope.rcpt_tos:
                 self.mails.append(Mail(time.time(), rcpt, message))
         return "250 OK: queued"
@@ -531,3 +565,43 @@ async def at_least(items: list[Any], n: int) -> list[Any] | None:
 async def at_least_events(bootstrap: str, ids: set[str], n: int) -> list[dict[str, Any]] | None:
     found = await outcome_events(bootstrap, ids)
     return found if len(found) >= n else None
+
+
+async def due_confirmations(
+    pool: asyncpg.Pool, count: int, starts_at: datetime, *, language: str = "nb"
+) -> list[uuid.UUID]:
+    """Straight into notification's database: a published meeting at ``starts_at`` and ``count`` people with a
+    contact, a confirmed registration, a manage link and a due ``registration_confirmed`` e-mail to
+    ``person<i>@pool.example.no``; the notifications' ids."""
+    tenant, meeting = uuid.uuid4(), uuid.uuid4()
+    people = [(uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), i) for i in range(count)]
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "INSERT INTO meetings (meeting_id, tenant_id, title, status, starts_at, duration_minutes, timezone, venue)"
+            " VALUES ($1, $2, 'Kaffe og prat', 'published', $3, 105, 'Europe/Oslo', $4)",
+            meeting,
+            tenant,
+            starts_at,
+            VENUE,
+        )
+        await conn.executemany(
+            "INSERT INTO contacts (participant_id, tenant_id, name, email, language) VALUES ($1, $2, $3, $4, $5)",
+            [(p, tenant, f"Person {i}", f"person{i}@pool.example.no", language) for p, _, _, i in people],
+        )
+        await conn.executemany(
+            "INSERT INTO registrations (registration_id, tenant_id, meeting_id, participant_id, status)"
+            " VALUES ($1, $2, $3, $4, 'confirmed')",
+            [(r, tenant, meeting, p) for p, r, _, _ in people],
+        )
+        await conn.executemany(
+            "INSERT INTO manage_links (registration_id, participant_id, meeting_id, tenant_id, manage_token)"
+            " VALUES ($1, $2, $3, $4, $5)",
+            [(r, p, meeting, tenant, f"token-{i}") for p, r, _, i in people],
+        )
+        await conn.executemany(
+            "INSERT INTO notifications (id, tenant_id, cause_event_id, cause_occurred_at, participant_id,"
+            " meeting_id, registration_id, kind, channel)"
+            " VALUES ($1, $2, $3, now(), $4, $5, $6, 'registration_confirmed', 'email')",
+            [(n, tenant, uuid.uuid4(), p, meeting, r) for p, r, n, _ in people],
+        )
+    return [n for _, _, n, _ in people]

@@ -79,6 +79,10 @@ WITH_MANAGE_LINK = frozenset(
         WAITLIST_ENDED,
     }
 )
+# Messages that carry the meeting as a calendar file: an .ics attachment by e-mail (a later one updates the
+# same calendar entry) and, for the first three, a link to it by SMS.
+WITH_CALENDAR = frozenset({REGISTRATION_CONFIRMED, REGISTRATION_PROMOTED, REMINDER_24H, MEETING_CHANGED})
+WITH_CALENDAR_LINK = frozenset({REGISTRATION_CONFIRMED, REGISTRATION_PROMOTED, REMINDER_24H})
 # Messages whose link carries a confirmation token that expires: pointless once the request is closed
 # or the link has expired.
 WITH_CONFIRM_LINK = frozenset({CONFIRM_SIGNUP, CONFIRM_ERASURE})
@@ -299,6 +303,20 @@ def retry_delay(attempt: int, base_s: float, cap_s: float, rand: Callable[[], fl
 def smtp_code_is_temporary(code: int) -> bool:
     """SMTP 4xx: try again later; 5xx (an unknown mailbox, a rejected address): give up."""
     return 400 <= code < 500
+
+
+def smtp_worth_a_new_connection(*, reused: bool, code: int | None, disconnected: bool) -> bool:
+    """Whether a message that failed on a pooled SMTP connection goes again at once on a new one.
+
+    Only on a connection used before (``reused``): the server dropped it while it sat idle
+    (``disconnected``), or it answered 421, "closing the connection" (RFC 5321 4.2.3), to any command.
+    A 421 is a refusal and a line dropped before the reply to DATA leaves the message unaccepted, so
+    sending again loses nothing and (but for a server that drops the line between accepting a message and
+    saying so, which the stable Message-ID covers) repeats nothing. A failure on a new connection is the
+    message's own and goes the usual way (retry later or give up).
+    ``code`` is the SMTP reply code, None when there was no reply.
+    """
+    return reused and (disconnected or code == 421)
 
 
 def gateway_status_is_temporary(status: int) -> bool:

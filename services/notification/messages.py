@@ -9,9 +9,10 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from services.notification import seating, templates
+from services.notification import domain, seating, templates
 from services.notification.domain import single_line
 from services.notification.templates import Channel, Rendered
+from shared.calendar import meeting_ics
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,37 @@ def manage_url(base_url: str, registration_id: uuid.UUID, token: str) -> str:
     return f"{base_url.rstrip('/')}/manage/{registration_id}?token={quote(token, safe='')}"
 
 
+def calendar_url(base_url: str, registration_id: uuid.UUID, token: str) -> str:
+    """The link to the meeting's .ics file on the participant's manage page (registration serves it)."""
+    return f"{base_url.rstrip('/')}/manage/{registration_id}/calendar.ics?token={quote(token, safe='')}"
+
+
+def calendar_uid(registration_id: uuid.UUID) -> str:
+    """The iCalendar UID of one registration's meeting: the same in every file about it (attachment or
+    download), so a calendar that has the entry updates it instead of adding a second one."""
+    return f"registration-{registration_id}@folkmoterfolk.no"
+
+
+def calendar(facts: Facts, public_base_url: str) -> bytes | None:
+    """The meeting as an .ics file (``shared.calendar.meeting_ics``, on the tenant's clock) for the messages
+    that carry one (``domain.WITH_CALENDAR``); None for the others and when the meeting is not known."""
+    if facts.kind not in domain.WITH_CALENDAR or facts.meeting is None or facts.registration_id is None:
+        return None
+    m = facts.meeting
+    venue = {key: single_line(str(value)) for key, value in dict(m.venue).items()}
+    location = ", ".join(part for part in (venue.get("name", ""), venue.get("address", "")) if part)
+    link = manage_url(public_base_url, facts.registration_id, facts.manage_token) if facts.manage_token else None
+    return meeting_ics(
+        uid=calendar_uid(facts.registration_id),
+        title=single_line(m.title),
+        starts_at=m.starts_at,
+        duration_minutes=m.duration_minutes,
+        timezone=m.timezone,
+        location=location,
+        url=link,
+    )
+
+
 def confirm_url(base_url: str, signup_id: uuid.UUID, token: str) -> str:
     """The link that confirms a public sign-up's contact (double opt-in) and decides its place."""
     return f"{base_url.rstrip('/')}/confirm/{signup_id}?token={quote(token, safe='')}"
@@ -81,6 +113,12 @@ def context(facts: Facts, public_base_url: str) -> dict[str, Any]:
             if facts.registration_id and facts.manage_token
             else None
         ),
+        "calendar_url": (
+            calendar_url(public_base_url, facts.registration_id, facts.manage_token)
+            if facts.registration_id and facts.manage_token and facts.kind in domain.WITH_CALENDAR_LINK
+            else None
+        ),
+        "calendar_attached": facts.kind in domain.WITH_CALENDAR and facts.meeting is not None,
         "seat": facts.details.get("seat"),
         "pair_number": facts.details.get("pair_number"),
         "partners": int(facts.details.get("partners") or 1),  # people the reader talks with; older rows: 1
@@ -95,7 +133,9 @@ def context(facts: Facts, public_base_url: str) -> dict[str, Any]:
         "contact_email": single_line(facts.tenant.contact_email or ""),
         "contact_phone": single_line(facts.tenant.contact_phone or ""),
     }
-    ctx.update({f"was_{key}": None for key in ("local_start", "start", "end", "venue_name", "venue_address")})
+    ctx.update(
+        {f"was_{key}": None for key in ("local_start", "local_end", "start", "end", "venue_name", "venue_address")}
+    )
     if facts.meeting is not None:
         m = facts.meeting
         venue = {key: single_line(str(value)) for key, value in dict(m.venue).items()}
@@ -106,9 +146,7 @@ def context(facts: Facts, public_base_url: str) -> dict[str, Any]:
             old = templates.meeting_context(
                 "", datetime.fromisoformat(was["starts_at"]), int(was["duration_minutes"]), m.timezone, old_venue
             )
-            ctx.update(
-                {f"was_{key}": old[key] for key in ("local_start", "start", "end", "venue_name", "venue_address")}
-            )
+            ctx.update({f"was_{key}": old[key] for key in ("local_start", "local_end", "venue_name", "venue_address")})
     if facts.link_expires_at is not None:
         timezone = facts.meeting.timezone if facts.meeting is not None else facts.timezone
         ctx.update(templates.expiry_context(facts.link_expires_at, timezone))

@@ -1,14 +1,16 @@
-"""The sender: picks due notifications one at a time (``FOR UPDATE SKIP LOCKED``), so several workers
-and replicas share the work and each notification is handled by exactly one of them. Reminders and
+"""The sender: claims due notifications in batches (one statement, ``FOR UPDATE SKIP LOCKED``), so several
+workers and replicas share the work and each notification is handled by exactly one of them. Reminders and
 feedback requests are rows with a future ``due_at``: the same loop sends them when their time comes,
 also after a restart.
 
-The row stays locked while its message goes out and the outcome is recorded in the same
-transaction, together with the ``notification.sent`` / ``notification.failed`` event (outbox).
+A batch of up to ``FMF_SENDER_BATCH_SIZE`` rows stays locked while its messages go out together over the
+mailer's pool of SMTP connections (and the SMS gateway); their outcomes are then recorded with one
+statement in the same transaction, together with the ``notification.sent`` / ``notification.failed``
+events (outbox, one statement).
 
 One message can never stop the sender: whatever goes wrong while a message is built or handled (bad data
 in a title, an address that is not one, a template error) marks that message failed, publishes one
-``notification.failed``, and the sender goes on with the next. Logs name the notification, its kind and
+``notification.failed``, and the sender goes on with the others. Logs name the notification, its kind and
 the type of the error, never its text: error texts can quote addresses, names and tokens.
 """
 
@@ -32,8 +34,7 @@ from services.notification.messages import Facts, MeetingView, TenantView
 from services.notification.settings import NotificationSettings
 from services.notification.sms import SmsGateway
 from shared import metrics, outbox
-from shared.db import Conn, is_connection_error
-from shared.events import NotificationOutcome, make_event
+from shared.events import Envelope, NotificationOutcome, make_event
 from shared.service import Runtime
 from shared.waker import Waker
 
@@ -61,6 +62,20 @@ class Outcome:
     status: str  # sent | failed | retry | skipped | deferred
     channel: str
     error: str | None = None
+    due_at: datetime | None = None  # retry and deferred: when it is due again
+    attempted: bool = False  # a delivery was attempted (counts towards the attempts)
+
+    def record(self, notification_id: Any) -> store.Outcome:
+        """The row's new state, as ``store.record_outcomes`` writes it."""
+        return store.Outcome(
+            notification_id=notification_id,
+            status="pending" if self.status in ("retry", "deferred") else self.status,
+            channel=self.channel,
+            error=self.error,
+            due_at=self.due_at,
+            attempted=self.attempted,
+            keep_error=self.status == "deferred",
+        )
 
 
 class Sender:
@@ -80,51 +95,65 @@ class Sender:
 
     async def send_one(self) -> bool:
         """Handle one due notification; False when nothing is due."""
+        return await self.send_batch(1) > 0
+
+    async def send_batch(self, limit: int | None = None) -> int:
+        """Claim up to ``limit`` (default ``sender_batch_size``) due notifications with one statement, send
+        them together, and record their outcomes and events in the claim's transaction; how many were
+        claimed (0 when nothing is due). A database error ends the round with nothing recorded: the rows are
+        claimed again once the database answers."""
         async with self.pool.acquire() as conn, conn.transaction():
             now = self.clock()
-            row = await store.claim_due(conn, now, domain.WITH_MANAGE_LINK, self.settings.manage_link_wait_s)
-            if row is None:
-                return False
-            try:
-                async with conn.transaction():  # a savepoint: a failure here leaves the claim usable
-                    outcome = await self._handle(conn, row, now)
-            except Exception as exc:
-                if is_connection_error(exc):
-                    # The database is unavailable (stopped, frozen, out of connections, a statement cut off by
-                    # the statement timeout): nothing about this message, so the round fails and it is tried
-                    # again once the database answers.
-                    raise
-                log.error(
-                    "notification could not be handled; marked failed",
-                    extra={"notification_id": str(row["id"]), "kind": row["kind"], **error_facts(exc)},
-                )
-                error = f"the message could not be built or handled: {type(exc).__name__}"
-                await store.mark_failed(conn, row["id"], row["channel"], error, attempted=False)
-                outcome = Outcome("failed", row["channel"], error)
-            if outcome.status in ("sent", "failed"):
-                await _publish_outcome(conn, row, outcome)
-            if row["kind"] == domain.ERASURE_CONFIRMED and outcome.status in ("sent", "failed", "skipped"):
-                await store.delete_erased_contact(conn, row["participant_id"])
-        metrics.NOTIFICATIONS.labels(channel=outcome.channel, kind=row["kind"], status=outcome.status).inc()
-        if outcome.status == "sent" and row["kind"] not in domain.SCHEDULED and row["cause_occurred_at"]:
-            DELIVERY_DELAY.labels(channel=outcome.channel).observe(
-                max(0.0, (system_clock() - row["cause_occurred_at"]).total_seconds())
+            rows = await store.claim_due_batch(
+                conn,
+                now,
+                domain.WITH_MANAGE_LINK,
+                self.settings.manage_link_wait_s,
+                limit or self.settings.sender_batch_size,
             )
-        return True
+            if not rows:
+                return 0
+            outcomes = await asyncio.gather(*(self._handle_safely(row, now) for row in rows))
+            await store.record_outcomes(conn, [o.record(row["id"]) for row, o in zip(rows, outcomes, strict=True)])
+            events = [_outcome_event(row, o) for row, o in zip(rows, outcomes, strict=True) if o.status in _PUBLISHED]
+            if events:
+                await outbox.enqueue(conn, SOURCE, events)
+            await store.delete_erased_contacts(
+                conn,
+                [
+                    row["participant_id"]
+                    for row, o in zip(rows, outcomes, strict=True)
+                    if row["kind"] == domain.ERASURE_CONFIRMED and o.status in ("sent", "failed", "skipped")
+                ],
+            )
+        delivered_at = system_clock()
+        for row, outcome in zip(rows, outcomes, strict=True):
+            metrics.NOTIFICATIONS.labels(channel=outcome.channel, kind=row["kind"], status=outcome.status).inc()
+            if outcome.status == "sent" and row["kind"] not in domain.SCHEDULED and row["cause_occurred_at"]:
+                DELIVERY_DELAY.labels(channel=outcome.channel).observe(
+                    max(0.0, (delivered_at - row["cause_occurred_at"]).total_seconds())
+                )
+        return len(rows)
 
-    async def _handle(self, conn: Conn, row: asyncpg.Record, now: datetime) -> Outcome:
+    async def _handle_safely(self, row: asyncpg.Record, now: datetime) -> Outcome:
+        try:
+            return await self._handle(row, now)
+        except Exception as exc:
+            log.error(
+                "notification could not be handled; marked failed",
+                extra={"notification_id": str(row["id"]), "kind": row["kind"], **error_facts(exc)},
+            )
+            return Outcome("failed", row["channel"], f"the message could not be built or handled: {type(exc).__name__}")
+
+    async def _handle(self, row: asyncpg.Record, now: datetime) -> Outcome:
         decision = domain.decide(_situation(row, self.sms.enabled), now)
         secrets = _secrets(row)
         if isinstance(decision, domain.Skip):
-            await store.mark_skipped(conn, row["id"], decision.reason)
             return Outcome("skipped", row["channel"], decision.reason)
         if isinstance(decision, domain.Defer):
-            await store.defer(conn, row["id"], "sms", decision.until)
-            return Outcome("deferred", "sms")
+            return Outcome("deferred", "sms", due_at=decision.until)
         if isinstance(decision, domain.Fail):
-            failed_by = decision.channel or row["channel"]
-            await store.mark_failed(conn, row["id"], failed_by, decision.reason, attempted=False)
-            return Outcome("failed", failed_by, decision.reason)
+            return Outcome("failed", decision.channel or row["channel"], decision.reason)
         channel, address = decision.channel, decision.address
         try:
             await self._deliver(row, channel, address)
@@ -135,7 +164,6 @@ class Sender:
                 delay = domain.retry_delay(
                     attempts, self.settings.sender_backoff_base_s, self.settings.sender_backoff_cap_s
                 )
-                await store.retry_later(conn, row["id"], channel, now + delay, error)
                 log.warning(
                     "notification delivery failed; retrying",
                     extra={
@@ -146,21 +174,26 @@ class Sender:
                         "error": error,
                     },
                 )
-                return Outcome("retry", channel, error)
-            await store.mark_failed(conn, row["id"], channel, error, attempted=True)
-            return Outcome("failed", channel, error)
+                return Outcome("retry", channel, error, due_at=now + delay, attempted=True)
+            return Outcome("failed", channel, error, attempted=True)
         except PermanentFailure as exc:
-            error = domain.redact(str(exc), *secrets)
-            await store.mark_failed(conn, row["id"], channel, error, attempted=True)
-            return Outcome("failed", channel, error)
-        await store.mark_sent(conn, row["id"], channel)
-        return Outcome("sent", channel)
+            return Outcome("failed", channel, domain.redact(str(exc), *secrets), attempted=True)
+        return Outcome("sent", channel, attempted=True)
 
     async def _deliver(self, row: asyncpg.Record, channel: domain.Channel, address: str) -> None:
         try:
-            rendered = messages.render(_facts(row), channel, self.settings.public_base_url)
+            facts = _facts(row)
+            base_url = self.settings.public_base_url
+            rendered = messages.render(facts, channel, base_url)
             msg = (
-                self.mailer.message(address, rendered.subject, rendered.body, str(row["id"]), rendered.language)
+                self.mailer.message(
+                    address,
+                    rendered.subject,
+                    rendered.body,
+                    str(row["id"]),
+                    rendered.language,
+                    calendar=messages.calendar(facts, base_url),
+                )
                 if channel == "email"
                 else None
             )
@@ -232,7 +265,11 @@ def _with_partners(details: Mapping[str, Any], seated_partners: int | None) -> M
     return {**details, "partners": seated_partners}
 
 
-async def _publish_outcome(conn: Conn, row: asyncpg.Record, outcome: Outcome) -> None:
+_PUBLISHED = ("sent", "failed")
+
+
+def _outcome_event(row: asyncpg.Record, outcome: Outcome) -> tuple[Envelope, Any]:
+    """The ``notification.sent`` / ``notification.failed`` event of one outcome, with its partition key."""
     event = make_event(
         f"notification.{outcome.status}",
         row["tenant_id"],
@@ -248,8 +285,7 @@ async def _publish_outcome(conn: Conn, row: asyncpg.Record, outcome: Outcome) ->
         ),
     )
     event.causation_id = row["cause_event_id"]
-    key = row["meeting_id"] or row["participant_id"] or row["signup_id"]
-    await outbox.enqueue(conn, SOURCE, [(event, key)])
+    return event, row["meeting_id"] or row["participant_id"] or row["signup_id"]
 
 
 async def run(sender: Sender, listen_dsn: str, workers: int, poll_interval_s: float) -> None:
@@ -259,8 +295,9 @@ async def run(sender: Sender, listen_dsn: str, workers: int, poll_interval_s: fl
     async def worker(waker: Waker) -> None:
         while True:
             try:
-                while await sender.send_one():
+                while await sender.send_batch():
                     pass
+                await sender.mailer.prune()  # nothing due: connections idle too long go
             except _DB_TROUBLE as exc:
                 log.warning("sender round failed; retrying", extra=error_facts(exc))
             except Exception as exc:  # never let one round take the sender down; the next round tries again

@@ -16,11 +16,19 @@ class NotificationSettings(Settings):
     smtp_password: SecretStr = Field(SecretStr(""), description="SMTP password.")
     smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS.")
     smtp_timeout_s: float = Field(10.0, gt=0, description="SMTP timeout per message.")
+    smtp_pool_size: int = Field(4, ge=1, description="SMTP connections one replica keeps open and sends over.")
+    smtp_messages_per_connection: int = Field(
+        100, ge=1, description="Messages sent over one SMTP connection before it is closed and a new one opened."
+    )
+    smtp_idle_s: float = Field(10.0, gt=0, description="An SMTP connection idle this long is closed, not reused.")
     mail_from: str = Field("Folk møter folk <noreply@folkmoterfolk.no>", description="From address.")
 
     # The sender
     sender_poll_interval_s: float = Field(1.0, gt=0, description="How often due notifications are looked for.")
     sender_workers: int = Field(4, ge=1, description="Notifications one replica sends at the same time.")
+    sender_batch_size: int = Field(
+        20, ge=1, description="Due notifications one worker claims with one statement and sends together."
+    )
     sender_max_attempts: int = Field(10, ge=1, description="Attempts before a notification is marked failed.")
     sender_backoff_base_s: float = Field(5.0, gt=0, description="First retry delay; doubles per attempt, jittered.")
     sender_backoff_cap_s: float = Field(1800.0, gt=0, description="Longest delay between two attempts.")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -416,13 +417,23 @@ async def remove_pending(
 
 
 async def claim_due(conn: Conn, now: datetime, link_kinds: Iterable[str], link_wait_s: float) -> asyncpg.Record | None:
-    """One due notification whose contact (and meeting) are known, locked for this sender.
+    """One due notification (see ``claim_due_batch``), or None."""
+    rows = await claim_due_batch(conn, now, link_kinds, link_wait_s, 1)
+    return rows[0] if rows else None
+
+
+async def claim_due_batch(
+    conn: Conn, now: datetime, link_kinds: Iterable[str], link_wait_s: float, limit: int
+) -> list[asyncpg.Record]:
+    """Up to ``limit`` due notifications whose contact (and meeting) are known, the earliest due first, each
+    locked for this sender until its transaction ends (``FOR UPDATE SKIP LOCKED``: another sender skips them
+    and claims others), with one statement.
 
     The contact is the participant's, or for a sign-up not yet confirmed the sign-up's own. A message that
-    carries a manage link waits up to ``link_wait_s`` for the link to arrive. ``seated_partners`` is how
-    many people the person talks with at the table as last told (None before the pairs are published).
+    carries a manage link waits up to ``link_wait_s`` seconds for the link to arrive. ``seated_partners`` is
+    how many people the person talks with at the table as last told (None before the pairs are published).
     """
-    return await conn.fetchrow(
+    return await conn.fetch(
         "SELECT n.*, COALESCE(c.name, s.name) AS name, COALESCE(c.email, s.email) AS email,"
         " COALESCE(c.phone, s.phone) AS phone, COALESCE(c.language, s.language) AS language,"
         " m.title, m.starts_at, m.duration_minutes, m.venue,"
@@ -449,11 +460,68 @@ async def claim_due(conn: Conn, now: datetime, link_kinds: Iterable[str], link_w
         " AND (n.meeting_id IS NULL OR m.meeting_id IS NOT NULL)"
         " AND (n.registration_id IS NULL OR l.registration_id IS NOT NULL OR NOT n.kind = ANY($2::text[])"
         "      OR n.created_at <= $1 - make_interval(secs => $3))"
-        " ORDER BY n.due_at LIMIT 1 FOR UPDATE OF n SKIP LOCKED",
+        " ORDER BY n.due_at LIMIT $4 FOR UPDATE OF n SKIP LOCKED",
         now,
         list(link_kinds),
         link_wait_s,
+        limit,
     )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one claimed notification, as ``record_outcomes`` writes it.
+
+    ``status``: sent | failed | skipped | pending (a retry or a deferral, due again at ``due_at``);
+    ``error`` replaces ``last_error`` unless ``keep_error`` (a deferral keeps it); ``attempted`` counts one
+    more delivery attempt."""
+
+    notification_id: uuid.UUID
+    status: str
+    channel: str
+    error: str | None = None
+    due_at: datetime | None = None
+    attempted: bool = False
+    keep_error: bool = False
+
+
+async def record_outcomes(conn: Conn, outcomes: Sequence[Outcome]) -> None:
+    """Write what became of claimed notifications, all with one statement (``sent_at`` is the time of the
+    write for those sent)."""
+    if not outcomes:
+        return
+    await conn.execute(
+        "UPDATE notifications n SET status = o.status, channel = o.channel, due_at = COALESCE(o.due_at, n.due_at),"
+        " last_error = CASE WHEN o.keep_error THEN n.last_error ELSE o.error END,"
+        " attempts = n.attempts + o.attempted::int,"
+        " sent_at = CASE WHEN o.status = 'sent' THEN now() ELSE n.sent_at END"
+        " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::boolean[],"
+        " $7::boolean[]) AS o(id, status, channel, error, due_at, attempted, keep_error)"
+        " WHERE n.id = o.id",
+        [o.notification_id for o in outcomes],
+        [o.status for o in outcomes],
+        [o.channel for o in outcomes],
+        [o.error for o in outcomes],
+        [o.due_at for o in outcomes],
+        [o.attempted for o in outcomes],
+        [o.keep_error for o in outcomes],
+    )
+
+
+async def delete_erased_contacts(conn: Conn, participant_ids: Sequence[uuid.UUID]) -> None:
+    """``delete_erased_contact`` for several participants, with two statements."""
+    if not participant_ids:
+        return
+    deleted = await conn.fetch(
+        "DELETE FROM contacts WHERE participant_id = ANY($1::uuid[]) AND erased_at IS NOT NULL"
+        " RETURNING participant_id",
+        list(participant_ids),
+    )
+    if deleted:
+        await conn.execute(
+            "DELETE FROM notifications WHERE participant_id = ANY($1::uuid[]) AND status = 'pending'",
+            [row["participant_id"] for row in deleted],
+        )
 
 
 async def mark_sent(conn: Conn, notification_id: uuid.UUID, channel: str) -> None:

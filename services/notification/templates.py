@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
+from babel.dates import format_date
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from services.notification.domain import single_line
+from shared import localtime
 
 LANGUAGES = ("nb", "nn", "en")
 FALLBACK = "nb"
@@ -37,43 +38,6 @@ _env = Environment(
     autoescape=False,  # plain-text messages
 )
 
-_WEEKDAYS = {
-    "nb": ("mandag", "tirsdag", "onsdag", "torsdag", "fredag", "lørdag", "søndag"),
-    "nn": ("måndag", "tysdag", "onsdag", "torsdag", "fredag", "laurdag", "søndag"),
-    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
-}
-_NORWEGIAN_MONTHS = (
-    "januar",
-    "februar",
-    "mars",
-    "april",
-    "mai",
-    "juni",
-    "juli",
-    "august",
-    "september",
-    "oktober",
-    "november",
-    "desember",
-)
-_MONTHS = {
-    "nb": _NORWEGIAN_MONTHS,
-    "nn": _NORWEGIAN_MONTHS,
-    "en": (
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ),
-}
 # (hour, hours, minute, minutes, "and") per language, for "1 time og 45 minutter".
 _DURATION_WORDS = {
     "nb": ("time", "timer", "minutt", "minutter", "og"),
@@ -111,37 +75,40 @@ def _path(kind: str, channel: Channel, language: str) -> str:
 def meeting_context(
     title: str, starts_at: datetime, duration_minutes: int, timezone: str, venue: dict[str, Any]
 ) -> dict[str, Any]:
-    """The facts about a meeting that every language shows the same way."""
-    local = starts_at.astimezone(ZoneInfo(timezone))
-    end = local + timedelta(minutes=duration_minutes)
+    """The facts about a meeting that every language shows: the times on the tenant's clock
+    (``local_start``, ``local_end``); ``render`` words them in the reader's language."""
+    start = localtime.local(starts_at, timezone)
     return {
         "title": title,
-        "date": f"{local:%d.%m.%Y}",
-        "start": f"{local:%H:%M}",
-        "end": f"{end:%H:%M}",
         "duration": duration_minutes,
         "venue_name": venue.get("name", ""),
         "venue_address": venue.get("address", ""),
-        "local_start": local,
+        "local_start": start,
+        "local_end": start + timedelta(minutes=duration_minutes),
     }
 
 
 def expiry_context(expires_at: datetime, timezone: str) -> dict[str, Any]:
     """When a confirmation link expires, in the tenant's time zone (the words follow in ``render``)."""
-    local = expires_at.astimezone(ZoneInfo(timezone))
-    return {
-        "expires_local": local,
-        "expires_date": f"{local:%d.%m.%Y}",
-        "expires_short": f"{local:%d.%m.}",
-        "expires_time": f"{local:%H:%M}",
-    }
+    local = localtime.local(expires_at, timezone)
+    return {"expires_local": local, "expires_short": f"{local:%d.%m.}"}
 
 
 def long_date(local: datetime, language: str, *, year: bool = True) -> str:
-    """ "tirsdag 2. mars 2027" / "Tuesday 2 March 2027"."""
-    weekday, month = _WEEKDAYS[language][local.weekday()], _MONTHS[language][local.month - 1]
-    day = f"{weekday} {local.day} {month}" if language == "en" else f"{weekday} {local.day}. {month}"
-    return f"{day} {local.year}" if year else day
+    """ "tirsdag 2. mars 2027" / "Tuesday 2 March 2027" (``shared.localtime.day``, as the pages say it)."""
+    return localtime.day(local, language, year=year)
+
+
+def when_text(local_start: datetime, local_end: datetime, language: str, *, year: bool = True) -> str:
+    """«tirsdag 2. mars 2027 kl. 10.00–11.45» / "Tuesday 2 March 2027, 10:00–11:45" for a meeting already on
+    the tenant's clock (``shared.localtime.meeting_when``, as the pages say it)."""
+    minutes = int((local_end - local_start).total_seconds() // 60)
+    return localtime.meeting_when(local_start, minutes, str(local_start.tzinfo), language, year=year)
+
+
+def short_date(local: datetime, language: str) -> str:
+    """ "1.3." / "1 Mar": a date an SMS can afford."""
+    return format_date(local, "d MMM", locale="en") if language == "en" else f"{local.day}.{local.month}."
 
 
 def duration_text(minutes: int, language: str) -> str:
@@ -181,20 +148,20 @@ def _localised(context: dict[str, Any], language: str) -> dict[str, Any]:
         # An SMS has room for one: the phone (the reader holds one), else the e-mail address.
         "contact_short": context["contact_phone"] or context["contact_email"],
     }
-    local = context.get("local_start")
-    if isinstance(local, datetime):
-        extra["day"] = long_date(local, language)
-        extra["day_short"] = long_date(local, language, year=False)
-    was = context.get("was_local_start")
-    if isinstance(was, datetime):
-        extra["was_day"] = long_date(was, language)
-        extra["was_day_short"] = long_date(was, language, year=False)
-        extra["was_date_short"] = (
-            f"{was.day}.{was.month}." if language != "en" else f"{was.day} {_MONTHS['en'][was.month - 1][:3]}"
-        )
+    for prefix in ("", "was_"):
+        start, end = context.get(f"{prefix}local_start"), context.get(f"{prefix}local_end")
+        if isinstance(start, datetime) and isinstance(end, datetime):
+            extra[f"{prefix}when"] = when_text(start, end, language)
+            extra[f"{prefix}when_short"] = when_text(start, end, language, year=False)
+            extra[f"{prefix}day"] = long_date(start, language)
+            extra[f"{prefix}day_short"] = long_date(start, language, year=False)
+            extra[f"{prefix}date_short"] = short_date(start, language)
+            extra[f"{prefix}start"] = localtime.clock(start, language)
+            extra[f"{prefix}end"] = localtime.clock(end, language)
     expires = context.get("expires_local")
     if isinstance(expires, datetime):
         extra["expires_day"] = long_date(expires, language)
+        extra["expires_time"] = localtime.clock(expires, language)
     if isinstance(context.get("duration"), int):
         extra["duration_text"] = duration_text(context["duration"], language)
         extra["duration_short"] = duration_short(context["duration"], language)

@@ -18,6 +18,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from services.notification import templates
+from services.notification.domain import WITH_CALENDAR
 from shared.events import RegistrationChanged, make_event
 from tests.notification_support import (
     OSLO,
@@ -190,8 +191,24 @@ async def test_every_kind_of_message_once_in_the_right_language_with_the_right_c
                 }[who.language]
                 assert all(phrase in m.body for phrase in promise), (who.name, kind)
         by_kind = {(m.to.split("@")[0], record[m.notification_id]): m for m in mails}
+        # The place, its change and the day-before reminder carry the meeting as a calendar file; each file
+        # about one registration has the same UID, so the calendar updates its entry rather than adding one.
+        uids: dict[str, set[bytes]] = {}
+        for m in mails:
+            kind = record[m.notification_id]
+            attached = m.calendar
+            assert (attached is not None) == (kind in WITH_CALENDAR), (m.to, kind)
+            if attached is not None:
+                content_type, ics = attached
+                assert content_type.startswith("text/calendar") and "PUBLISH" in content_type
+                uid = next(line for line in ics.splitlines() if line.startswith(b"UID:"))
+                uids.setdefault(m.to, set()).add(uid)
+                assert b"DTSTART;TZID=Europe/Oslo:" in ics, (m.to, kind)
+        assert all(len(found) == 1 for found in uids.values()) and len(uids) == 5, uids
+        amina_ics = by_kind[("amina", "reminder_24h")].calendar
+        assert amina_ics is not None and f"DTSTART;TZID=Europe/Oslo:{starts:%Y%m%dT}13".encode() in amina_ics[1]
         day = templates.long_date(starts.astimezone(OSLO), "nb")
-        assert f"Når: {day}, klokka 13:00–14:45" in by_kind[("amina", "reminder_24h")].body
+        assert f"Når: {day} kl. 13.00–14.45" in by_kind[("amina", "reminder_24h")].body
         assert "13:00–14:45" in by_kind[("chris", "meeting_changed")].body
         assert "The meeting has a new time." in by_kind[("chris", "meeting_changed")].body
         # From what to what: the old time as well as the new (issue 17, kind 7).
@@ -209,6 +226,7 @@ async def test_every_kind_of_message_once_in_the_right_language_with_the_right_c
         assert dawit_confirmed.startswith("Hei Dawit! Du er påmeldt Kaffe og prat")  # Arabic -> bokmål
         assert "Dagtid, 1 t 45 min. Ingen plikt til kontakt etterpå." in dawit_confirmed
         assert dawit.manage_url in dawit_confirmed
+        assert dawit.manage_url.replace("?token=", "/calendar.ics?token=") in dawit_confirmed
         assert "plass 4" in texts_by[(dawit.phone, "seat_changed")].text  # type: ignore[index]
         two_hours = texts_by[(chris.phone, "reminder_2h")].text  # type: ignore[index]
         assert two_hours.startswith("Hi Chris! Today 13:00-14:45: Kaffe og prat, Arendal bibliotek")

@@ -258,7 +258,8 @@ class SecurityHeaders:
                 headers["X-Content-Type-Options"] = "nosniff"
                 headers["Referrer-Policy"] = "no-referrer"
                 headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-                if headers.get("content-type", "").startswith("text/html"):
+                # HTML pages and calendar files show personal data (and links that carry tokens).
+                if headers.get("content-type", "").startswith(("text/html", "text/calendar")):
                     headers["Cache-Control"] = "no-store"
             await send(message)
 

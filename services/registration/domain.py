@@ -646,3 +646,75 @@ def invitation_problem(given: str | None, expected: str) -> str | None:
             " centre for a new link (a code stops working when a new one is made)"
         )
     return None
+
+
+# --- the participant pages: what a public page lists and says about places ------------------------------
+
+
+@dataclass(frozen=True)
+class Availability:
+    """What the public page says about one group of a meeting: ``free`` places left (people), or, when
+    none is free, ``waiting`` (how many wait already; a new sign-up joins the waiting list)."""
+
+    free: int
+    waiting: int
+
+    @property
+    def full(self) -> bool:
+        """No free place: a new sign-up goes on the waiting list."""
+        return self.free == 0
+
+
+def availability(capacity: int, confirmed: int, waitlisted: int) -> Availability:
+    """A group's places as the public page tells them: free places (``capacity`` minus ``confirmed``, never
+    negative; all counts are people) and how many wait. Source: issue 12 («3 plasser igjen» /
+    «venteliste»), DESIGN.md §8 (capacity and the waiting list)."""
+    return Availability(
+        free=free_places(capacity, confirmed), waiting=max(0, waitlisted) if confirmed >= capacity else 0
+    )
+
+
+def listed_publicly(tenant_status: str, meeting_status: str, clock: MeetingClock, now: datetime) -> bool:
+    """Whether the tenant's public page lists the meeting at ``now``: an active tenant's published meeting
+    that has not started yet (an aware datetime). Sign-up may have closed by the clock already; its page
+    then says so. Source: issue 12 (the public page lists the upcoming published meetings)."""
+    return tenant_status == "active" and meeting_status == MeetingStatus.PUBLISHED and now < clock.starts_at
+
+
+def form_group(invitation_code: str | None) -> Group:
+    """Which group the public sign-up form signs up: a newcomer when the page was opened with an invitation
+    code (``?code=``), else a resident. Source: DESIGN.md §7 (newcomers sign up with the meeting's code)."""
+    return "newcomer" if invitation_code else "resident"
+
+
+def first_name(name: str | None) -> str | None:
+    """The first word of a person's name, as a partner is shown to the other (None for an erased name).
+    Source: issue 12 (the manage page shows the partner's first name once pairs are published)."""
+    if not name or not name.strip():
+        return None
+    return name.split()[0]
+
+
+@dataclass(frozen=True)
+class Seat:
+    """Where a participant sits once the pairs are published: the pair's ``number`` (the table's order),
+    the person's own ``seat`` number, and the participant ids of the others in the pair."""
+
+    pair_number: int
+    seat: int
+    partner_ids: tuple[uuid.UUID, ...]
+
+
+def seat_of(plan: Mapping[str, object], registration_id: uuid.UUID) -> Seat | None:
+    """The seat of ``registration_id`` in a seating plan (matching's ``Pairing`` as JSON), or None when the
+    plan is not published or does not seat it. Source: DESIGN.md §5 (``matching.pairs_published``)."""
+    if plan.get("status") != "published":
+        return None
+    pairs = plan.get("pairs")
+    for pair in pairs if isinstance(pairs, list) else []:
+        members = pair.get("members", [])
+        mine = [m for m in members if str(m.get("registration_id")) == str(registration_id)]
+        if mine:
+            others = tuple(uuid.UUID(str(m["participant_id"])) for m in members if m is not mine[0])
+            return Seat(pair_number=int(pair["number"]), seat=int(mine[0]["seat"]), partner_ids=others)
+    return None

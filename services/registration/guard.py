@@ -171,3 +171,16 @@ async def check_bearer(request: Request) -> None:
 async def bearer_failed(request: Request) -> None:
     """Count an unknown bearer token against the client (``check_bearer`` refuses it once too many)."""
     await (await abuse_limits(request)).fail(Rule.BEARER_FAILURES_PER_CLIENT, client_of(request))
+
+
+async def invitation_checked(request: Request, meeting_id: uuid.UUID, attempt: Callable[[], Awaitable[T]]) -> T:
+    """Run ``attempt`` (a page opened with an invitation code), counting a Forbidden (a wrong code) like a
+    wrong code in a sign-up: per client and per meeting, so the page is no way round those limits."""
+    return await _failures_limited(
+        request,
+        Rule.INVITATION_FAILURES_PER_CLIENT,
+        Rule.INVITATION_FAILURES_PER_MEETING,
+        meeting_id,
+        attempt,
+        failures=(Forbidden,),
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from shared.settings import AbuseLimitSettings, OperatorSettings, Settings
 
@@ -19,6 +19,11 @@ class RegistrationSettings(Settings, OperatorSettings, AbuseLimitSettings):
     )
     registration_close_interval_s: float = Field(
         30, gt=0, description="How often registration closes sign-up of meetings whose closing time has come."
+    )
+    csrf_secret: SecretStr | None = Field(
+        None,
+        description="Key that signs the participant pages' CSRF tokens; every replica needs the same one."
+        " Unset (make up, tests): a random key per process.",
     )
     retention_interval_s: float = Field(
         86_400, gt=0, description="How often registration erases personal data past the tenants' retention time."

@@ -207,6 +207,21 @@ async def set_meeting_status(conn: Conn, meeting_id: uuid.UUID, status: str) -> 
     return row
 
 
+def scope_to_tenant_of_slug(slug: str) -> str:
+    """A statement (for ``db.transaction``'s setup) scoping the transaction to the tenant with ``slug`` (to
+    no tenant's rows when there is none)."""
+    return f"SELECT set_config('app.tenant_id', coalesce(tenant_of_slug({literal(slug)})::text, ''), true)"
+
+
+async def upcoming_published_meetings(conn: Conn, tenant_id: uuid.UUID, at: datetime) -> list[Record]:
+    """The tenant's published meetings that start after ``at``, as ``meeting`` gives them, soonest first."""
+    return await conn.fetch(
+        _MEETING + " WHERE m.tenant_id = $1 AND m.status = 'published' AND m.starts_at > $2 ORDER BY m.starts_at, m.id",
+        tenant_id,
+        at,
+    )
+
+
 async def claim_meetings_due_to_close(conn: Conn, at: datetime, limit: int) -> list[uuid.UUID]:
     """Published meetings whose registration closes at or before ``at`` (its closing time, at the latest its
     start: domain.registration_closes), locked for this transaction; rows another replica holds are skipped."""
@@ -632,6 +647,30 @@ async def phone_or_email_taken(conn: Conn, tenant_id: uuid.UUID, *, email: str |
             phone,
         )
     )
+
+
+async def contact_taken_by_other(
+    conn: Conn, tenant_id: uuid.UUID, participant_id: uuid.UUID, *, email: str | None, phone: str | None
+) -> bool:
+    """Whether another participant of the tenant (erased or not) has this e-mail or this phone."""
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT FROM participants WHERE tenant_id = $1 AND id <> $2 AND (email = $3 OR phone = $4))",
+            tenant_id,
+            participant_id,
+            email,
+            phone,
+        )
+    )
+
+
+async def set_contact(conn: Conn, participant_id: uuid.UUID, email: str | None, phone: str | None) -> Record:
+    """Set the participant's e-mail and phone; returns the participant row as it is now."""
+    row = await conn.fetchrow(
+        "UPDATE participants SET email = $2, phone = $3 WHERE id = $1 RETURNING *", participant_id, email, phone
+    )
+    assert row is not None
+    return row
 
 
 async def insert_participant(conn: Conn, **p: Any) -> Record | None:

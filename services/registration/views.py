@@ -207,3 +207,64 @@ class SeatingView:
 
     meeting: MeetingView
     plan: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PublicMeeting:
+    """A meeting as its public page shows it: the meeting, its places per group
+    (``domain.availability``), and whether sign-up is open now (``sign_up_problem`` is None)."""
+
+    meeting: MeetingView
+    newcomer: domain.Availability
+    resident: domain.Availability
+    open: bool
+
+    @classmethod
+    def of(cls, meeting: MeetingView, open_: bool) -> PublicMeeting:
+        """The public view of ``meeting`` (counted), with ``open_``: whether sign-up is open now."""
+        return cls(
+            meeting=meeting,
+            newcomer=domain.availability(
+                meeting.capacity.newcomer, meeting.confirmed.newcomer, meeting.waitlisted.newcomer
+            ),
+            resident=domain.availability(
+                meeting.capacity.resident, meeting.confirmed.resident, meeting.waitlisted.resident
+            ),
+            open=open_,
+        )
+
+
+@dataclass(frozen=True)
+class TenantPage:
+    """A tenant's public page: the tenant and its upcoming published meetings, soonest first."""
+
+    tenant: TenantView
+    meetings: tuple[PublicMeeting, ...]
+
+
+@dataclass(frozen=True)
+class MeetingPage:
+    """One meeting's public page: the tenant, the meeting, and the invitation code the page was opened with
+    (checked; None for residents' page)."""
+
+    tenant: TenantView
+    meeting: PublicMeeting
+    invitation_code: str | None
+
+
+@dataclass(frozen=True)
+class Partner:
+    """Whom a participant talks with once the pairs are published: first names only, and the seats."""
+
+    pair_number: int
+    seat: int
+    first_names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class OwnPlace:
+    """The manage page's view: the place (``PlaceView``), the tenant, and the partner once published."""
+
+    place: PlaceView
+    tenant: TenantView
+    partner: Partner | None

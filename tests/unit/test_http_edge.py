@@ -100,12 +100,10 @@ def test_faststream_logs_json_lines_through_ours_without_colours(capsys: pytest.
 
 def test_a_refused_link_says_which_refusal_in_norwegian_too() -> None:
     """Issue 17, kind 7: every 409 link read "Lenken er brukt eller utløpt", even when sign-up had closed."""
-    from services.registration.manage_page import link_problem_text
+    from services.registration.pages.participant import link_problem
 
-    closed = link_problem_text(409, "registration closed at 2027-03-01T09:00:00+00:00: sign-up is over")
-    assert closed[0] == "Påmeldingen til møtet er stengt." and "sign-up is over" in closed[1]
-    used = link_problem_text(409, "this sign-up is confirmed already; the link to your place is in the message")
-    assert "bekreftet allerede" in used[0]
-    expired = link_problem_text(409, "this confirmation link has expired; please sign up again")
-    assert "utløpt" in expired[0] and "Meld deg på igjen" in expired[0]
-    assert len({closed[0], used[0], expired[0]}) == 3
+    closed = link_problem(409, "registration closed at 2027-03-01T09:00:00+00:00: sign-up is over")
+    used = link_problem(409, "this sign-up is confirmed already; the link to your place is in the message")
+    expired = link_problem(409, "this confirmation link has expired; please sign up again")
+    assert (closed, used, expired) == ("closed", "confirmed_already", "signup_expired")
+    assert link_problem(404, "no such link") == "not_found" and link_problem(429, "slow down") == "too_many"

@@ -279,3 +279,26 @@ async def give_feedback(
         )
         await outbox.enqueue(conn, SOURCE, [(make_event("feedback.given", reg["tenant_id"], data), reg["meeting_id"])])
         return FeedbackReceipt(row["registration_id"], row["given_at"])
+
+
+async def change_contact(
+    pool: asyncpg.Pool, manage_token: str, registration_id: uuid.UUID, email: str | None, phone: str | None
+) -> None:
+    """The participant changes their e-mail and phone (already validated as in ``SignUpIn``; at least one)
+    with their manage token; notification learns it (``contact.upserted``). Raises NotFound (not the token's
+    registration), Conflict (the e-mail or phone belongs to another participant of the tenant)."""
+    async with scoped(pool, scope_of(None)) as conn:
+        reg = await registration_for(conn, None, manage_token, registration_id)
+        tenant_id, participant_id = reg["tenant_id"], reg["participant_id"]
+        if await store.contact_taken_by_other(conn, tenant_id, participant_id, email=email, phone=phone):
+            raise Conflict("this e-mail address or phone number belongs to someone else signed up here")
+        person = await store.set_contact(conn, participant_id, email, phone)
+        contact = ContactUpserted(
+            participant_id=participant_id,
+            tenant_id=tenant_id,
+            name=person["name"],
+            email=person["email"],
+            phone=person["phone"],
+            language=person["language"],
+        )
+        await outbox.enqueue(conn, SOURCE, [(make_event("contact.upserted", tenant_id, contact), participant_id)])

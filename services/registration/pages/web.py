@@ -1,0 +1,158 @@
+"""What every participant page shares: the templates (one Jinja2 environment per language, gettext from
+``shared.i18n``), the page's language (switch, cookie, Accept-Language), the CSRF token of its forms, and
+the route class that answers a database outage, a refused form and the language switch as pages.
+
+While the database cannot be reached, every page answers 503 with ``Retry-After`` and a plain page that
+says so (the API answers problem+json instead)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+from babel import Locale, UnknownLocaleError
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from services.registration.pages import csrf
+from shared import i18n, localtime, vocabulary
+from shared.db import CONNECTION_ERRORS, is_connection_error
+from shared.http import log_database_unavailable, retry_after_s
+
+TEMPLATES = Path(__file__).parent.parent / "templates"
+
+
+@lru_cache
+def environment(language: str, directory: Path = i18n.LOCALE_DIR) -> Environment:
+    """The templates with ``language``'s translations installed (``jinja2.ext.i18n``, new-style gettext:
+    ``_("... %(n)s", n=1)`` is escaped like any other value)."""
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(), extensions=["jinja2.ext.i18n"]
+    )
+    env.install_gettext_translations(i18n.catalogues(directory).get(language).translations, newstyle=True)  # type: ignore[attr-defined]
+    return env
+
+
+def autonym(language: str) -> str:
+    """A language's name in itself («norsk bokmål», «English»), for the switch; the code when Babel does
+    not know it."""
+    try:
+        name = Locale.parse(language).get_display_name(language)
+    except (UnknownLocaleError, ValueError):
+        return language
+    return name[:1].upper() + name[1:] if name else language
+
+
+def language_of(request: Request) -> str:
+    """The page's language: the ``fmf_lang`` cookie, else Accept-Language, else nb (``i18n.choose``)."""
+    return i18n.choose(
+        None, request.cookies.get(i18n.COOKIE), request.headers.get("accept-language"), i18n.catalogues().languages
+    )
+
+
+def _switch_links(request: Request) -> list[dict[str, str]]:
+    """One link per language: the same page with ``?lang=`` (its other query parameters kept)."""
+    query = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+    return [
+        {"code": code, "name": autonym(code), "href": f"{request.url.path}?{urlencode([*query, ('lang', code)])}"}
+        for code in i18n.catalogues().languages
+    ]
+
+
+def vocabulary_label(category: str, item_id: str, language: str) -> str:
+    """The vocabulary's own label of ``item_id`` in ``language`` (nb's when it has none in that language)."""
+    for item in vocabulary.vocabulary()[category]:
+        if isinstance(item, dict) and item["id"] == item_id:
+            return str(item.get(language) or item.get(i18n.DEFAULT) or item_id)
+    return item_id
+
+
+def render(
+    request: Request,
+    template: str,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+    *,
+    language: str | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    """The page ``template`` in the request's language, with what the base layout needs (language,
+    direction, the switch, the CSRF token, the tenant when given) and ``context``."""
+    language = language or language_of(request)
+
+    def when(meeting: Any, year: bool = False) -> str:
+        return localtime.meeting_when(
+            meeting.starts_at, meeting.duration_minutes, meeting.timezone, language, year=year
+        )
+
+    html = (
+        environment(language)
+        .get_template(template)
+        .render(
+            lang=language,
+            dir=i18n.direction(language),
+            languages=_switch_links(request),
+            csrf_token=csrf.form_token(request),
+            when=when,
+            label=lambda category, item_id: vocabulary_label(category, item_id, language),
+            **context,
+        )
+    )
+    response = HTMLResponse(html, status_code=status_code, headers=headers)
+    csrf.set_cookie(request, response)
+    return response
+
+
+def unavailable_page(request: Request, retry_after: int) -> HTMLResponse:
+    """The page shown while the database cannot be reached: 503 with ``Retry-After`` (seconds)."""
+    return render(request, "unavailable.html", 503, {"Retry-After": str(retry_after)}, retry_after=retry_after)
+
+
+def _without_lang(request: Request) -> str:
+    query = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+    return request.url.path + (f"?{urlencode(query)}" if query else "")
+
+
+class PageRoute(APIRoute):
+    """A participant page: ``?lang=`` sets the language cookie and redirects to the page without it; a
+    form post without a valid CSRF token answers 403 (nothing done); a database outage, wherever it
+    surfaces (abuse limits, the use case), is answered with ``unavailable_page``, not problem+json."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def page(request: Request) -> Response:
+            switch = request.query_params.get("lang")
+            if request.method == "GET" and switch is not None:
+                response = RedirectResponse(_without_lang(request), status_code=303)
+                if switch in i18n.catalogues().languages:
+                    response.set_cookie(i18n.COOKIE, switch, max_age=i18n.COOKIE_MAX_AGE_S, samesite="lax", path="/")
+                return response
+            try:
+                if request.method == "POST":
+                    csrf.check(request, await form_of(request))
+                return await handler(request)
+            except csrf.CsrfRefused:
+                return render(request, "csrf_refused.html", 403)
+            except CONNECTION_ERRORS as exc:
+                if not is_connection_error(exc):
+                    raise
+                log_database_unavailable(request, exc)
+                return unavailable_page(request, retry_after_s(request))
+
+        return page
+
+
+async def form_of(request: Request) -> dict[str, str]:
+    """The posted form (``application/x-www-form-urlencoded``), the last value of each field."""
+    return {k: v[-1] for k, v in parse_qs((await request.body()).decode(errors="replace")).items()}
+
+
+async def form_lists(request: Request) -> dict[str, list[str]]:
+    """The posted form with every value of each field (checkbox groups)."""
+    return parse_qs((await request.body()).decode(errors="replace"))

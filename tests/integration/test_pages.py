@@ -1,0 +1,255 @@
+"""The participant pages against a real registration service and PostgreSQL, driven with httpx as a browser
+without JavaScript would: every page in nb, nn and en, the sign-up form's errors beside their fields with
+nothing written, CSRF refused, another tenant's meeting and a wrong code answer 404, the .ics on local time."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from icalendar import Calendar
+
+from tests.factories import daytime_start
+from tests.pages_support import csrf_of, submit
+from tests.registration_support import RegistrationApi, Tenant
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+LANGUAGES = ("nb", "nn", "en")
+
+
+def root(api: RegistrationApi) -> str:
+    return api.base.removesuffix("/v1")
+
+
+@pytest.fixture
+async def http(registration_api: RegistrationApi) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=root(registration_api), timeout=30) as client:
+        yield client
+
+
+async def meeting_with_code(
+    api: RegistrationApi, http: httpx.AsyncClient, **overrides: object
+) -> tuple[Tenant, str, str]:
+    tenant = await api.tenant(http)
+    meeting_id = await api.meeting(http, tenant, **overrides)
+    got = await http.get(f"{api.base}/meetings/{meeting_id}", headers=tenant.headers)
+    return tenant, meeting_id, got.json()["invitation_code"]
+
+
+def resident_form(email: str, **overrides: str) -> dict[str, str]:
+    return {"name": "Kari Nordmann", "email": email, "language": "nb", "consent": "yes", **overrides}
+
+
+async def signed_up(api: RegistrationApi, http: httpx.AsyncClient, tenant: Tenant, meeting_id: str) -> httpx.Response:
+    """A resident signed up through the form and confirmed through the confirmation page: the result page."""
+    email = f"{uuid.uuid4().hex[:8]}@example.no"
+    page = f"/t/{tenant.slug}/meetings/{meeting_id}"
+    sent = await submit(http, page, page, resident_form(email, interests="music"))
+    assert sent.status_code == 303, sent.text
+    signup_id, token = await api.confirmation_link(email)
+    confirm_page = f"/confirm/{signup_id}?token={token}"
+    return await submit(http, confirm_page, f"/confirm/{signup_id}", {"token": token})
+
+
+def manage_url(result: httpx.Response) -> str:
+    found = re.search(r'id="manage-link" href="([^"]+)"', result.text)
+    assert found, result.text
+    return found.group(1).replace("&amp;", "&")
+
+
+async def test_every_page_answers_in_nb_nn_and_en(registration_api: RegistrationApi, http: httpx.AsyncClient) -> None:
+    api = registration_api
+    tenant, meeting_id, code = await meeting_with_code(api, http)
+    result = await signed_up(api, http, tenant, meeting_id)
+    manage = manage_url(result)
+    rid = manage.split("/")[2].split("?")[0]
+    token = manage.split("token=")[1]
+    pages = [
+        f"/t/{tenant.slug}",
+        f"/t/{tenant.slug}/meetings/{meeting_id}",
+        f"/t/{tenant.slug}/meetings/{meeting_id}?code={code}",
+        f"/t/{tenant.slug}/meetings/{meeting_id}/check-inbox",
+        f"/t/{tenant.slug}/meetings/{meeting_id}/invitation?code={code}",
+        manage,
+        f"/manage/{rid}/erase?token={token}",
+    ]
+    words = {"nb": "Meld deg på", "nn": "Møte i", "en": "Meetings in"}
+    for language in LANGUAGES:
+        switched = await http.get(f"{pages[0]}?lang={language}")
+        assert switched.status_code == 303 and switched.headers["location"] == pages[0]
+        assert "fmf_lang" in switched.headers["set-cookie"] and "SameSite=lax" in switched.headers["set-cookie"]
+        for url in pages:
+            page = await http.get(url)
+            assert page.status_code == 200, (language, url, page.text)
+            assert f'<html lang="{language}" dir="ltr">' in page.text
+            assert page.text.count("<h1") == 1 and page.text.count("<main") == 1
+            assert 'id="lang-nb"' in page.text and 'id="lang-en"' in page.text
+            assert page.headers["cache-control"] == "no-store"
+            assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        tenant_page = await http.get(pages[0])
+        assert words[language] in tenant_page.text or language == "nb"
+    http.cookies.delete("fmf_lang")
+    english = await http.get(pages[0], headers={"Accept-Language": "en-GB,en;q=0.9"})
+    assert "Meetings in" in english.text and 'lang="en"' in english.text
+    nynorsk = await http.get(pages[0], headers={"Accept-Language": "nn-NO"})
+    assert "Møte i" in nynorsk.text
+    unknown = await http.get(pages[0], headers={"Accept-Language": "de"})
+    assert "Møter i" in unknown.text and 'lang="nb"' in unknown.text
+
+
+async def test_the_tenant_page_lists_upcoming_published_meetings_with_free_places(
+    registration_api: RegistrationApi, http: httpx.AsyncClient
+) -> None:
+    api = registration_api
+    tenant = await api.tenant(http)
+    published = await api.meeting(http, tenant, capacity={"newcomer": 1, "resident": 3})
+    draft = await api.meeting(http, tenant, publish=False)
+    await api.sign_up(http, tenant, published, "newcomer", 1)
+    page = await http.get(f"/t/{tenant.slug}", headers={"Accept-Language": "nb"})
+    assert page.status_code == 200
+    assert f"/t/{tenant.slug}/meetings/{published}" in page.text and draft not in page.text
+    assert page.text.count('class="meeting"') == 1
+    assert "3 plasser igjen" in page.text and "venteliste" in page.text
+    starts = daytime_start()  # the factory's meeting: 10.00 on the tenant's clock
+    assert f"kl. {starts:%H}.00" in page.text
+    assert (await http.get("/t/no-such-tenant")).status_code == 404
+
+
+async def test_form_errors_are_shown_beside_their_fields_with_the_input_kept_and_nothing_written(
+    registration_api: RegistrationApi, http: httpx.AsyncClient
+) -> None:
+    api = registration_api
+    tenant, meeting_id, _ = await meeting_with_code(api, http)
+    page = f"/t/{tenant.slug}/meetings/{meeting_id}"
+    before = await api.sql("SELECT count(*) AS n FROM signups")
+    refused = await submit(
+        http, page, page, [("name", "Ola\u202eNordmann"), ("email", "not-an-address"), ("interests", "music")]
+    )
+    assert refused.status_code == 400
+    html = refused.text
+    assert 'id="summary"' in html
+    for field in ("name", "email", "consent"):
+        assert f'id="err-{field}"' in html
+        assert re.search(rf'id="{field}"[^>]*aria-invalid="true" aria-describedby="err-{field}', html), field
+    assert 'value="not-an-address"' in html and 'value="music" checked' in html
+    assert "Skriv en e-postadresse" in html and "Kryss av for å si ja" in html
+    assert (await api.sql("SELECT count(*) AS n FROM signups"))[0]["n"] == before[0]["n"]
+    none = await submit(http, page, page, {"name": "Kari", "consent": "yes"})
+    assert none.status_code == 400 and 'id="err-email"' in none.text
+
+
+async def test_a_post_without_a_valid_csrf_token_changes_nothing(
+    registration_api: RegistrationApi, http: httpx.AsyncClient
+) -> None:
+    api = registration_api
+    tenant, meeting_id, _ = await meeting_with_code(api, http)
+    page = f"/t/{tenant.slug}/meetings/{meeting_id}"
+    email = f"{uuid.uuid4().hex[:8]}@example.no"
+    await http.get(page)
+    forged = await http.post(page, data={**resident_form(email), "csrf_token": "forged"})
+    assert forged.status_code == 403 and "Prøv igjen" in forged.text
+    async with httpx.AsyncClient(base_url=root(api)) as stranger:  # a token without its cookie
+        token = csrf_of((await http.get(page)).text)
+        alone = await stranger.post(page, data={**resident_form(email), "csrf_token": token})
+        assert alone.status_code == 403
+    rows = await api.sql("SELECT count(*) AS n FROM signups WHERE email = $1", email)
+    assert rows[0]["n"] == 0
+
+
+async def test_another_tenants_meeting_and_a_wrong_code_answer_404(
+    registration_api: RegistrationApi, http: httpx.AsyncClient
+) -> None:
+    api = registration_api
+    tenant, meeting_id, code = await meeting_with_code(api, http)
+    other = await api.tenant(http)
+    assert (await http.get(f"/t/{other.slug}/meetings/{meeting_id}")).status_code == 404
+    wrong = "AAAA-BBBB-CCCC" if code != "AAAA-BBBB-CCCC" else "CCCC-BBBB-AAAA"
+    assert (await http.get(f"/t/{tenant.slug}/meetings/{meeting_id}?code={wrong}")).status_code == 404
+    assert (await http.get(f"/t/{tenant.slug}/meetings/{meeting_id}/invitation?code={wrong}")).status_code == 404
+    invitation = await http.get(f"/t/{tenant.slug}/meetings/{meeting_id}/invitation?code={code}")
+    assert invitation.status_code == 200 and "<svg" in invitation.text and f"code={code}" in invitation.text
+    draft = await api.meeting(http, tenant, publish=False)
+    assert (await http.get(f"/t/{tenant.slug}/meetings/{draft}")).status_code == 404
+
+
+async def test_a_newcomer_signs_up_with_the_code_and_confirms_into_a_place_with_an_ics_on_local_time(
+    registration_api: RegistrationApi, http: httpx.AsyncClient
+) -> None:
+    api = registration_api
+    tenant, meeting_id, code = await meeting_with_code(api, http)
+    page = f"/t/{tenant.slug}/meetings/{meeting_id}?code={code}"
+    email = f"{uuid.uuid4().hex[:8]}@example.no"
+    form = {"name": "Amina", "email": email, "language": "en", "consent": "yes", "norwegian_level": "A2", "code": code}
+    sent = await submit(http, page, f"/t/{tenant.slug}/meetings/{meeting_id}", form)
+    assert sent.status_code == 303 and sent.headers["location"].endswith("/check-inbox?by=email")
+    rows = await api.sql('SELECT "group", profile FROM signups WHERE email = $1', email)
+    assert rows[0]["group"] == "newcomer" and rows[0]["profile"]["norwegian_level"] == "A2"
+    signup_id, token = await api.confirmation_link(email)
+    result = await submit(http, f"/confirm/{signup_id}?token={token}", f"/confirm/{signup_id}", {"token": token})
+    assert result.status_code == 200 and 'id="status"' in result.text and "Du har plass." in result.text
+    ics_url = re.search(r'id="calendar-link" href="([^"]+)"', result.text)
+    assert ics_url
+    ics = await http.get(ics_url.group(1).replace("&amp;", "&"))
+    assert ics.status_code == 200 and ics.headers["content-type"].startswith("text/calendar")
+    assert ics.headers["cache-control"] == "no-store"
+    event = next(c for c in Calendar.from_ical(ics.content).walk("VEVENT"))
+    start: datetime = event["DTSTART"].dt
+    assert str(start.tzinfo) == "Europe/Oslo" and start.hour == daytime_start().hour
+    assert "TZID=Europe/Oslo" in ics.text and start == daytime_start().astimezone(ZoneInfo("Europe/Oslo"))
+
+
+async def test_a_full_group_waitlists_and_the_manage_page_cancels_and_promotes(
+    registration_api: RegistrationApi, http: httpx.AsyncClient
+) -> None:
+    api = registration_api
+    tenant, meeting_id, _ = await meeting_with_code(api, http, capacity={"newcomer": 1, "resident": 1})
+    first = await signed_up(api, http, tenant, meeting_id)
+    second = await signed_up(api, http, tenant, meeting_id)
+    assert "Du har plass." in first.text
+    assert "Du står på venteliste som nr. 1." in second.text and 'id="waitlist-position"' in second.text
+    manage = manage_url(first)
+    page = await http.get(manage)
+    assert "Avbestill plassen min" in page.text
+    rid = manage.split("/")[2].split("?")[0]
+    token = manage.split("token=")[1]
+    cancelled = await submit(http, manage, f"/manage/{rid}/cancel", {"token": token})
+    assert cancelled.status_code == 303
+    after = await http.get(cancelled.headers["location"])
+    assert "Plassen din er avbestilt." in after.text and "Du har avbestilt plassen din." in after.text
+    promoted = await http.get(manage_url(second))
+    assert "Du har plass." in promoted.text
+
+
+async def test_contact_details_change_and_erasure_asks_first(
+    registration_api: RegistrationApi, http: httpx.AsyncClient
+) -> None:
+    api = registration_api
+    tenant, meeting_id, _ = await meeting_with_code(api, http)
+    manage = manage_url(await signed_up(api, http, tenant, meeting_id))
+    rid = manage.split("/")[2].split("?")[0]
+    token = manage.split("token=")[1]
+    bad = await submit(http, manage, f"/manage/{rid}/contact", {"token": token, "email": "nope"})
+    assert bad.status_code == 400 and 'id="err-email"' in bad.text and 'value="nope"' in bad.text
+    new = f"{uuid.uuid4().hex[:8]}@example.no"
+    changed = await submit(http, manage, f"/manage/{rid}/contact", {"token": token, "email": new})
+    assert changed.status_code == 303
+    rows = await api.sql(
+        "SELECT p.email FROM participants p JOIN registrations r ON r.participant_id = p.id WHERE r.id = $1",
+        uuid.UUID(rid),
+    )
+    assert rows[0]["email"] == new
+    ask = await http.get(f"/manage/{rid}/erase?token={token}")
+    assert ask.status_code == 200 and "Dette blir slettet:" in ask.text
+    sent = await submit(http, f"/manage/{rid}/erase?token={token}", f"/manage/{rid}/erase", {"token": token})
+    assert sent.status_code == 200 and "Sjekk meldingene dine" in sent.text
+    participant = await api.sql("SELECT participant_id FROM registrations WHERE id = $1", uuid.UUID(rid))
+    request_id, erase_token = await api.erasure_link(str(participant[0]["participant_id"]))
+    erase_page = f"/erase/{request_id}?token={erase_token}"
+    erased = await submit(http, erase_page, f"/erase/{request_id}", {"token": erase_token})
+    assert erased.status_code == 200 and "Opplysningene dine er slettet" in erased.text
+    assert (await http.get(manage)).status_code == 404

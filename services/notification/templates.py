@@ -151,8 +151,9 @@ def _localised(context: dict[str, Any], language: str) -> dict[str, Any]:
     for prefix in ("", "was_"):
         start, end = context.get(f"{prefix}local_start"), context.get(f"{prefix}local_end")
         if isinstance(start, datetime) and isinstance(end, datetime):
-            extra[f"{prefix}when"] = when_text(start, end, language)
-            extra[f"{prefix}when_short"] = when_text(start, end, language, year=False)
+            # "date_time", not "when": that is a message's own fact (waitlist_ended: "closed" or "over").
+            extra[f"{prefix}date_time"] = when_text(start, end, language)
+            extra[f"{prefix}date_time_short"] = when_text(start, end, language, year=False)
             extra[f"{prefix}day"] = long_date(start, language)
             extra[f"{prefix}day_short"] = long_date(start, language, year=False)
             extra[f"{prefix}date_short"] = short_date(start, language)

@@ -80,9 +80,14 @@ class Catalogues:
         return self.by_language.get(language) or self.by_language[DEFAULT]
 
 
+def catalogues(directory: Path | None = None) -> Catalogues:
+    """The catalogues under ``directory`` (default: ``LOCALE_DIR``, ``shared/locale``), compiled once per
+    process and folder."""
+    return _catalogues(directory or LOCALE_DIR)
+
+
 @lru_cache
-def catalogues(directory: Path = LOCALE_DIR) -> Catalogues:
-    """The catalogues under ``directory`` (default ``shared/locale``), compiled once per process."""
+def _catalogues(directory: Path) -> Catalogues:
     return Catalogues(directory)
 
 

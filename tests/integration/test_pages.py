@@ -8,6 +8,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -33,7 +34,7 @@ async def http(registration_api: RegistrationApi) -> AsyncIterator[httpx.AsyncCl
 
 
 async def meeting_with_code(
-    api: RegistrationApi, http: httpx.AsyncClient, **overrides: object
+    api: RegistrationApi, http: httpx.AsyncClient, **overrides: Any
 ) -> tuple[Tenant, str, str]:
     tenant = await api.tenant(http)
     meeting_id = await api.meeting(http, tenant, **overrides)
@@ -198,7 +199,8 @@ async def test_a_newcomer_signs_up_with_the_code_and_confirms_into_a_place_with_
     assert ics.status_code == 200 and ics.headers["content-type"].startswith("text/calendar")
     assert ics.headers["cache-control"] == "no-store"
     event = next(c for c in Calendar.from_ical(ics.content).walk("VEVENT"))
-    start: datetime = event["DTSTART"].dt
+    start = event.decoded("DTSTART")
+    assert isinstance(start, datetime)
     assert str(start.tzinfo) == "Europe/Oslo" and start.hour == daytime_start().hour
     assert "TZID=Europe/Oslo" in ics.text and start == daytime_start().astimezone(ZoneInfo("Europe/Oslo"))
 

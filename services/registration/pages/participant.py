@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
@@ -70,7 +70,7 @@ def _back(registration_id: uuid.UUID, token: str, done: str) -> Response:
     return RedirectResponse(f"/manage/{registration_id}?{urlencode({'token': token, 'done': done})}", status_code=303)
 
 
-def _manage(request: Request, own: OwnPlace, token: str, status_code: int = 200, **context: object) -> HTMLResponse:
+def _manage(request: Request, own: OwnPlace, token: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     return render(
         request,
         "manage.html",

@@ -7,7 +7,7 @@ The form posts through the same abuse limits and double opt-in as ``POST /v1/mee
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 import segno
 from fastapi import APIRouter, Query, Request
@@ -44,7 +44,7 @@ async def _meeting(request: Request, slug: str, meeting_id: uuid.UUID, code: str
     return await guard.invitation_checked(request, meeting_id, lambda: public.meeting_page(db, slug, meeting_id, code))
 
 
-def _form_context(page: MeetingPage) -> dict[str, object]:
+def _form_context(page: MeetingPage) -> dict[str, Any]:
     vocab = vocabulary.vocabulary()
     return {
         "page": page,

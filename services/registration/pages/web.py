@@ -27,10 +27,14 @@ from shared.http import log_database_unavailable, retry_after_s
 TEMPLATES = Path(__file__).parent.parent / "templates"
 
 
-@lru_cache
-def environment(language: str, directory: Path = i18n.LOCALE_DIR) -> Environment:
+def environment(language: str) -> Environment:
     """The templates with ``language``'s translations installed (``jinja2.ext.i18n``, new-style gettext:
-    ``_("... %(n)s", n=1)`` is escaped like any other value)."""
+    ``_("... %(n)s", n=1)`` is escaped like any other value), made once per language and catalogue folder."""
+    return _environment(language, i18n.LOCALE_DIR)
+
+
+@lru_cache
+def _environment(language: str, directory: Path) -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(), extensions=["jinja2.ext.i18n"]
     )

@@ -64,8 +64,9 @@ def calendar_url(base_url: str, registration_id: uuid.UUID, token: str) -> str:
 
 def calendar_uid(registration_id: uuid.UUID) -> str:
     """The iCalendar UID of one registration's meeting: the same in every file about it (attachment or
-    download), so a calendar that has the entry updates it instead of adding a second one."""
-    return f"registration-{registration_id}@folkmoterfolk.no"
+    download: registration's ``/manage/{id}/calendar.ics`` writes the same), so a calendar that has the entry
+    updates it instead of adding a second one."""
+    return f"{registration_id}@folkmoterfolk"
 
 
 def calendar(facts: Facts, public_base_url: str) -> bytes | None:

@@ -15,8 +15,13 @@ from typing import Any, Literal
 from babel.dates import format_date
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from services.notification.domain import single_line
-from shared import localtime
+from services.notification.domain import (
+    REGISTRATION_CONFIRMED,
+    REGISTRATION_PROMOTED,
+    REGISTRATION_WAITLISTED,
+    single_line,
+)
+from shared import i18n, localtime
 
 LANGUAGES = ("nb", "nn", "en")
 FALLBACK = "nb"
@@ -139,11 +144,31 @@ def contact_text(email: str | None, phone: str | None, language: str) -> str:
     return ", ".join(part for part in (email, f"{_PHONE_WORD[language]} {phone}" if phone else None) if part)
 
 
-def _localised(context: dict[str, Any], language: str) -> dict[str, Any]:
+# The status of a place as the pages say it (shared/locale, msgids of registration's _status.html): one
+# wording per language for the confirmation page, the manage page and the messages.
+PLACE = "You have a place."
+WAITING_AS_NUMBER = "You are on the waiting list as number %(n)s."
+WAITING = "You are on the waiting list."
+
+
+def status_text(kind: str, language: str, waitlist_position: int | None) -> str:
+    """The place's status in the reader's language from the shared catalogue (``shared.i18n``): «Du har plass.»
+    for a confirmed or promoted place, «Du står på venteliste som nr. 3.» (or without the number when it is
+    not known) for a waiting one; "" for other kinds."""
+    gettext = i18n.translations(language).gettext
+    if kind in (REGISTRATION_CONFIRMED, REGISTRATION_PROMOTED):
+        return gettext(PLACE)
+    if kind == REGISTRATION_WAITLISTED:
+        return gettext(WAITING_AS_NUMBER) % {"n": waitlist_position} if waitlist_position else gettext(WAITING)
+    return ""
+
+
+def _localised(context: dict[str, Any], language: str, kind: str = "") -> dict[str, Any]:
     # A message names the municipality that sends it and whom to contact there, when known.
     context = {"municipality": "", "contact_email": "", "contact_phone": "", **context}
     extra: dict[str, Any] = {
         "lang": language,
+        "status": status_text(kind, language, context.get("waitlist_position")),
         "contact": contact_text(context["contact_email"], context["contact_phone"], language),
         # An SMS has room for one: the phone (the reader holds one), else the e-mail address.
         "contact_short": context["contact_phone"] or context["contact_email"],
@@ -172,7 +197,7 @@ def _localised(context: dict[str, Any], language: str) -> dict[str, Any]:
 def render(kind: str, preferred_language: str, context: dict[str, Any], channel: Channel = "email") -> Rendered:
     """The message of ``kind`` in the reader's language (bokmål when we have none in theirs)."""
     language = language_for(preferred_language)
-    text = _env.get_template(_path(kind, channel, language)).render(**_localised(context, language))
+    text = _env.get_template(_path(kind, channel, language)).render(**_localised(context, language, kind))
     if channel == "sms":
         return Rendered(language, "", " ".join(text.split()))
     subject, _, body = text.partition("\n")

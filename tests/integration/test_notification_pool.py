@@ -100,7 +100,7 @@ async def test_many_messages_go_over_no_more_connections_than_the_pool_holds_eac
         content_type, ics = attached
         assert 'method="PUBLISH"' in content_type or "method=PUBLISH" in content_type
         assert "folk-moter-folk.ics" in str(mail.message.get_payload()[1]["Content-Disposition"])  # type: ignore[index]
-        assert b"UID:registration-" in ics and b"TZID=Europe/Oslo" in ics
+        assert b"@folkmoterfolk\r\n" in ics and b"TZID=Europe/Oslo" in ics
 
 
 @pytest.mark.parametrize("drop_with", ["421", "close"])

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from services.notification import domain, gsm7, messages, preview, templates
+from shared import i18n
 
 INVITATIONS_AND_REMINDERS = [
     domain.REGISTRATION_CONFIRMED,
@@ -195,9 +196,9 @@ def test_the_waitlisted_message_says_the_place_on_the_waiting_list(language: str
     facts = preview.sample(domain.REGISTRATION_WAITLISTED, language)
     body = messages.render(facts, channel, preview.SAMPLE_BASE_URL).body
     expected = {
-        ("nb", "email"): "Du er nummer 3 på ventelisten.",
-        ("nn", "email"): "Du er nummer 3 på ventelista.",
-        ("en", "email"): "You are number 3 on the waiting list.",
+        ("nb", "email"): "Du står på venteliste som nr. 3.",
+        ("nn", "email"): "Du står på venteliste som nr. 3.",
+        ("en", "email"): "You are on the waiting list as number 3.",
         ("nb", "sms"): "venteliste som nr. 3.",
         ("nn", "sms"): "venteliste som nr. 3.",
         ("en", "sms"): "waiting list as number 3.",
@@ -274,3 +275,28 @@ def test_someone_left_without_a_partner_is_told_so_and_given_no_seat(language: s
     assert "None" not in body and "plass None" not in body
     if channel == "sms":
         assert gsm7.outside(body) == "" and (gsm7.length(body) or 999) <= 160
+
+
+STATUS = {
+    "nb": ("Du har plass.", "Du står på venteliste som nr. 3.", "Du står på venteliste."),
+    "nn": ("Du har plass.", "Du står på venteliste som nr. 3.", "Du står på venteliste."),
+    "en": ("You have a place.", "You are on the waiting list as number 3.", "You are on the waiting list."),
+}
+
+
+@pytest.mark.parametrize("channel", ["email", "sms"])
+@pytest.mark.parametrize("language", templates.LANGUAGES)
+def test_the_status_of_a_place_is_worded_as_on_the_pages_from_the_shared_catalogue(
+    language: str, channel: templates.Channel
+) -> None:
+    placed, waiting, waiting_unnumbered = STATUS[language]
+    for kind in (domain.REGISTRATION_CONFIRMED, domain.REGISTRATION_PROMOTED):
+        if channel == "email":
+            assert placed in messages.render(preview.sample(kind, language), channel, preview.SAMPLE_BASE_URL).body
+    facts = preview.sample(domain.REGISTRATION_WAITLISTED, language)
+    assert waiting in messages.render(facts, channel, preview.SAMPLE_BASE_URL).body
+    unnumbered = dataclasses.replace(facts, details={})
+    assert waiting_unnumbered in messages.render(unnumbered, channel, preview.SAMPLE_BASE_URL).body
+    # The same words as the pages: the catalogue shared/i18n gives them, the messages hold no copy.
+    gettext = i18n.translations(language).gettext
+    assert gettext(templates.PLACE) == placed and gettext(templates.WAITING) == waiting_unnumbered

@@ -18,6 +18,7 @@ import pytest
 from deploy.local.platform import SERVICES, PlatformConfig
 from shared import topics
 from tests.factories import meeting_body
+from tests.pages_support import submit
 from tests.support import ReceivedMail, RecordingSmtpHandler, eventually, mail_text, read_all, wait_until_quiet
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -93,11 +94,9 @@ async def test_after_erasure_nothing_of_the_person_remains_anywhere(
         assert accepted.status_code == 202, accepted.text
         confirm = await mail_with(handler, email, r"/confirm/([0-9a-f-]{36})\?token=([\w-]+)")
         signup_id, confirm_token = confirm.group(1), confirm.group(2)
-        assert (
-            await http.get(f"{registration}/confirm/{signup_id}", params={"token": confirm_token})
-        ).status_code == 200
-        placed = await http.post(f"{registration}/confirm/{signup_id}", data={"token": confirm_token})
-        assert placed.status_code == 303
+        confirm_page = f"{registration}/confirm/{signup_id}?token={confirm_token}"
+        placed = await submit(http, confirm_page, f"{registration}/confirm/{signup_id}", {"token": confirm_token})
+        assert placed.status_code == 200 and 'id="status"' in placed.text
         manage = await mail_with(handler, email, r"/manage/([0-9a-f-]{36})\?token=([\w-]+)")
         registration_id, manage_token = manage.group(1), manage.group(2)
 
@@ -106,11 +105,13 @@ async def test_after_erasure_nothing_of_the_person_remains_anywhere(
         assert email in await every_text_in_database(platform.database_url("notification"))
 
         # Ask to be erased from the manage page; confirm from the second mail.
-        asked = await http.post(f"{registration}/manage/{registration_id}/erase", data={"token": manage_token})
-        assert asked.status_code == 303
+        ask_page = f"{registration}/manage/{registration_id}/erase?token={manage_token}"
+        asked = await submit(http, ask_page, f"{registration}/manage/{registration_id}/erase", {"token": manage_token})
+        assert asked.status_code == 200
         erase = await mail_with(handler, email, r"/erase/([0-9a-f-]{36})\?token=([\w-]+)")
         request_id, erase_token = erase.group(1), erase.group(2)
-        erased = await http.post(f"{registration}/erase/{request_id}", data={"token": erase_token})
+        erase_page = f"{registration}/erase/{request_id}?token={erase_token}"
+        erased = await submit(http, erase_page, f"{registration}/erase/{request_id}", {"token": erase_token})
         assert erased.status_code == 200
 
     await wait_until_quiet(platform)

@@ -22,6 +22,7 @@ from services.registration.domain import INVITATION_ALPHABET
 from services.registration.settings import RegistrationSettings
 from tests.conftest import platform_config
 from tests.factories import person_body
+from tests.pages_support import csrf_of, submit
 from tests.registration_support import RegistrationApi, Tenant, registration_service
 from tests.support import RecordingSmtpHandler
 
@@ -519,8 +520,10 @@ async def test_the_link_pages_carry_protective_headers(guarded_api: Registration
             assert r.headers["referrer-policy"] == "no-referrer"
             assert r.headers["x-content-type-options"] == "nosniff"
             assert r.headers["cache-control"] == "no-store"
-        # Using the link: the place is decided, and the browser is sent on to the person's own page.
-        confirmed = await http.post(f"{root}/confirm/{signup_id}", data={"token": token})
-        assert confirmed.status_code == 303 and confirmed.headers["location"].startswith("/manage/")
-        again = await http.post(f"{root}/confirm/{signup_id}", data={"token": token})
+        # Using the link: the place is decided, and the page says which, with the link to the person's own page.
+        confirm_page = f"{root}/confirm/{signup_id}?token={token}"
+        confirmed = await submit(http, confirm_page, f"{root}/confirm/{signup_id}", {"token": token})
+        assert confirmed.status_code == 200 and 'id="manage-link" href="/manage/' in confirmed.text
+        assert confirmed.headers["cache-control"] == "no-store"
+        again = await http.post(f"{root}/confirm/{signup_id}", data={"token": token, "csrf_token": csrf_of(page.text)})
         assert again.status_code == 409 and "bekreftet allerede" in again.text

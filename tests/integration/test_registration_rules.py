@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from shared import localtime
 from tests.factories import daytime_start, person_body
 from tests.registration_support import RegistrationApi
 
@@ -217,13 +218,13 @@ async def test_the_waiting_list_position_is_shown_to_coordinator_and_participant
             f"{registration_api.base.removesuffix('/v1')}/manage/{third['registration_id']}",
             params={"token": third["manage_token"]},
         )
-        assert "nummer 3 på ventelisten" in page.text and "number 3 on the waiting list" in page.text
+        assert "Du står på venteliste som nr. 3." in page.text and 'id="waitlist-position"' in page.text
         # The time on the page is the tenant's, not UTC the reader has to convert (issue 17, kind 7).
-        starts = datetime.fromisoformat(
-            (await http.get(f"{registration_api.base}/meetings/{meeting}", headers=tenant.headers)).json()["starts_at"]
-        )
+        shown = (await http.get(f"{registration_api.base}/meetings/{meeting}", headers=tenant.headers)).json()
+        starts = datetime.fromisoformat(shown["starts_at"])
         assert "UTC" not in page.text
-        assert starts.astimezone(ZoneInfo("Europe/Oslo")).strftime("%d.%m.%Y kl. %H.%M") in page.text
+        when = localtime.meeting_when(starts, shown["duration_minutes"], "Europe/Oslo", "nb", year=True)
+        assert when in page.text and f"kl. {starts.astimezone(ZoneInfo('Europe/Oslo')):%H.%M}" in when
         waited = await registration_api.sql(
             "SELECT body FROM outbox WHERE key = $1 AND event_type = 'registration.waitlisted' ORDER BY seq", meeting
         )

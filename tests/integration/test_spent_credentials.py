@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.factories import person_body
+from tests.pages_support import submit
 from tests.registration_support import RegistrationApi
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -52,10 +53,11 @@ async def test_an_erased_persons_manage_tokens_answer_404_everywhere(registratio
             page = await http.get(f"{pages(api)}/manage/{rid}", params={"token": reg["manage_token"]})
             assert page.status_code == 404 and "/erase" not in page.text and "/cancel" not in page.text
             for action in ("cancel", "feedback", "erase"):
-                posted = await http.post(
+                posted = await submit(
+                    http,
+                    f"{pages(api)}/t/{tenant.slug}/meetings/{first}",  # any page with a form, for the CSRF token
                     f"{pages(api)}/manage/{rid}/{action}",
-                    data={"token": reg["manage_token"], "rating": "5"},
-                    follow_redirects=True,
+                    {"token": reg["manage_token"], "rating": "5"},
                 )
                 assert posted.status_code == 404, (action, posted.status_code)
         hashes = await api.sql("SELECT manage_token_hash FROM registrations WHERE participant_id = $1", uuid.UUID(pid))

@@ -108,7 +108,9 @@ def pseudo_rtl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]
         target.mkdir(parents=True)
         (target / "messages.po").write_bytes((i18n.LOCALE_DIR / language / "LC_MESSAGES" / "messages.po").read_bytes())
     pseudo = Catalog(locale="ar", domain="messages")
-    pseudo._num_plurals, pseudo._plural_expr = 2, "(n != 1)"  # nb's plural forms, which the texts are copied from  # type: ignore[assignment]
+    # nb's plural forms, which the texts are copied from
+    pseudo._num_plurals = 2  # type: ignore[assignment]
+    pseudo._plural_expr = "(n != 1)"  # type: ignore[assignment]
     for message in catalogue("nb"):
         if not message.id:
             continue

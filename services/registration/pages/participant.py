@@ -42,6 +42,22 @@ _CONFLICTS = (
 )
 
 
+# Why the manage page could not do what was asked (409), by the start of the use case's sentence.
+_REFUSALS = (
+    ("feedback opens", "feedback_not_yet"),
+    ("feedback for this registration has been given already", "feedback_given"),
+    ("the meeting started at", "started"),
+    ("the meeting was cancelled", "meeting_cancelled"),
+)
+
+
+def refusal(detail: str) -> str:
+    """Which refusal of a manage-page action the use case's ``detail`` is (the key of its text on
+    ``manage.html``): ``feedback_not_yet``, ``feedback_given``, ``started``, ``meeting_cancelled`` or
+    ``not_now``."""
+    return next((key for start, key in _REFUSALS if detail.startswith(start)), "not_now")
+
+
 def link_problem(status: int, detail: str) -> str:
     """Which problem a link that cannot be used has (the key of its text on ``link_problem.html``):
     ``not_found``, ``too_many``, or, for a 409, the refusal named by the use case's ``detail``."""
@@ -82,6 +98,15 @@ def _manage(request: Request, own: OwnPlace, token: str, status_code: int = 200,
         token=token,
         **context,
     )
+
+
+async def _refused(request: Request, registration_id: uuid.UUID, token: str, exc: Conflict) -> Response:
+    """The manage page again (409), saying why the action was refused; nothing was changed."""
+    try:
+        own = await _own(request, registration_id, token)
+    except (NotFound, TooManyRequests) as error:
+        return _link_problem(request, error)
+    return _manage(request, own, token, 409, refused=refusal(str(exc)))
 
 
 # --- the confirmation link -------------------------------------------------------------------------------
@@ -177,7 +202,9 @@ async def cancel(registration_id: uuid.UUID, request: Request) -> Response:
         await _as_participant(
             request, registration_id, lambda: registrations.cancel_registration(db, None, token, registration_id)
         )
-    except (NotFound, Conflict, TooManyRequests) as exc:
+    except Conflict as exc:
+        return await _refused(request, registration_id, token, exc)
+    except (NotFound, TooManyRequests) as exc:
         return _link_problem(request, exc)
     return _back(registration_id, token, "cancelled")
 
@@ -205,7 +232,9 @@ async def feedback(registration_id: uuid.UUID, request: Request) -> Response:
         await _as_participant(
             request, registration_id, lambda: registrations.give_feedback(db, token, registration_id, answers)
         )
-    except (NotFound, Conflict, TooManyRequests) as exc:
+    except Conflict as exc:
+        return await _refused(request, registration_id, token, exc)
+    except (NotFound, TooManyRequests) as exc:
         return _link_problem(request, exc)
     return _back(registration_id, token, "feedback")
 

@@ -20,11 +20,14 @@ from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from services.registration.pages import csrf
+from services.registration.pages.signup_form import N_
 from shared import i18n, localtime, vocabulary
 from shared.db import CONNECTION_ERRORS, is_connection_error
 from shared.http import log_database_unavailable, retry_after_s
 
 TEMPLATES = Path(__file__).parent.parent / "templates"
+# Each catalogue translates this msgid as its writing direction, "ltr" or "rtl" (shared/i18n.py reads it).
+DIRECTION_MSGID = N_("ltr")
 
 
 def environment(language: str) -> Environment:

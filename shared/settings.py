@@ -66,7 +66,7 @@ class Settings(FmfSettings):
     lag_interval_s: float = Field(15.0, gt=0, description="How often each service measures its consumer lag.")
     consumer_max_attempts: int = Field(3, ge=1, description="Attempts before a failing event goes to DLQ.")
     consumer_batch: bool = Field(
-        False,
+        True,
         description="Apply consumed records in batches, one transaction per batch (false: one per record).",
     )
     consumer_batch_max_records: int = Field(500, ge=1, description="Most records a consumer applies as one batch.")

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,9 +16,11 @@ import httpx
 import pytest
 from icalendar import Calendar
 
+from tests.conftest import platform_config
 from tests.factories import daytime_start
 from tests.pages_support import csrf_of, submit
-from tests.registration_support import RegistrationApi, Tenant
+from tests.registration_support import RegistrationApi, Tenant, registration_service
+from tests.support import RecordingSmtpHandler
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 LANGUAGES = ("nb", "nn", "en")
@@ -33,9 +36,7 @@ async def http(registration_api: RegistrationApi) -> AsyncIterator[httpx.AsyncCl
         yield client
 
 
-async def meeting_with_code(
-    api: RegistrationApi, http: httpx.AsyncClient, **overrides: Any
-) -> tuple[Tenant, str, str]:
+async def meeting_with_code(api: RegistrationApi, http: httpx.AsyncClient, **overrides: Any) -> tuple[Tenant, str, str]:
     tenant = await api.tenant(http)
     meeting_id = await api.meeting(http, tenant, **overrides)
     got = await http.get(f"{api.base}/meetings/{meeting_id}", headers=tenant.headers)
@@ -255,3 +256,99 @@ async def test_contact_details_change_and_erasure_asks_first(
     erased = await submit(http, erase_page, f"/erase/{request_id}", {"token": erase_token})
     assert erased.status_code == 200 and "Opplysningene dine er slettet" in erased.text
     assert (await http.get(manage)).status_code == 404
+
+
+async def test_the_manage_page_shows_the_partner_once_the_pairs_are_published(
+    registration_api: RegistrationApi, http: httpx.AsyncClient
+) -> None:
+    api = registration_api
+    tenant, meeting_id, _ = await meeting_with_code(api, http)
+    resident = (await api.sign_up(http, tenant, meeting_id, "resident", 1, f"{uuid.uuid4().hex[:8]}.no")).json()
+    newcomer = (
+        await api.sign_up(http, tenant, meeting_id, "newcomer", 2, f"{uuid.uuid4().hex[:8]}.no", name="Amina Yusuf")
+    ).json()
+    manage = f"/manage/{resident['registration_id']}?token={resident['manage_token']}"
+    assert 'id="partner"' not in (await http.get(manage)).text
+    plan = {
+        "meeting_id": meeting_id,
+        "tenant_id": tenant.id,
+        "version": 1,
+        "status": "proposed",
+        "pairs": [
+            {
+                "number": 4,
+                "members": [
+                    {**{k: resident[k] for k in ("participant_id", "registration_id")}, "group": "resident", "seat": 7,
+                     "side": "left"},
+                    {**{k: newcomer[k] for k in ("participant_id", "registration_id")}, "group": "newcomer", "seat": 8,
+                     "side": "right"},
+                ],
+            }
+        ],
+    }  # fmt: skip
+    insert = "INSERT INTO seating (meeting_id, tenant_id, version, proposal) VALUES ($1, $2, 1, $3)"
+    await api.sql(insert, uuid.UUID(meeting_id), uuid.UUID(tenant.id), plan)
+    assert 'id="partner"' not in (await http.get(manage)).text  # proposed, not yet published
+    published = {**plan, "status": "published"}
+    await api.sql("UPDATE seating SET proposal = $2 WHERE meeting_id = $1", uuid.UUID(meeting_id), published)
+    shown = await http.get(manage, headers={"Accept-Language": "en"})
+    partner = re.search(r'id="partner">([^<]+)<', shown.text)
+    assert partner, shown.text
+    assert "Amina" in partner.group(1) and "Yusuf" not in shown.text
+    assert "number 4" in partner.group(1) and "seat is number 7" in partner.group(1)
+
+
+async def test_a_suspended_tenants_pages_answer_404(registration_api: RegistrationApi, http: httpx.AsyncClient) -> None:
+    api = registration_api
+    tenant, meeting_id, _ = await meeting_with_code(api, http)
+    assert (await http.get(f"/t/{tenant.slug}")).status_code == 200
+    suspended = await http.post(f"{api.base}/tenants/{tenant.slug}/suspend", headers=api.operator)
+    assert suspended.status_code == 200
+    assert (await http.get(f"/t/{tenant.slug}")).status_code == 404
+    assert (await http.get(f"/t/{tenant.slug}/meetings/{meeting_id}")).status_code == 404
+
+
+# --- the form is another door to the same abuse limits ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def guarded_api(
+    postgres_dsn: str,
+    kafka_bootstrap: str,
+    smtp: tuple[int, RecordingSmtpHandler],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[RegistrationApi]:
+    config = platform_config(
+        postgres_dsn,
+        kafka_bootstrap,
+        smtp[0],
+        Path(tmp_path_factory.mktemp("guarded-pages")),
+        FMF_RATE_LIMITS_ENABLED="true",
+        FMF_TRUSTED_PROXIES="127.0.0.1",
+        FMF_LIMIT_SIGNUP_PER_CLIENT="3/hour",
+        FMF_LIMIT_INVITATION_FAILURES_PER_CLIENT="2/hour",
+    )
+    with registration_service(config) as api:
+        yield api
+
+
+async def test_the_form_and_the_api_share_the_sign_up_limits(guarded_api: RegistrationApi) -> None:
+    api = guarded_api
+    address = {"X-Forwarded-For": f"10.9.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250 + 1}"}
+    async with httpx.AsyncClient(base_url=root(api), timeout=30, headers=address) as http:
+        tenant, meeting_id, code = await meeting_with_code(api, http)
+        page = f"/t/{tenant.slug}/meetings/{meeting_id}"
+        by_api = await http.post(
+            f"{api.base}/meetings/{meeting_id}/registrations",
+            json={"group": "resident", "name": "Per", "email": f"{uuid.uuid4().hex[:8]}@example.no", "consent": True},
+        )
+        assert by_api.status_code == 202
+        for _ in range(2):
+            sent = await submit(http, page, page, resident_form(f"{uuid.uuid4().hex[:8]}@example.no"))
+            assert sent.status_code == 303, sent.text
+        refused = await submit(http, page, page, resident_form(f"{uuid.uuid4().hex[:8]}@example.no"))
+        assert refused.status_code == 429 and refused.headers["retry-after"] and "For mange forsøk" in refused.text
+        # Guessing invitation codes on the page counts as in a sign-up.
+        for wrong in ("AAAA-BBBB-CCCC", "CCCC-BBBB-AAAA"):
+            assert (await http.get(f"{page}?code={wrong}")).status_code == 404
+        assert (await http.get(f"{page}?code={code}")).status_code == 429

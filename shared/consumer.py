@@ -8,9 +8,12 @@ Each service declares its event handlers once, at module level, as a ``Handlers`
         route("matching.swap_requested", SwapRequested, swap_requested),
     )
 
-A handler is a plain ``async def handler(conn: Conn, event: Envelope, payload: SomePayload) -> None``.
-The table refuses, when it is built (so at import), an event type ``shared.events.EVENT_TYPES`` does not
-know, a model other than the one it names for the type, and a handler annotated for another payload.
+A handler is a plain ``async def handler(conn: Conn, event: Envelope, payload: SomePayload) -> None``. A
+row built with ``route_batch`` takes a run of records instead,
+``async def handler(conn: Conn, events: list[tuple[Envelope, SomePayload]]) -> None``, for handlers that
+act set-wise (reporting's writers, matching's roster). The table refuses, when it is built (so at
+import), an event type ``shared.events.EVENT_TYPES`` does not know, a model other than the one it names
+for the type, and a handler annotated for another payload.
 
 The ``EventConsumer`` decodes each message into an ``Envelope`` and then, once, its ``data`` into the
 route's payload model, and hands both to the handler inside one database transaction that first claims
@@ -37,7 +40,12 @@ has seen (an earlier batch, or earlier in this one) is skipped. When the batch f
 than the database being unreachable, it is rolled back and applied again record by record, each under a
 savepoint: a record that fails ``max_attempts`` times there is rolled back to its savepoint and
 dead-lettered after the commit, and the others are applied. A crash anywhere before the offsets are
-committed redelivers the batch, and the inbox makes what was applied a no-op. With ``batch=False`` each
+committed redelivers the batch, and the inbox makes what was applied a no-op. A record that cannot be
+parsed or whose payload does not validate is dead-lettered before the transaction; while such a copy
+fails, nothing of the batch is applied and, after ``dlq_patience_s``, the batch is handed back (each of
+its partitions rewinds to its first record of the batch). A record's handler runs with the transaction
+scoped to its tenant; a batch-form run of records of several tenants runs scoped to none (so it sees no
+row under row-level security: only services without it use batch forms). With ``batch=False`` each
 record is one transaction of its own, as described above.
 
 A dead letter the operator replays (``fmf dlq replay``, ``shared/dlq.py``) comes back on its original

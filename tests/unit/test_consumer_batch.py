@@ -13,11 +13,15 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
 
+from services.matching import handlers as matching
+from services.reporting import handlers as reporting
+from services.reporting import store
 from shared import outbox, topics
 from shared.consumer import EventConsumer, Handlers, route, route_batch
 from shared.db import Conn
@@ -248,3 +252,46 @@ async def test_a_replayed_dead_letter_of_another_group_and_a_tombstone_are_skipp
 
     assert svc.pool.conn.applied == ["y"]
     assert REGISTRY.get_sample_value("fmf_dlq_replays_skipped_total", {"group": svc.consumer.group}) == before + 1
+
+
+# --- batch forms are typed and checked when the table is built ----------------------------------
+
+
+async def tenants_many(conn: Conn, events: list[tuple[Envelope, TenantCreated]]) -> None:
+    pass
+
+
+def test_a_batch_form_annotated_for_another_payload_is_refused() -> None:
+    with pytest.raises(TypeError, match="tenants_many takes TenantCreated"):
+        route_batch("tenant.token_issued", TokenIssued, tenants_many)  # type: ignore[arg-type]
+    row = route_batch(("tenant.created", "tenant.updated"), TenantCreated, tenants_many)
+    assert row.batch is tenants_many and row.event_types == ("tenant.created", "tenant.updated")
+
+
+def test_matching_and_reporting_act_set_wise_where_they_can() -> None:
+    assert matching.HANDLERS["registration.confirmed"].batch is matching.registrations_changed
+    assert all(reporting.HANDLERS[t].batch is not None for t in reporting.WRITERS)
+
+
+# --- reporting folds a run of writes into one row per key, as writing them in order would leave it -----
+
+
+def test_reporting_folds_writes_per_row_as_applying_them_in_order_would() -> None:
+    reg, meeting = uuid.uuid4(), uuid.uuid4()
+    writes = [
+        store.upsert_registration(reg, TENANT, meeting, "resident", "waitlisted", False, True),
+        store.upsert_registration(reg, TENANT, meeting, "resident", "confirmed", True, None),
+        store.upsert_registration(reg, TENANT, meeting, "resident", "cancelled", False, None),
+        store.upsert_pairing(meeting, TENANT, 3, 10, 0),
+        store.upsert_pairing(meeting, TENANT, 2, 9, 1),  # older: changes nothing
+        store.upsert_meeting(meeting, TENANT, "standard", "published", datetime(2026, 12, 1, tzinfo=UTC)),
+        store.upsert_meeting(meeting, TENANT, "standard", "cancelled", datetime(2026, 12, 1, tzinfo=UTC)),
+    ]
+    folded = {statement: args for statement, args in store.fold(writes)}
+    assert len(store.fold(writes)) == 3  # one row per statement and key
+    [registration] = [args for statement, args in folded.items() if "INTO registrations" in statement]
+    assert registration[4:] == ("cancelled", True, True)  # last status, promoted sticks, last known first_time
+    [pairing] = [args for statement, args in folded.items() if "INTO pairings" in statement]
+    assert pairing[2:] == (3, 10, 0)
+    [meeting_row] = [args for statement, args in folded.items() if "INTO meetings" in statement]
+    assert meeting_row[3] == "cancelled"

@@ -1,11 +1,16 @@
 """Throughput of the notification sender: ``python -m bench.notification [--messages 2000] [--workers 1,4,8]``.
 
+Two ways in the same run, on the same rows: one connection per message and one claim per message
+(``FMF_SMTP_MESSAGES_PER_CONNECTION=1``, ``FMF_SENDER_BATCH_SIZE=1``), then pooled and batched (the
+settings' defaults: a pool of ``FMF_SMTP_POOL_SIZE`` connections that each carry many messages, claims of
+``FMF_SENDER_BATCH_SIZE``); it prints the messages per second of each and their ratio.
+
 Starts PostgreSQL (embedded, unless FMF_DATABASE_URL is set) and an SMTP sink as its own process
 (aiosmtpd's ``Sink`` handler, which accepts and drops every mail). It records N due notifications --
 with contacts, manage links and a meeting -- in a fresh database and times the real sender
 (``services.notification.sender``) draining them. Per message that is the whole path: claim the row
-with ``FOR UPDATE SKIP LOCKED``, decide the channel, render the template, one SMTP session, record the
-outcome and its ``notification.sent`` event in the outbox, commit. The broker is not involved: the
+with ``FOR UPDATE SKIP LOCKED``, decide the channel, render the template and the .ics attachment, send it
+over SMTP, record the outcome and its ``notification.sent`` event in the outbox, commit. The broker is not involved: the
 relay that publishes the outbox runs apart from the sender.
 """
 
@@ -123,9 +128,16 @@ async def reset(dsn: str) -> None:
         await conn.close()
 
 
-async def drain(dsn: str, settings: NotificationSettings, workers: int, messages: int) -> tuple[float, float]:
-    """Seconds the sender takes to send every pending notification, and the CPU seconds this
-    process spent on it (the sender's own cost, whatever else the machine is doing)."""
+# (label, settings overrides): the old way first, then the pool.
+MODES: list[tuple[str, dict[str, int]]] = [
+    ("one connection and one claim per message", {"smtp_messages_per_connection": 1, "sender_batch_size": 1}),
+    ("pooled connections, batched claims", {}),
+]
+
+
+async def drain(dsn: str, settings: NotificationSettings, workers: int, messages: int) -> tuple[float, float, int]:
+    """Seconds the sender takes to send every pending notification, the CPU seconds this process spent on
+    it (the sender's own cost, whatever else the machine is doing), and the SMTP connections it opened."""
     pool = await db.create_pool(dsn, 2, workers + 2)
     mailer, sms = Mailer(settings), SmsGateway(settings)
     sender = sending.Sender(pool, settings, mailer, sms)
@@ -144,7 +156,7 @@ async def drain(dsn: str, settings: NotificationSettings, workers: int, messages
         events = await pool.fetchval("SELECT count(*) FROM outbox WHERE event_type = 'notification.sent'")
         if sent != messages or events != messages:
             raise RuntimeError(f"expected {messages} sent with events, got {sent} sent and {events} events")
-        return elapsed, cpu
+        return elapsed, cpu, mailer.connections_opened
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -160,21 +172,31 @@ async def main_async(messages: int, worker_counts: list[int]) -> None:
         try:
             await db.migrate(dsn, MIGRATIONS)
             await prepare(dsn, messages)
-            settings = NotificationSettings(
+            base = NotificationSettings(
                 database_url=dsn, smtp_port=smtp_port, public_base_url="https://pamelding.example.no"
             )
             load = os.getloadavg()[0]
             print(
-                f"notification sender, {messages} e-mails to a local SMTP sink;"
-                f" {os.cpu_count()} CPU cores, load average {load:.1f} at the start"
+                f"notification sender, {messages} e-mails (with their .ics) to a local SMTP sink;"
+                f" {os.cpu_count()} CPU cores, load average {load:.1f} at the start;"
+                f" pool {base.smtp_pool_size} connections, claims of {base.sender_batch_size}"
             )
+            rates: dict[tuple[str, int], float] = {}
+            for label, overrides in MODES:
+                settings = base.model_copy(update=overrides)
+                print(f"  {label}:")
+                for workers in worker_counts:
+                    await reset(dsn)
+                    elapsed, cpu, connections = await drain(dsn, settings, workers, messages)
+                    rates[(label, workers)] = messages / elapsed
+                    print(
+                        f"    {workers:2d} worker(s): {messages / elapsed:7.0f} messages/s  ({elapsed:.2f} s;"
+                        f" sender CPU {cpu / messages * 1000:.1f} ms per message; {connections} SMTP connections)"
+                    )
+            (old, _), (new, _) = MODES
             for workers in worker_counts:
-                await reset(dsn)
-                elapsed, cpu = await drain(dsn, settings, workers, messages)
-                print(
-                    f"  {workers:2d} worker(s): {messages / elapsed:7.0f} messages/s  ({elapsed:.2f} s;"
-                    f" sender CPU {cpu / messages * 1000:.1f} ms per message)"
-                )
+                ratio = rates[(new, workers)] / rates[(old, workers)]
+                print(f"  {workers:2d} worker(s): pooled and batched sends {ratio:.1f}x as many messages per second")
         finally:
             await db.drop_database(dsn)
 

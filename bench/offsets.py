@@ -21,6 +21,11 @@ def subscribed_topics(service: str) -> tuple[str, ...]:
     return topics
 
 
+# Records waiting, at both ends of a sampling interval, for a group to count as behind in it: more than a
+# record in flight between the relay and the consumer, fewer than one batch.
+BEHIND = 100
+
+
 @dataclass(frozen=True)
 class Position:
     """One group at one moment: records committed (summed over its partitions) and its lag."""
@@ -96,10 +101,11 @@ class Samples:
 
     def throughput(self, service: str, since: float, until: float) -> Throughput:
         """What ``service`` consumed from ``since`` to ``until`` (``time.time()``; the samples around both
-        included). Its rate counts the sampling intervals in which it was saturated: everything it committed
-        in the interval was waiting at its start, and records were still waiting at its end, so that it never
-        waited for work. A service that never was saturated kept up with what arrived: its figure is then the
-        fastest it was seen to go in one interval, a lower bound of what it can do (``kept_up``)."""
+        included). Its rate counts the sampling intervals in which it was saturated: at least ``BEHIND``
+        records waited at both ends of the interval, so that it had work all along (a batch being applied
+        commits nothing until it is done: such an interval counts too). A service that never was saturated
+        kept up with what arrived: its figure is then the fastest it was seen to go in one interval, a lower
+        bound of what it can do (``kept_up``)."""
         first = max([i for i, (t, _) in enumerate(self.taken) if t <= since] or [0])
         last = min([i for i, (t, _) in enumerate(self.taken) if t >= until] or [len(self.taken) - 1])
         rows = [(t, p[service]) for t, p in self.taken[first : last + 1]]
@@ -110,7 +116,7 @@ class Samples:
             done = b.committed - a.committed
             if t1 > t0:
                 fastest = max(fastest, done / (t1 - t0))
-            if 0 < done <= a.lag and b.lag > 0:
+            if min(a.lag, b.lag) >= BEHIND:
                 saturated_s += t1 - t0
                 saturated_records += done
         records = rows[-1][1].committed - rows[0][1].committed if len(rows) > 1 else 0

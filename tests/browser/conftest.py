@@ -1,0 +1,266 @@
+"""The participant pages in a real browser: Debian's chromium driven by Playwright (async API, on the
+session's event loop), against the whole platform of tests/conftest.py (one per module) and its SMTP sink.
+
+Journeys run in a context with JavaScript off: no participant task may need it. axe-core needs script, and
+with JavaScript off ``axe.run`` never settles (``page.evaluate`` itself does work there, but the page's
+timers and promises do not run), so each checked page is opened a second time in a JavaScript-enabled
+context of the same size, at the same URL with the same cookies, served the very document the journey saw
+(the main request answered with the captured HTML, its stylesheets fetched from the service as usual).
+
+Every checked page is also written as a full-page PNG to var/screenshots/participant/<size>/<NN-page-state>.png.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from axe_playwright_python.async_playwright import Axe
+from playwright.async_api import Browser, BrowserContext, Page, Response, async_playwright
+
+from deploy.local.platform import PlatformConfig
+from tests.registration_support import RegistrationApi, Tenant
+from tests.support import RecordingSmtpHandler, eventually, mail_text
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "var" / "screenshots" / "participant"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# Phone: an ordinary modern phone held upright; desktop: a small laptop.
+SIZES: dict[str, dict[str, Any]] = {
+    "phone": {
+        "viewport": {"width": 390, "height": 844},
+        "is_mobile": True,
+        "has_touch": True,
+        "device_scale_factor": 2,
+    },
+    "desktop": {"viewport": {"width": 1280, "height": 800}},
+}
+WCAG_21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+_axe = Axe()
+_written: list[Path] = []
+
+
+def chromium_path() -> str:
+    """Debian's chromium, or a failure that says how to get it (Playwright's own download is never used)."""
+    found = shutil.which("chromium")
+    if found is None:
+        pytest.fail(
+            "chromium is not on PATH: the browser tests drive Debian's chromium. Run `make test` (its"
+            " system-packages target installs it) or `sudo apt-get install chromium`.",
+            pytrace=False,
+        )
+    return found
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    """One headless chromium for the whole session."""
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+@pytest.fixture(params=list(SIZES))
+def size(request: pytest.FixtureRequest) -> str:
+    """Every journey runs at phone size and at desktop size."""
+    return str(request.param)
+
+
+def axe_report(violations: list[dict[str, Any]]) -> str:
+    """Readable axe violations: rule id, impact, the elements (CSS targets) and the rule's help text and link."""
+    lines = []
+    for v in violations:
+        targets = ", ".join(" ".join(str(t) for t in node.get("target", [])) for node in v.get("nodes", []))
+        lines.append(f"- {v['id']} ({v.get('impact')}): {v.get('help')} [{targets}] {v.get('helpUrl', '')}")
+    return "\n".join(lines)
+
+
+@dataclass
+class Visitor:
+    """One person's browser at one size: a JavaScript-free context for the journey, and a JavaScript-enabled
+    twin for axe. ``check`` audits and photographs the page the journey is on."""
+
+    browser: Browser
+    size: str
+    base: str
+    locale: str = "nb-NO"
+    context: BrowserContext = field(init=False)
+    page: Page = field(init=False)
+    _audit: BrowserContext = field(init=False)
+
+    async def start(self) -> None:
+        options = {**SIZES[self.size], "locale": self.locale}
+        self.context = await self.browser.new_context(java_script_enabled=False, base_url=self.base, **options)
+        self.context.set_default_timeout(15_000)
+        self.page = await self.context.new_page()
+        self._audit = await self.browser.new_context(java_script_enabled=True, base_url=self.base, **options)
+
+    async def close(self) -> None:
+        await self.context.close()
+        await self._audit.close()
+
+    async def goto(self, url: str, status: int = 200) -> Response:
+        """Open ``url`` (a path on registration, or a whole link) and expect ``status``."""
+        response = await self.page.goto(url)
+        assert response is not None
+        assert response.status == status, f"{url}: {response.status}\n{(await self.page.content())[:3000]}"
+        return response
+
+    async def submit(self, button: str = "button[type=submit]", status: int = 200) -> Response:
+        """Press a submit button and wait for the page it leads to (after redirects); expect ``status``."""
+        async with self.page.expect_navigation() as navigation:
+            await self.page.locator(button).click()
+        response = await navigation.value
+        assert response is not None
+        assert response.status == status, f"{response.url}: {response.status}\n{(await self.page.content())[:3000]}"
+        return response
+
+    async def follow(self, link: str, status: int = 200) -> Response:
+        """Click a link (a selector) and wait for the page it leads to; expect ``status``."""
+        return await self.submit(link, status)
+
+    async def check(self, name: str) -> None:
+        """The page as it is now: its shape (one <h1>, one <main>, html lang and dir), 0 axe violations at
+        WCAG 2.1 AA, and a full-page screenshot named ``name`` (``NN-page-state``)."""
+        page = self.page
+        assert await page.locator("h1").count() == 1, f"{name}: not exactly one <h1>"
+        assert await page.locator("main").count() == 1, f"{name}: not exactly one <main>"
+        assert await page.get_attribute("html", "lang"), f"{name}: <html> without lang"
+        assert await page.get_attribute("html", "dir") in ("ltr", "rtl"), f"{name}: <html> without dir"
+        path = SCREENSHOTS / self.size / f"{name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(path), full_page=True)
+        _written.append(path)
+        violations = await self.audit()
+        assert not violations, f"{name} ({self.size}, {page.url}): axe found violations:\n{axe_report(violations)}"
+
+    async def audit(self) -> list[dict[str, Any]]:
+        """axe-core's violations (WCAG 2.1 A and AA rules) of the document on the journey's page."""
+        url, html = self.page.url, await self.page.content()
+        await self._audit.clear_cookies()
+        await self._audit.add_cookies(await self.context.cookies())  # type: ignore[arg-type]
+        twin = await self._audit.new_page()
+        try:
+            document = re.escape(url.split("#")[0])
+            await twin.route(
+                re.compile(f"^{document}$"),
+                lambda route: route.fulfill(status=200, content_type="text/html; charset=utf-8", body=html),
+            )
+            await twin.goto(url)
+            result = await _axe.run(twin, options={"runOnly": {"type": "tag", "values": WCAG_21_AA}})
+            return list(result.response["violations"])
+        finally:
+            await twin.close()
+
+    async def text(self, selector: str) -> str:
+        """The visible text of the one element matching ``selector``."""
+        return " ".join((await self.page.locator(selector).inner_text()).split())
+
+    async def lang(self) -> str:
+        return str(await self.page.get_attribute("html", "lang"))
+
+
+VisitorFactory = Callable[..., Awaitable["Visitor"]]
+
+
+@pytest.fixture
+async def visit(browser: Browser, platform: PlatformConfig, size: str) -> AsyncIterator[VisitorFactory]:
+    """Makes visitors at this test's size (``await visit()``; by default their browser asks for Norwegian
+    bokmål, Accept-Language nb-NO); their contexts are closed after the test."""
+    made: list[Visitor] = []
+
+    async def make(locale: str = "nb-NO") -> Visitor:
+        visitor = Visitor(browser, size, platform.url("registration"), locale)
+        await visitor.start()
+        made.append(visitor)
+        return visitor
+
+    yield make
+    for visitor in made:
+        await visitor.close()
+
+
+@dataclass
+class Site:
+    """The platform as a coordinator sets it up (JSON API) and as the mail sink sees it."""
+
+    platform: PlatformConfig
+    smtp: RecordingSmtpHandler
+    api: RegistrationApi
+    http: httpx.AsyncClient
+
+    async def tenant(self) -> Tenant:
+        return await self.api.tenant(self.http)
+
+    async def meeting(self, tenant: Tenant, **overrides: Any) -> dict[str, Any]:
+        """A published meeting of ``tenant`` (the coordinator's view: with its invitation code)."""
+        meeting_id = await self.api.meeting(self.http, tenant, **overrides)
+        got = await self.http.get(f"{self.api.base}/meetings/{meeting_id}", headers=tenant.headers)
+        assert got.status_code == 200, got.text
+        return dict(got.json())
+
+    async def link_in_mail(self, address: str, pattern: str, after: int = 0) -> str:
+        """The first link matching ``pattern`` (a regex for the path, e.g. ``/confirm/``) in a mail to
+        ``address``, among the mails to it after the first ``after``; waits for the mail to arrive."""
+
+        async def found() -> str | None:
+            for mail in self.mails_to(address)[after:]:
+                hit = re.search(rf"(https?://\S+{pattern}\S*)", mail_text(mail.message))
+                if hit:
+                    return hit.group(1)
+            return None
+
+        return await eventually(found, timeout_s=30)
+
+    def mails_to(self, address: str) -> list[Any]:
+        with self.smtp.lock:
+            return [m for m in self.smtp.mails if address in m.to]
+
+    async def mail_saying(self, address: str, words: str) -> str:
+        """The text of the first mail to ``address`` that says ``words``; waits for it."""
+
+        async def found() -> str | None:
+            return next((t for m in self.mails_to(address) if words in (t := mail_text(m.message))), None)
+
+        return await eventually(found, timeout_s=30)
+
+
+@pytest.fixture(scope="module")
+async def site(platform: PlatformConfig, smtp: tuple[int, RecordingSmtpHandler]) -> AsyncIterator[Site]:
+    async with httpx.AsyncClient(timeout=15) as http:
+        yield Site(platform, smtp[1], RegistrationApi(platform), http)
+
+
+def unique_address(who: str) -> str:
+    return f"{who}-{uuid.uuid4().hex[:8]}@browser.example.no"
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Where the screenshots went, once per run."""
+    if _written:
+        folder = SCREENSHOTS.relative_to(ROOT)
+        terminalreporter.write_line(f"participant page screenshots ({len(_written)}): {folder}/<size>/")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def clean_screenshots() -> Iterator[None]:
+    """Screenshots of this run only: a page state that is gone must not leave its old picture behind."""
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+    yield

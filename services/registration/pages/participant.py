@@ -16,7 +16,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from services.registration import guard
-from services.registration.pages.public import not_found
 from services.registration.pages.web import PageRoute, form_of, language_of, render
 from services.registration.schemas import FeedbackIn, SignUpIn
 from services.registration.usecases import public, registrations
@@ -321,6 +320,3 @@ async def erase_confirmed(request_id: uuid.UUID, request: Request) -> HTMLRespon
     except (NotFound, Conflict, TooManyRequests) as exc:
         return _link_problem(request, exc)
     return render(request, "erased.html")
-
-
-__all__ = ["not_found", "router"]

@@ -27,6 +27,4 @@ async def submit(
     assert page.status_code == 200, page.text
     fields = list(data.items()) if isinstance(data, dict) else list(data)
     body = urlencode([*fields, ("csrf_token", csrf_of(page.text))])
-    return await http.post(
-        action_url, content=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
-    )
+    return await http.post(action_url, content=body, headers={"Content-Type": "application/x-www-form-urlencoded"})

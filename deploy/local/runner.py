@@ -20,8 +20,10 @@ import socket
 import sys
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -37,6 +39,7 @@ from shared.topics import ensure_topics
 # a minute up, the next death counts as the first again.
 RESTART_BACKOFF = Backoff(first_s=0.5, longest_s=30.0, reset_after_s=60.0)
 DEMO_TENANT = {"slug": "demo", "name": "Demo kommune", "municipality_number": "9999"}
+DEMO_ZONE = ZoneInfo("Europe/Oslo")  # the demo tenant's clock (a tenant's default time zone)
 
 
 def _port_or_free(preferred: int) -> int:
@@ -56,8 +59,40 @@ def _operator_token(settings: LocalSettings) -> str:
 
 def _create_demo_tenant(config: PlatformConfig, var: Path) -> str:
     headers = {"Authorization": f"Bearer {config.operator_token}"}
+    base = config.url("registration") + "/v1"
     with httpx.Client(headers=headers, timeout=10) as client:
-        return demo_coordinator_token(client, config.url("registration") + "/v1", var / "demo-coordinator-token")
+        token = demo_coordinator_token(client, base, var / "demo-coordinator-token")
+        demo_meeting(client, base, token)
+        return token
+
+
+def demo_meeting(client: httpx.Client, base: str, coordinator_token: str) -> str:
+    """The id of the demo tenant's next published meeting, so that its public page is not empty: an
+    upcoming one kept from an earlier start, else a new one (two weeks ahead, 10.00 on the tenant's clock,
+    at the library), published. ``coordinator_token`` is the demo tenant's; raises ``httpx.HTTPStatusError``
+    when registration refuses."""
+    headers = {"Authorization": f"Bearer {coordinator_token}"}
+    listed = client.get(f"{base}/tenants/{DEMO_TENANT['slug']}/meetings", headers=headers)
+    listed.raise_for_status()
+    now = datetime.now(UTC)
+    for meeting in listed.json():
+        if meeting["status"] == "published" and datetime.fromisoformat(meeting["starts_at"]) > now:
+            return str(meeting["id"])
+    starts = (now.astimezone(DEMO_ZONE) + timedelta(days=14)).replace(hour=10, minute=0, second=0, microsecond=0)
+    created = client.post(
+        f"{base}/tenants/{DEMO_TENANT['slug']}/meetings",
+        headers=headers,
+        json={
+            "title": "Folk møter folk på biblioteket",
+            "format": "standard",
+            "starts_at": starts.isoformat(),
+            "venue": {"name": "Biblioteket", "address": "Torvet 6", "kind": "library"},
+        },
+    )
+    created.raise_for_status()
+    meeting_id = str(created.json()["id"])
+    client.post(f"{base}/meetings/{meeting_id}/publish", headers=headers).raise_for_status()
+    return meeting_id
 
 
 def demo_coordinator_token(client: httpx.Client, base: str, kept_at: Path) -> str:
@@ -179,6 +214,8 @@ def main() -> int:
         print(f"  Logs          {var / 'log'}/")
         print(f"\n  Operator token:               {config.operator_token}")
         print(f"  Coordinator token (tenant '{DEMO_TENANT['slug']}'): {coordinator_token}")
+        public_page = f"{config.url('registration')}/t/{DEMO_TENANT['slug']}"
+        print(f"  Public page (tenant '{DEMO_TENANT['slug']}'):       {public_page}")
         print("\n  Running (a part that stops is started again):")
         for part in [*ours, *(services.part(name) for name in SERVICES)]:
             print(f"    {part.name:<13} pid {part.pid()}")

@@ -7,7 +7,8 @@ timers and promises do not run), so each checked page is opened a second time in
 context of the same size, at the same URL with the same cookies, served the very document the journey saw
 (the main request answered with the captured HTML, its stylesheets fetched from the service as usual).
 
-Every checked page is also written as a full-page PNG to var/screenshots/participant/<size>/<NN-page-state>.png.
+Every checked page is also written as a full-page PNG to var/screenshots/participant/<size>/<NN-page-state>.png
+(overwritten by the next run; nothing is deleted, so runs side by side do not take each other's pictures).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import re
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -207,7 +208,16 @@ class Site:
     http: httpx.AsyncClient
 
     async def tenant(self) -> Tenant:
-        return await self.api.tenant(self.http)
+        """A new tenant named as a municipality is (the pages and their screenshots show the name), with
+        a contact address for its participants."""
+        tenant = await self.api.tenant(self.http)
+        named = await self.http.patch(
+            f"{self.api.base}/tenants/{tenant.slug}",
+            headers=self.api.operator,
+            json={"name": "Testby kommune", "contact_email": "folkmoterfolk@testby.kommune.no"},
+        )
+        assert named.status_code == 200, named.text
+        return tenant
 
     async def meeting(self, tenant: Tenant, **overrides: Any) -> dict[str, Any]:
         """A published meeting of ``tenant`` (the coordinator's view: with its invitation code)."""
@@ -257,10 +267,3 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if _written:
         folder = SCREENSHOTS.relative_to(ROOT)
         terminalreporter.write_line(f"participant page screenshots ({len(_written)}): {folder}/<size>/")
-
-
-@pytest.fixture(scope="session", autouse=True)
-def clean_screenshots() -> Iterator[None]:
-    """Screenshots of this run only: a page state that is gone must not leave its old picture behind."""
-    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
-    yield

@@ -76,6 +76,16 @@ def test_runner_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) ->
             )
             assert demo.status_code == 200
 
+            # The demo tenant's public page, as printed, lists a published upcoming meeting that opens.
+            public_page = re.search(r"Public page \(tenant 'demo'\):\s+(\S+)", text)
+            assert public_page is not None, text
+            assert public_page.group(1) == services["registration"] + "/t/demo"
+            listing = http.get(public_page.group(1), headers={"Accept-Language": "nb"})
+            assert listing.status_code == 200, listing.text
+            meeting_links = re.findall(r'class="meeting".*?href="(/t/demo/meetings/[0-9a-f-]{36})"', listing.text, re.S)
+            assert meeting_links, listing.text
+            assert http.get(services["registration"] + meeting_links[0]).status_code == 200
+
             sms = {"to": "+4791234567", "from": "FolkMoter", "text": "Hei fra make up", "reference": "make-up-test"}
             assert http.post(sms_sink.group(1), json=sms, headers={"Idempotency-Key": "make-up-test"}).is_success
             [kept] = (tmp_path / "var" / "sms").glob("*-make-up-test.txt")

@@ -164,6 +164,23 @@ def test_smtp_codes(code: int, temporary: bool) -> None:
 
 
 @pytest.mark.parametrize(
+    ("reused", "code", "disconnected", "again"),
+    [
+        (True, None, True, True),  # the server dropped an idle pooled connection
+        (True, 421, False, True),  # "closing the connection": nothing was accepted
+        (True, 451, False, False),  # the message's own trouble: retried later, not at once
+        (True, 550, False, False),
+        (False, None, True, False),  # a new connection that fails: the server's trouble, retried later
+        (False, 421, False, False),
+    ],
+)
+def test_only_a_reused_smtp_connection_that_was_dropped_or_closing_sends_again_at_once(
+    reused: bool, code: int | None, disconnected: bool, again: bool
+) -> None:
+    assert domain.smtp_worth_a_new_connection(reused=reused, code=code, disconnected=disconnected) is again
+
+
+@pytest.mark.parametrize(
     ("status", "temporary"), [(500, True), (502, True), (503, True), (429, True), (400, False), (422, False)]
 )
 def test_gateway_statuses(status: int, temporary: bool) -> None:

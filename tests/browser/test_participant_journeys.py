@@ -323,9 +323,13 @@ async def test_a_stranger_cannot_post_without_the_form_token(site: Site, visit: 
     (row,) = await site.api.sql("SELECT status FROM registrations WHERE id = $1", uuid.UUID(registration))
     assert row["status"] == "confirmed"
 
-    # Addresses that lead nowhere: an unknown tenant, another tenant's meeting, a wrong invitation code.
+    # Addresses that lead nowhere: an unknown tenant, another tenant's meeting, a suspended tenant, a wrong
+    # invitation code.
     await stranger.goto("/t/no-such-tenant", status=404)
     await stranger.check("41-not-found")
     await stranger.goto(f"/t/{other.slug}/meetings/{meeting['id']}", status=404)
+    suspended = await site.http.post(f"{site.api.base}/tenants/{other.slug}/suspend", headers=site.api.operator)
+    assert suspended.status_code == 200, suspended.text
+    await stranger.goto(f"/t/{other.slug}", status=404)
     await stranger.goto(f"/t/{tenant.slug}/meetings/{meeting['id']}/invitation?code=AAAA-BBBB-CCCC", status=404)
     await stranger.goto(f"/t/{tenant.slug}/meetings/{meeting['id']}?code=AAAA-BBBB-CCCC", status=404)

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
@@ -69,23 +70,35 @@ def calendar_uid(registration_id: uuid.UUID) -> str:
     return f"{registration_id}@folkmoterfolk"
 
 
-def calendar(facts: Facts, public_base_url: str) -> bytes | None:
+# The UID the cached file of a meeting is written with; each registration's own (as long) replaces it.
+_PLACEHOLDER_UID = calendar_uid(uuid.UUID(int=0))
+
+
+def calendar(facts: Facts) -> bytes | None:
     """The meeting as an .ics file (``shared.calendar.meeting_ics``, on the tenant's clock) for the messages
-    that carry one (``domain.WITH_CALENDAR``); None for the others and when the meeting is not known."""
+    that carry one (``domain.WITH_CALENDAR``), with the registration's own UID; None for the others and when
+    the meeting is not known. The manage link is in the message itself, not in the file."""
     if facts.kind not in domain.WITH_CALENDAR or facts.meeting is None or facts.registration_id is None:
         return None
     m = facts.meeting
     venue = {key: single_line(str(value)) for key, value in dict(m.venue).items()}
     location = ", ".join(part for part in (venue.get("name", ""), venue.get("address", "")) if part)
-    link = manage_url(public_base_url, facts.registration_id, facts.manage_token) if facts.manage_token else None
+    file = _meeting_file(single_line(m.title), m.starts_at, m.duration_minutes, m.timezone, location)
+    # A UID is always as long as the placeholder (a UUID's text), so the file's folded lines stay as written.
+    return file.replace(_PLACEHOLDER_UID.encode(), calendar_uid(facts.registration_id).encode(), 1)
+
+
+@lru_cache(maxsize=1024)
+def _meeting_file(title: str, starts_at: datetime, duration_minutes: int, timezone: str, location: str) -> bytes:
+    """One meeting's .ics file, written once per process and meeting (as it is now): the time zone's
+    VTIMEZONE takes most of the CPU a message costs, the same for every participant of the meeting."""
     return meeting_ics(
-        uid=calendar_uid(facts.registration_id),
-        title=single_line(m.title),
-        starts_at=m.starts_at,
-        duration_minutes=m.duration_minutes,
-        timezone=m.timezone,
+        uid=_PLACEHOLDER_UID,
+        title=title,
+        starts_at=starts_at,
+        duration_minutes=duration_minutes,
+        timezone=timezone,
         location=location,
-        url=link,
     )
 
 

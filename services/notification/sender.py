@@ -192,7 +192,7 @@ class Sender:
                     rendered.body,
                     str(row["id"]),
                     rendered.language,
-                    calendar=messages.calendar(facts, base_url),
+                    calendar=messages.calendar(facts),
                 )
                 if channel == "email"
                 else None

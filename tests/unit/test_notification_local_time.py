@@ -5,9 +5,12 @@ meeting as a calendar file."""
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
+from icalendar import Calendar
 
 from services.notification import domain, messages, preview, templates
 from services.notification.mailer import Mailer
@@ -57,7 +60,7 @@ def test_no_message_shows_a_utc_time(season: str, language: str, kind: str, chan
     if channel == "email" and facts.meeting is not None and kind not in (domain.PAIRS_PUBLISHED, domain.SEAT_CHANGED):
         assert f"{local_hour}{separator}00" in text, (season, language, kind)
         assert local_end.replace(".", separator) in text, (season, language, kind)
-    calendar = messages.calendar(facts, preview.SAMPLE_BASE_URL)
+    calendar = messages.calendar(facts)
     if calendar is not None:
         assert f"DTSTART;TZID=Europe/Oslo:{starts_at:%Y%m%d}T{local_hour}0000".encode() in calendar
         event = calendar[calendar.index(b"BEGIN:VEVENT") : calendar.index(b"END:VEVENT")]
@@ -84,7 +87,7 @@ def test_messages_word_the_meeting_time_as_the_pages_do(language: str) -> None:
 def test_the_confirmation_of_a_place_and_the_reminder_attach_the_meeting_and_their_sms_link_it(language: str) -> None:
     for kind in sorted(domain.WITH_CALENDAR):
         facts = preview.sample(kind, language)
-        ics = messages.calendar(facts, preview.SAMPLE_BASE_URL)
+        ics = messages.calendar(facts)
         assert ics is not None and b"BEGIN:VEVENT" in ics, kind
         # One UID per registration, whichever message carries it: a later file updates the calendar entry.
         assert f"UID:{preview.SAMPLE_REGISTRATION}@folkmoterfolk".encode() in ics
@@ -103,7 +106,7 @@ def test_the_confirmation_of_a_place_and_the_reminder_attach_the_meeting_and_the
         sms = messages.render(preview.sample(kind, language), "sms", preview.SAMPLE_BASE_URL).body
         assert (calendar_link in sms) == (kind in domain.WITH_CALENDAR_LINK), kind
         if kind not in domain.WITH_CALENDAR:
-            assert messages.calendar(preview.sample(kind, language), preview.SAMPLE_BASE_URL) is None, kind
+            assert messages.calendar(preview.sample(kind, language)) is None, kind
     without_token = preview.sample(domain.REGISTRATION_CONFIRMED, language, with_link=False)
     assert "calendar.ics" not in messages.render(without_token, "sms", preview.SAMPLE_BASE_URL).body
 
@@ -118,3 +121,29 @@ def test_the_end_of_the_waiting_list_says_whether_registration_closed_or_the_mee
     over_text = messages.render(over, channel, preview.SAMPLE_BASE_URL)
     assert "registration has closed" in f"{closed_text.subject} {closed_text.body}".lower()
     assert "registration has closed" not in f"{over_text.subject} {over_text.body}".lower()
+
+
+def test_each_registration_gets_its_own_uid_in_a_valid_file_and_a_changed_meeting_a_new_file() -> None:
+    facts = preview.sample(domain.REGISTRATION_CONFIRMED, "nb")
+    other = dataclasses.replace(facts, registration_id=uuid.uuid4())
+    first, second = messages.calendar(facts), messages.calendar(other)
+    assert first is not None and second is not None
+    events = [Calendar.from_ical(ics).walk("VEVENT")[0] for ics in (first, second)]
+    assert [str(e["UID"]) for e in events] == [
+        f"{facts.registration_id}@folkmoterfolk",
+        f"{other.registration_id}@folkmoterfolk",
+    ]
+    assert (
+        events[0]["DTSTART"].dt
+        == events[1]["DTSTART"].dt
+        == datetime(2027, 3, 2, 10, 0, tzinfo=ZoneInfo("Europe/Oslo"))
+    )
+    assert facts.meeting is not None
+    moved = dataclasses.replace(
+        facts, meeting=dataclasses.replace(facts.meeting, starts_at=datetime(2027, 3, 3, 12, tzinfo=UTC))
+    )
+    moved_ics = messages.calendar(moved)
+    assert moved_ics is not None
+    event = Calendar.from_ical(moved_ics).walk("VEVENT")[0]
+    assert str(event["UID"]) == f"{facts.registration_id}@folkmoterfolk"  # the same entry, updated
+    assert event["DTSTART"].dt == datetime(2027, 3, 3, 13, 0, tzinfo=ZoneInfo("Europe/Oslo"))

@@ -266,14 +266,16 @@ class _Item:
 
 class _TenantScope:
     """The transaction's ``app.tenant_id``, set again only when it changes: a record's own tenant, or none
-    ("") for a run of records of several tenants (which then sees no row under row-level security)."""
+    ("") for a run of records of several tenants (which then sees no row under row-level security).
+    Not ``enabled``: never set (a database without row-level security saves the round trips)."""
 
-    def __init__(self, conn: Conn) -> None:
+    def __init__(self, conn: Conn, enabled: bool) -> None:
         self.conn = conn
+        self.enabled = enabled
         self.tenant = ""
 
     async def set(self, tenant: str) -> None:
-        if tenant != self.tenant:
+        if self.enabled and tenant != self.tenant:
             await db.set_tenant(self.conn, tenant)
             self.tenant = tenant
 
@@ -295,7 +297,9 @@ class EventConsumer:
     -> ``Route``), dead-letters. ``pool`` is set when the service starts; ``max_attempts`` counts a
     handler's tries before its message is dead-lettered. With ``batch`` it applies up to
     ``batch_max_records`` records per transaction, waiting at most ``batch_max_wait_ms`` for them; each of
-    the three defaults to its setting (``FMF_CONSUMER_BATCH``, ...)."""
+    the three defaults to its setting (``FMF_CONSUMER_BATCH``, ...). ``tenant_scoped``: a batch sets
+    ``app.tenant_id`` for each record's handler (the one-record path always does, at no cost); a service
+    whose database has no row-level security turns it off."""
 
     def __init__(
         self,
@@ -308,6 +312,7 @@ class EventConsumer:
         batch: bool | None = None,
         batch_max_records: int | None = None,
         batch_max_wait_ms: int | None = None,
+        tenant_scoped: bool = True,
     ) -> None:
         settings = get_settings()  # what is not given: FMF_CONSUMER_BATCH, _MAX_RECORDS, _MAX_WAIT_MS
         self.group = group
@@ -319,6 +324,8 @@ class EventConsumer:
         self.batch = settings.consumer_batch if batch is None else batch
         self.batch_max_records = batch_max_records or settings.consumer_batch_max_records
         self.batch_max_wait_ms = batch_max_wait_ms or settings.consumer_batch_max_wait_ms
+        # Whether a batch scopes its transaction to each record's tenant (row-level security needs it).
+        self.tenant_scoped = tenant_scoped
         self.handlers: dict[str, Route[Any]] = {}
 
     def use(self, handlers: Mapping[str, Route[Any]]) -> None:
@@ -478,7 +485,7 @@ class EventConsumer:
                     if item.event.id in fresh:
                         fresh.discard(item.event.id)  # a second copy in this batch is a repeat
                         todo.append(item)
-                scope = _TenantScope(conn)
+                scope = _TenantScope(conn, self.tenant_scoped)
                 for run in _runs(todo):
                     first = run[0]
                     if first.row.batch is not None:
@@ -515,7 +522,7 @@ class EventConsumer:
         assert self.pool is not None, "the consumer's pool is set when the service starts"
         failed: list[tuple[_Item, str]] = []
         async with db.transaction(self.pool) as conn:
-            scope = _TenantScope(conn)
+            scope = _TenantScope(conn, self.tenant_scoped)
             for item in items:
                 item.bind_logs()
                 await scope.set(str(item.event.tenant_id))  # outside the savepoint: a rollback keeps it

@@ -78,6 +78,7 @@ class Runtime(Generic[S]):
             batch=settings.consumer_batch,
             batch_max_records=settings.consumer_batch_max_records,
             batch_max_wait_ms=settings.consumer_batch_max_wait_ms,
+            tenant_scoped=spec.db_role is not None,  # row-level security applies only to a role of its own
         )
         if spec.register_handlers is not None:
             spec.register_handlers(self.consumer)

@@ -295,3 +295,19 @@ def test_reporting_folds_writes_per_row_as_applying_them_in_order_would() -> Non
     assert pairing[2:] == (3, 10, 0)
     [meeting_row] = [args for statement, args in folded.items() if "INTO meetings" in statement]
     assert meeting_row[3] == "cancelled"
+
+
+@pytest.mark.parametrize("scoped", [True, False], ids=["row-level security", "none"])
+async def test_a_batch_scopes_each_handler_to_its_tenant_when_asked_and_only_on_a_change(scoped: bool) -> None:
+    svc = service()
+    svc.consumer.tenant_scoped = scoped
+    other = uuid.uuid4()
+    foreign = make_event(
+        "tenant.created", other, TenantCreated(tenant_id=other, slug="o", name="o", municipality_number="0301")
+    )
+
+    await svc.deliver(*records(tenant_created("a"), tenant_created("b"), foreign, tenant_created("c")))
+
+    scopes = [s for s in svc.pool.conn.statements if "set_config('app.tenant_id'" in s]
+    assert len(scopes) == (3 if scoped else 0)  # TENANT, the other, TENANT again
+    assert svc.pool.conn.applied == ["a", "b", "o", "c"]

@@ -173,26 +173,32 @@ def people_of(meetings: list[Meeting]) -> list[Person]:
 
 
 class Client:
-    """The load generator's requests: an answer other than the expected one is retried twice (after 0.5 s,
-    then 1 s) and then counted as failed."""
+    """The load generator's requests. An answer that says "try again" (a 5xx, 429) or no answer is retried,
+    as a person would, after 0.5, 1, 2, 4, 4 s; another answer than the expected one is not. What still
+    fails is counted."""
 
     def __init__(self, http: aiohttp.ClientSession) -> None:
         self.http = http
         self.failed: Counter[str] = Counter()
+        self.retried: Counter[int] = Counter()
 
     async def call(
         self, method: str, url: str, expect: int, body: object = None, headers: dict[str, str] | None = None
     ) -> dict[str, Any] | None:
         last = ""
-        for attempt in range(3):
+        for attempt in range(6):
             try:
                 async with self.http.request(method, url, json=body, headers=headers) as r:
                     if r.status == expect:
                         return await r.json()
                     last = f"{r.status} {(await r.text())[:200]}"
+                    if r.status < 500 and r.status != 429:
+                        break
+                    self.retried[r.status] += 1
             except (aiohttp.ClientError, TimeoutError) as exc:
                 last = repr(exc)
-            await asyncio.sleep(0.5 * 2**attempt)
+                self.retried[0] += 1
+            await asyncio.sleep(min(0.5 * 2**attempt, 4.0))
         self.failed[f"{method} {urlsplit(url).path.split('/')[-1]}: {last[:80]}"] += 1
         return None
 
@@ -257,6 +263,7 @@ class Day:
     duplicates: int = 0
     unexpected: Counter[str] = field(default_factory=Counter)
     failed_requests: Counter[str] = field(default_factory=Counter)
+    retried: Counter[int] = field(default_factory=Counter)
     timed_out: list[str] = field(default_factory=list)
 
     @property
@@ -343,6 +350,7 @@ async def run_day(config: PlatformConfig, sink: MailSink, args: argparse.Namespa
                 reporter.cancel()
                 await sampler
         day.failed_requests = client.failed
+        day.retried = client.retried
     for name in SERVICES:
         day.throughput[name] = samples.throughput(name, day.first_signup, day.end)
     await check_mails(config, day, people)
@@ -389,7 +397,7 @@ async def signups(
     to_sign_up: asyncio.Queue[Person | None] = asyncio.Queue()
     to_confirm: asyncio.Queue[tuple[Person, str, str] | None] = asyncio.Queue()
     all_sent = asyncio.Event()
-    confirmed = {"n": 0, "accepted": 0}
+    confirmed = {"n": 0, "accepted": 0, "failed": 0}
     everyone_confirmed = asyncio.Event()
 
     async def sign_up_worker() -> None:
@@ -404,10 +412,12 @@ async def signups(
         while (job := await to_confirm.get()) is not None:
             person, signup_id, token = job
             answer = await client.call("POST", f"{api}/signups/{signup_id}/confirm", 200, {"token": token})
-            if answer is not None and person.confirmed_at is None:
+            if answer is None:
+                confirmed["failed"] += 1  # counted among the failed requests
+            elif person.confirmed_at is None:
                 person.confirmed_at = time.time()
                 confirmed["n"] += 1
-            if all_sent.is_set() and confirmed["n"] >= confirmed["accepted"]:
+            if all_sent.is_set() and confirmed["n"] + confirmed["failed"] >= confirmed["accepted"]:
                 everyone_confirmed.set()
 
     async def links() -> None:
@@ -429,7 +439,7 @@ async def signups(
             to_sign_up.put_nowait(person)
     await to_sign_up.join()
     all_sent.set()
-    if confirmed["n"] >= confirmed["accepted"]:
+    if confirmed["n"] + confirmed["failed"] >= confirmed["accepted"]:
         everyone_confirmed.set()
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(everyone_confirmed.wait(), args.phase_timeout)
@@ -636,6 +646,8 @@ def report(days: list[Day], total_s: float) -> bool:
             print(f"  {d.mode}: mails of other kinds: {dict(d.unexpected)}")
         if d.failed_requests:
             print(f"  {d.mode}: failed requests: {dict(d.failed_requests)}")
+        if d.retried:
+            print(f"  {d.mode}: requests tried again, by status (0: no answer): {dict(d.retried)}")
         if d.timed_out:
             print(f"  {d.mode}: gave up waiting for {', '.join(d.timed_out)}")
     print(

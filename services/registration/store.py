@@ -447,6 +447,11 @@ async def names_of(conn: Conn, participant_ids: list[uuid.UUID]) -> dict[uuid.UU
     return {r["id"]: r["name"] for r in rows}
 
 
+async def contact_of(conn: Conn, participant_id: uuid.UUID) -> Record | None:
+    """The participant's ``email`` and ``phone`` (None once erased or never given), or None when unknown."""
+    return await conn.fetchrow("SELECT email, phone FROM participants WHERE id = $1", participant_id)
+
+
 def venue_of(row: Record) -> dict[str, Any]:
     """The meeting row's venue as a dict (``name``, ``address``, ``kind``), whether decoded already or JSON text."""
     venue = row["venue"]

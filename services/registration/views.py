@@ -263,8 +263,11 @@ class Partner:
 
 @dataclass(frozen=True)
 class OwnPlace:
-    """The manage page's view: the place (``PlaceView``), the tenant, and the partner once published."""
+    """The manage page's view: the place (``PlaceView``), the tenant, the partner once published, and the
+    participant's own contact details (the page is theirs and is not stored by browsers or proxies)."""
 
     place: PlaceView
     tenant: TenantView
     partner: Partner | None
+    email: str | None = None
+    phone: str | None = None

@@ -123,8 +123,8 @@ async def confirm_page(signup_id: uuid.UUID, request: Request, token: Token) -> 
 
 @router.post("/confirm/{signup_id}", response_model=None)
 async def confirm(signup_id: uuid.UUID, request: Request) -> Response:
-    """The button pressed: the place is decided now; the result page says which, with the calendar file
-    and the manage link."""
+    """The button pressed: the place is decided now; on (303) to the result page, which says which, with
+    the calendar file (with a place) and the manage link."""
     token = (await form_of(request)).get("token", "")
     try:
         done = await guard.confirm_sign_up(request, signup_id, token)
@@ -132,16 +132,9 @@ async def confirm(signup_id: uuid.UUID, request: Request) -> Response:
         return _link_problem(request, exc)
     if done.manage_token is None:
         return render(request, "link_problem.html", problem="repeated")
-    own = await _own(request, done.registration_id, done.manage_token)
-    return render(
-        request,
-        "confirmed.html",
-        tenant=own.tenant,
-        own=own,
-        place=own.place,
-        meeting=own.place.meeting,
-        token=done.manage_token,
-    )
+    # The result is a page of its own (GET), so that reloading it does not post again.
+    query = urlencode({"token": done.manage_token, "confirmed": "1"})
+    return RedirectResponse(f"/manage/{done.registration_id}?{query}", status_code=303)
 
 
 # --- the manage page -------------------------------------------------------------------------------------
@@ -153,26 +146,36 @@ async def manage_page(
     request: Request,
     token: Token,
     done: Annotated[str, Query(max_length=20)] = "",
+    confirmed: Annotated[str, Query(max_length=1)] = "",
 ) -> HTMLResponse:
-    """The participant's place: when, where, status in words, partner, and what they may do now."""
+    """The participant's place: when, where, status in words, partner, and what they may do now; with
+    ``confirmed=1``, the result of the confirmation link (a place or the waiting list)."""
     try:
         own = await _own(request, registration_id, token)
     except NotFound:
         return _link_problem(request, NotFound("no registration"))
     except TooManyRequests as exc:
         return _link_problem(request, exc)
+    if confirmed == "1":
+        place = own.place
+        return render(
+            request, "confirmed.html", tenant=own.tenant, own=own, place=place, meeting=place.meeting, token=token
+        )
     return _manage(request, own, token, done=done)
 
 
 @router.get("/manage/{registration_id}/calendar.ics", response_model=None)
 async def calendar_file(registration_id: uuid.UUID, request: Request, token: Token) -> Response:
-    """The meeting as an .ics file, on the tenant's clock."""
+    """The meeting as an .ics file, on the tenant's clock; only with a place (a page, 409, on the waiting
+    list or after a cancellation: the person should not put a meeting in their calendar without a place)."""
     try:
         own = await _own(request, registration_id, token)
     except NotFound:
         return _link_problem(request, NotFound("no registration"))
     except TooManyRequests as exc:
         return _link_problem(request, exc)
+    if own.place.status.value != "confirmed":
+        return render(request, "link_problem.html", 409, tenant=own.tenant, problem="no_calendar")
     meeting = own.place.meeting
     language = language_of(request)
     body = calendar.meeting_ics(

@@ -15,7 +15,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.registration import guard
 from services.registration.pages import signup_form
-from services.registration.pages.web import PageRoute, form_lists, language_of, render
+from services.registration.pages.web import (
+    PageRoute,
+    csrf_refused,
+    form_lists,
+    language_of,
+    render,
+    shows_refused_form,
+    spoken_languages,
+)
 from services.registration.usecases import public
 from services.registration.views import MeetingPage
 from shared import vocabulary
@@ -44,7 +52,11 @@ async def _meeting(request: Request, slug: str, meeting_id: uuid.UUID, code: str
     return await guard.invitation_checked(request, meeting_id, lambda: public.meeting_page(db, slug, meeting_id, code))
 
 
-def _form_context(page: MeetingPage) -> dict[str, Any]:
+# The error beside the code field of the meeting page when a typed invitation code is wrong.
+WRONG_CODE = signup_form.N_("We do not know this code for this meeting. Check it, or ask the person who gave it to you.")
+
+
+def _form_context(page: MeetingPage, language: str) -> dict[str, Any]:
     vocab = vocabulary.vocabulary()
     return {
         "page": page,
@@ -53,7 +65,7 @@ def _form_context(page: MeetingPage) -> dict[str, Any]:
         "newcomer": page.invitation_code is not None,
         "interests": [i["id"] for i in vocab["interests"]],
         "occupations": [i["id"] for i in vocab["occupation_fields"]],
-        "spoken": [i["id"] for i in vocab["languages"]],
+        "spoken": spoken_languages(language),
         "age_bands": [*vocab["youth_age_bands"], *vocab["age_bands"]],
         "genders": [i["id"] for i in vocab["genders"]],
         "levels": vocab["cefr_levels"],
@@ -73,16 +85,36 @@ async def tenant_page(slug: str, request: Request) -> HTMLResponse:
 
 @router.get("/t/{slug}/meetings/{meeting_id}", response_class=HTMLResponse)
 async def meeting_page(slug: str, meeting_id: uuid.UUID, request: Request, code: Code = None) -> HTMLResponse:
-    """The meeting, what Folk møter folk is, and the sign-up form (a newcomer's with ``?code=``)."""
+    """The meeting, what Folk møter folk is, and the sign-up form (a newcomer's with ``?code=``). A wrong
+    code (typed into the page's code field, or a wrong link) shows the residents' page with the error
+    beside the code field (404), counted like a wrong code in a sign-up."""
+    code = (code or "").strip() or None
+    wrong: dict[str, str] = {}
     try:
         page = await _meeting(request, slug, meeting_id, code)
-    except (NotFound, Forbidden):
+    except Forbidden:
+        try:
+            page = await public.meeting_page(runtime_of(request).db, slug, meeting_id)
+        except NotFound:
+            return not_found(request)
+        wrong = {"code": WRONG_CODE}
+    except NotFound:
         return not_found(request)
     except TooManyRequests as exc:
         return too_many(request, exc)
     language = language_of(request)
     values = {"language": language if language in vocabulary.ids("notification_languages") else "nb"}
-    return render(request, "meeting.html", **_form_context(page), values=values, lists={}, errors={})
+    return render(
+        request,
+        "meeting.html",
+        404 if wrong else 200,
+        **_form_context(page, language),
+        values=values,
+        lists={},
+        errors={},
+        code_errors=wrong,
+        typed_code=code or "",
+    )
 
 
 @router.post("/t/{slug}/meetings/{meeting_id}", response_model=None)
@@ -98,7 +130,10 @@ async def sign_up(slug: str, meeting_id: uuid.UUID, request: Request, code: Code
         return too_many(request, exc)
     language = language_of(request)
     form = signup_form.read(posted, page.invitation_code, language)
-    context = _form_context(page) | {"values": form.values, "lists": form.lists}
+    context = _form_context(page, language) | {"values": form.values, "lists": form.lists}
+    if csrf_refused(request):
+        # The form's token was refused (out of date): nothing is done; the form again, input kept.
+        return render(request, "meeting.html", 403, **context, errors={}, stale=True)
     if form.body is None:
         return render(request, "meeting.html", 400, **context, errors=form.errors)
     try:
@@ -115,6 +150,9 @@ async def sign_up(slug: str, meeting_id: uuid.UUID, request: Request, code: Code
         return too_many(request, exc)
     by = "email" if form.body.email else "sms"
     return RedirectResponse(f"/t/{slug}/meetings/{meeting_id}/check-inbox?by={by}", status_code=303)
+
+
+shows_refused_form(sign_up)
 
 
 @router.get("/t/{slug}/meetings/{meeting_id}/check-inbox", response_class=HTMLResponse)
@@ -141,6 +179,8 @@ async def invitation(
     except TooManyRequests as exc:
         return too_many(request, exc)
     link = f"{request.base_url}t/{slug}/meetings/{meeting_id}?code={page.invitation_code}"
+    # The address to type: the tenant's page, without the scheme (it leads to the meeting and its code field).
+    short = f"{request.base_url}t/{slug}".split("://", 1)[-1]
     qr = segno.make(link, error="m").svg_inline(scale=6, dark="#000000", light="#ffffff", omitsize=True)
     return render(
         request,
@@ -148,6 +188,7 @@ async def invitation(
         tenant=page.tenant,
         meeting=page.meeting.meeting,
         link=link,
+        short=short,
         qr=qr,
         code=page.invitation_code,
     )

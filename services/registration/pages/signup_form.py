@@ -33,6 +33,11 @@ MESSAGES = {
     "level_too_low": N_("This meeting needs a bit more Norwegian. Ask the coordinator about other meetings."),
     "choose": N_("Choose from the list."),
 }
+# The order of the fields on the page: the errors are listed in it.
+ORDER = (
+    "name", "email", "phone", "language", "norwegian_level", "interests", "occupation_field", "languages",
+    "age_band", "gender", "same_gender", "first_time", "consent",
+)
 # Which field a model-level refusal (``SignUpIn.contact_and_vocabulary``) concerns, by its sentence.
 _MODEL_ERRORS = (
     ("give an e-mail address or a phone number", "email", "contact"),
@@ -84,7 +89,32 @@ def read(form: dict[str, list[str]], code: str | None, page_language: str) -> Si
         result.body = SignUpIn.model_validate(data)
     except ValidationError as exc:
         result.errors = errors_of(exc)
+    # Pydantic checks the whole model (contact given) only once every field is valid: the checks a person
+    # can fail at the same time are made here too, so that one round shows every problem.
+    also = missing(values, checked["consent"], group)
+    if also:
+        result.body = None
+        result.errors = ordered({**also, **result.errors})
     return result
+
+
+def missing(values: dict[str, str], consent: bool, group: str) -> dict[str, str]:
+    """{field: msgid} of what a person left out: no e-mail and no phone, no consent, and (a newcomer) no
+    oral-Norwegian level. Empty when nothing is missing."""
+    errors: dict[str, str] = {}
+    if not values["email"] and not values["phone"]:
+        errors["email"] = MESSAGES["contact"]
+    if group == "newcomer" and not values["norwegian_level"]:
+        errors["norwegian_level"] = MESSAGES["norwegian_level"]
+    if not consent:
+        errors["consent"] = MESSAGES["consent"]
+    return errors
+
+
+def ordered(errors: dict[str, str]) -> dict[str, str]:
+    """``errors`` in the order of the fields on the page (unknown names last)."""
+    rank = {name: i for i, name in enumerate(ORDER)}
+    return dict(sorted(errors.items(), key=lambda item: rank.get(item[0], len(ORDER))))
 
 
 def errors_of(exc: ValidationError) -> dict[str, str]:

@@ -7,6 +7,7 @@ says so (the API answers problem+json instead)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Coroutine
 from functools import lru_cache
 from pathlib import Path
@@ -45,14 +46,65 @@ def _environment(language: str, directory: Path) -> Environment:
     return env
 
 
+# The switch's short names where a language's own name is long («norsk bokmål», «norsk nynorsk»): on a
+# phone the switch stays one even row.
+_SHORT_NAMES = {"nb": "Bokmål", "nn": "Nynorsk"}
+
+
 def autonym(language: str) -> str:
-    """A language's name in itself («norsk bokmål», «English»), for the switch; the code when Babel does
-    not know it."""
+    """A language's name in itself, short, for the switch («Bokmål», «Nynorsk», «English»); the code when
+    Babel does not know it."""
+    if language in _SHORT_NAMES:
+        return _SHORT_NAMES[language]
     try:
         name = Locale.parse(language).get_display_name(language)
     except (UnknownLocaleError, ValueError):
         return language
     return name[:1].upper() + name[1:] if name else language
+
+
+# (name id, locale id) in Babel for a vocabulary language id where the two differ: ``nb`` in the vocabulary
+# is Norwegian in general (not bokmål), Kurmanji is Babel's Kurdish (``ku``), Tagalog is written in Babel's
+# Filipino locale. Babel has no Dari (``prs``): its label is shown alone.
+_BABEL_LANGUAGE = {"nb": ("no", "nb"), "kmr": ("ku", "ku"), "tl": ("tl", "fil")}
+
+
+def endonym(item_id: str) -> tuple[str, str, str] | None:
+    """(the language's name in itself, its ``lang`` tag, its direction ``ltr``/``rtl``) for a vocabulary
+    language id such as ``ar`` → («العربية», ``ar``, ``rtl``), or None when Babel has no name for it."""
+    name_id, locale_id = _BABEL_LANGUAGE.get(item_id, (item_id, item_id))
+    try:
+        locale = Locale.parse(locale_id)
+    except (UnknownLocaleError, ValueError):
+        return None
+    name = locale.languages.get(name_id)
+    if not name:
+        return None
+    return name, item_id, "rtl" if locale.text_direction == "rtl" else "ltr"
+
+
+def _sort_key(text: str, language: str) -> str:
+    """A sort key for ``text`` in ``language``: Norwegian puts æ, ø, å after z."""
+    key = text.casefold()
+    if language in ("nb", "nn"):
+        key = key.translate(str.maketrans({"æ": "z\u0001", "ø": "z\u0002", "å": "z\u0003"}))
+    return key
+
+
+def spoken_languages(language: str) -> list[dict[str, str]]:
+    """The vocabulary's spoken languages for the form, sorted by their name in the page's ``language``,
+    each {``id``, ``label`` (capitalised), ``endonym``, ``lang``, ``dir``}; the endonym is left out ("")
+    when it is the label itself (English on an English page)."""
+    items = []
+    for item in vocabulary.vocabulary()["languages"]:
+        label = vocabulary_label("languages", item["id"], language)
+        label = label[:1].upper() + label[1:]
+        own = endonym(item["id"])
+        name, tag, direction = own if own is not None else ("", item["id"], "ltr")
+        if name.casefold() == label.casefold():
+            name = ""
+        items.append({"id": item["id"], "label": label, "endonym": name, "lang": tag, "dir": direction})
+    return sorted(items, key=lambda i: _sort_key(i["label"], language))
 
 
 def language_of(request: Request) -> str:
@@ -64,7 +116,7 @@ def language_of(request: Request) -> str:
 
 def _switch_links(request: Request) -> list[dict[str, str]]:
     """One link per language: the same page with ``?lang=`` (its other query parameters kept)."""
-    query = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+    query = [(k, v) for k, v in request.query_params.multi_items() if k not in ("lang", "stale")]
     return [
         {"code": code, "name": autonym(code), "href": f"{request.url.path}?{urlencode([*query, ('lang', code)])}"}
         for code in i18n.catalogues().languages
@@ -91,6 +143,7 @@ def render(
     """The page ``template`` in the request's language, with what the base layout needs (language,
     direction, the switch, the CSRF token, the tenant when given) and ``context``."""
     language = language or language_of(request)
+    context.setdefault("stale", request.query_params.get("stale") == "1")
 
     def when(meeting: Any, year: bool = False) -> str:
         return localtime.meeting_when(
@@ -125,10 +178,43 @@ def _without_lang(request: Request) -> str:
     return request.url.path + (f"?{urlencode(query)}" if query else "")
 
 
+# Route endpoints that show their own form again, with the input kept, when its CSRF token is refused
+# (``shows_refused_form``); every other refused post goes back to its page (``back_after_refusal``).
+_SHOWS_REFUSED_FORM: set[Callable[..., Any]] = set()
+
+
+def shows_refused_form(endpoint: Callable[..., Any]) -> None:
+    """Let ``endpoint`` handle a post whose CSRF token was refused (``csrf_refused(request)`` is then true):
+    it must not act on it, only show the form again."""
+    _SHOWS_REFUSED_FORM.add(endpoint)
+
+
+def csrf_refused(request: Request) -> bool:
+    """Whether this post's CSRF token was refused (see ``shows_refused_form``)."""
+    return bool(getattr(request.state, "csrf_refused", False))
+
+
+# A manage-page action goes back to the manage page; every other form's page is at its own address.
+_ACTION = re.compile(r"^(/manage/[0-9a-fA-F-]{36})/(cancel|feedback|contact)$")
+
+
+def back_after_refusal(request: Request, form: dict[str, str]) -> Response:
+    """A post refused for its CSRF token (nothing done): 303 back to the form's page, which says the form
+    was out of date (``?stale=1``); the plain "try again" page (403) when the post names no link token."""
+    token = form.get("token", "")
+    if not token or len(token) > 128:
+        return render(request, "csrf_refused.html", 403)
+    action = _ACTION.match(request.url.path)
+    page = action.group(1) if action else request.url.path
+    return RedirectResponse(f"{page}?{urlencode({'token': token, 'stale': '1'})}", status_code=303)
+
+
 class PageRoute(APIRoute):
     """A participant page: ``?lang=`` sets the language cookie and redirects to the page without it; a
-    form post without a valid CSRF token answers 403 (nothing done); a database outage, wherever it
-    surfaces (abuse limits, the use case), is answered with ``unavailable_page``, not problem+json."""
+    form post without a valid CSRF token is never acted on: the sign-up form is shown again with its input
+    kept, any other form's page is shown again, each saying the form was out of date; a database outage,
+    wherever it surfaces (abuse limits, the use case), is answered with ``unavailable_page``, not
+    problem+json."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -142,10 +228,14 @@ class PageRoute(APIRoute):
                 return response
             try:
                 if request.method == "POST":
-                    csrf.check(request, await form_of(request))
+                    form = await form_of(request)
+                    try:
+                        csrf.check(request, form)
+                    except csrf.CsrfRefused:
+                        if self.endpoint not in _SHOWS_REFUSED_FORM:
+                            return back_after_refusal(request, form)
+                        request.state.csrf_refused = True
                 return await handler(request)
-            except csrf.CsrfRefused:
-                return render(request, "csrf_refused.html", 403)
             except CONNECTION_ERRORS as exc:
                 if not is_connection_error(exc):
                     raise

@@ -75,7 +75,8 @@ async def meeting_page(pool: asyncpg.Pool, slug: str, meeting_id: uuid.UUID, cod
 
 async def own_place(pool: asyncpg.Pool, manage_token: str, registration_id: uuid.UUID) -> OwnPlace:
     """The participant's place (``get_registration``) with its tenant, and, once the pairs are published,
-    the partner's first name and the seats (domain.seat_of, domain.first_name). Raises NotFound (unknown,
+    the partner's first name and the seats (domain.seat_of, domain.first_name), and the participant's own
+    e-mail and phone. Raises NotFound (unknown,
     or not the token's)."""
     place = await get_registration(pool, None, manage_token, registration_id)
     async with scoped(pool, NOBODY) as conn:
@@ -89,4 +90,6 @@ async def own_place(pool: asyncpg.Pool, manage_token: str, registration_id: uuid
             names = await store.names_of(conn, list(seat.partner_ids))
             first = tuple(n for n in (domain.first_name(names.get(p)) for p in seat.partner_ids) if n)
             partner = Partner(seat.pair_number, seat.seat, first)
-        return OwnPlace(place, TenantView.of(tenant), partner)
+        contact = await store.contact_of(conn, reg["participant_id"])
+        email, phone = (contact["email"], contact["phone"]) if contact is not None else (None, None)
+        return OwnPlace(place, TenantView.of(tenant), partner, email, phone)

@@ -16,7 +16,8 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.headerregistry import Address
+from email import policy
+from email.headerregistry import Address, BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.utils import formatdate
 from typing import NoReturn
@@ -27,6 +28,24 @@ from services.notification.domain import single_line, smtp_code_is_temporary, sm
 from services.notification.failures import PermanentFailure, TemporaryFailure
 from services.notification.settings import NotificationSettings
 
+
+class _Headers(HeaderRegistry):
+    """The standard header registry, but each header's class made once: ``HeaderRegistry`` makes a new class
+    for every header it parses, a third of the CPU a message costs to build."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._classes: dict[str, type[BaseHeader]] = {}
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        key = name.lower()
+        if key not in self._classes:
+            self._classes[key] = super().__getitem__(name)
+        return self._classes[key]
+
+
+# email.policy.default (RFC 5322 headers through the header registry, \n line ends), with that registry.
+POLICY = policy.default.clone(header_factory=_Headers())
 CALENDAR_FILENAME = "folk-moter-folk.ics"
 QUIT_TIMEOUT_S = 2.0
 
@@ -62,7 +81,7 @@ class Mailer:
         header registry of ``email.policy.default``; an address that is not exactly one plain address is a
         permanent failure, so nothing in it can add a recipient or a header. ``calendar``, the bytes of an
         .ics file, goes along as the attachment ``folk-moter-folk.ics`` (``text/calendar; method=PUBLISH``)."""
-        msg = EmailMessage()
+        msg = EmailMessage(policy=POLICY)
         msg["From"] = self.settings.mail_from
         msg["To"] = recipient(to)
         msg["Subject"] = single_line(subject)

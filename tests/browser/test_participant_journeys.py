@@ -21,6 +21,7 @@ from tests.factories import person_body
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 OSLO = ZoneInfo("Europe/Oslo")
+SIGN_UP = "#signup-form button[type=submit]"
 
 
 def local_start(meeting: dict[str, object]) -> datetime:
@@ -32,10 +33,11 @@ async def sign_up_in_form(visitor: Visitor, name: str, email: str) -> None:
     page = visitor.page
     await page.fill("input[name=name]", name)
     await page.fill("input[name=email]", email)
+    await page.click("#f-interests summary")  # the long optional list is folded away until opened
     await page.check("input[name=interests][value=cooking]")
     await page.check("input[name=interests][value=hiking]")
     await page.check("input[name=consent]")
-    await visitor.submit()
+    await visitor.submit(SIGN_UP)
     assert re.search(r"/check-inbox(\?|$)", page.url), page.url
 
 
@@ -79,6 +81,10 @@ async def test_a_resident_finds_signs_up_confirms_and_cancels(site: Site, visit:
     when = meeting_when(local_start(meeting), meeting["duration_minutes"], "Europe/Oslo", "nb")
     assert when in card_text, card_text
     assert "10 plasser igjen" in card_text, card_text
+    # The groups in plain words, and how a newcomer signs up (the public form is for residents).
+    assert "For deg som har bodd lenge i Norge" in card_text and "For deg som er ny i Norge" in card_text
+    assert "Nyankomne" not in card_text and "Lengeboende" not in card_text, card_text
+    assert "koden fra læreren eller koordinatoren" in await resident.text("main")
     when_with_year = meeting_when(local_start(meeting), meeting["duration_minutes"], "Europe/Oslo", "nb", year=True)
     assert await resident.lang() == "nb"
     await resident.check("01-tenant-page")
@@ -90,19 +96,22 @@ async def test_a_resident_finds_signs_up_confirms_and_cancels(site: Site, visit:
     assert when_with_year in about, about
     await resident.check("02-meeting-page")
 
-    # Sent with a name only: the page again (400), each error beside its field and in the summary at the
-    # top, the name kept.
+    # The spoken languages: sorted by their Norwegian names, capitalised, each with its own name beside it.
+    spoken = [" ".join(t.split()) for t in await page.locator("#f-languages .choice label").all_inner_texts()]
+    names = [t.split(" (")[0] for t in spoken]
+    assert names == sorted(names, key=str.casefold) and all(n[:1].isupper() for n in names), names
+    assert "Arabisk (العربية)" in spoken, spoken
+    assert await page.locator("#f-languages .endonym[lang=ar][dir=rtl]").count() == 1
+    # A code field for newcomers, beside the form for residents.
+    assert await page.locator("form#f-code[method=get] input[name=code]").count() == 1
+
+    # Sent with a name only: the page again (400), every error at once beside its field and in the summary
+    # at the top (no contact AND no consent, in one round), the name kept.
     await page.fill("input[name=name]", "Kari Nordmann")
-    await resident.submit(status=400)
+    await resident.submit(SIGN_UP, status=400)
     assert await page.input_value("input[name=name]") == "Kari Nordmann"
-    assert "consent" in await errors_beside_fields(resident)
+    assert {"email", "consent"} <= set(await errors_beside_fields(resident))
     await resident.check("03-meeting-form-errors")
-    # Consent given, still no way to reach her: that error beside the contact fields; the ticks kept.
-    await page.check("input[name=consent]")
-    await resident.submit(status=400)
-    assert "email" in await errors_beside_fields(resident)
-    assert await page.is_checked("input[name=consent]")
-    await resident.check("03b-meeting-form-error-contact")
 
     email = unique_address("kari")
     await sign_up_in_form(resident, "Kari Nordmann", email)
@@ -110,6 +119,12 @@ async def test_a_resident_finds_signs_up_confirms_and_cancels(site: Site, visit:
     await resident.check("04-check-inbox")
 
     await confirm_from_mail(site, resident, email, "05-confirm-button")
+    assert "Du har plass" in await resident.text("#status")
+    assert "Du har plass" in await resident.text("h1")
+    # The result is a page reached by a redirect: reloading it does not post again.
+    assert "confirmed=1" in page.url, page.url
+    reloaded = await page.reload()
+    assert reloaded is not None and reloaded.request.method == "GET" and reloaded.status == 200
     assert "Du har plass" in await resident.text("#status")
     await resident.check("06-confirm-result-confirmed")
 
@@ -131,9 +146,16 @@ async def test_a_resident_finds_signs_up_confirms_and_cancels(site: Site, visit:
     await resident.follow("#manage-link")
     assert "Du har plass" in await resident.text("#status")
     assert when_with_year in await resident.text("main")
+    # The contact form shows what she has now, so she knows what she changes.
+    assert await page.input_value("#email") == email
     await resident.check("07-manage-confirmed")
     await resident.submit("form[action$='/cancel'] button[type=submit]")
     assert "avbestilt" in await resident.text("#status")
+    # Said once, and no calendar file without a place (the file's address answers with a page, 409).
+    assert (await resident.text("main")).count("avbestilt") == 1, await resident.text("main")
+    assert await page.locator("#calendar-link").count() == 0
+    gone = await resident.context.request.get(href)
+    assert gone.status == 409 and gone.headers["content-type"].startswith("text/html"), gone.headers
     await resident.check("08-manage-cancelled")
     (row,) = await site.api.sql(
         "SELECT r.status FROM registrations r JOIN participants p ON p.id = r.participant_id WHERE p.email = $1",
@@ -160,9 +182,21 @@ async def test_a_newcomer_signs_up_through_the_invitation_link(
     if language == "en":
         await coordinator.check("10-invitation")
 
+    # The invitation shows the short address and the code in large type, to type by hand.
+    short = await coordinator.text("#short-address")
+    assert short.endswith(f"/t/{tenant.slug}") and "://" not in short, short
+    assert await coordinator.text("#invitation-code") == code
+
     newcomer = await visit()
     page = newcomer.page
-    await newcomer.goto(link)
+    if language == "en":
+        await newcomer.goto(link)
+    else:
+        # The code typed into the meeting page's code field (a GET form: no JavaScript needed).
+        await newcomer.goto(f"/t/{tenant.slug}/meetings/{meeting['id']}")
+        await page.fill("#code", code)
+        await newcomer.submit("#f-code button[type=submit]")
+        assert f"code={code}" in page.url, page.url
     assert await newcomer.lang() == "nb"
     nb_heading = await newcomer.text("#signup")
     assert await page.locator("input[type=hidden][name=code]").get_attribute("value") == code
@@ -179,6 +213,7 @@ async def test_a_newcomer_signs_up_through_the_invitation_link(
     assert cookie["expires"] - datetime.now().timestamp() > 360 * 86400, cookie
     levels = await newcomer.text("#f-norwegian_level")
     assert "A2" in levels and len(levels) > 200, levels  # each level explained in words
+    assert await page.locator("#f-norwegian_level legend .req").count() == 1  # required, said like the others
     await newcomer.check(f"12-newcomer-form-{language}")
 
     email = unique_address(f"newcomer-{language}")
@@ -186,10 +221,11 @@ async def test_a_newcomer_signs_up_through_the_invitation_link(
     await page.fill("input[name=email]", email)
     await page.select_option("select[name=language]", language)
     await page.check("input[name=norwegian_level][value=A2]")
+    await page.click("#f-languages summary")
     await page.check("input[name=languages][value=en]")
     await page.check("input[name=first_time]")
     await page.check("input[name=consent]")
-    await newcomer.submit()
+    await newcomer.submit(SIGN_UP)
     assert "/check-inbox" in page.url
     assert await newcomer.lang() == language  # the choice sticks across pages
     await newcomer.check(f"13-newcomer-check-inbox-{language}")
@@ -232,10 +268,18 @@ async def test_a_full_group_waitlists_and_a_cancellation_promotes(site: Site, vi
     await confirm_from_mail(site, waiting, email, "21-confirm-button-full")
     assert "Du står på venteliste som nr. 1" in await waiting.text("#status")
     assert await waiting.text("#waitlist-position") == "1"
+    # Not "confirmed", no calendar file: someone on the waiting list must not turn up; what happens if a
+    # place frees up is said.
+    assert "venteliste" in await waiting.text("h1") and "bekreftet" not in await waiting.text("h1")
+    assert "melding" in await waiting.text("main")
+    assert await waiting.page.locator("#calendar-link").count() == 0
     await waiting.check("22-confirm-result-waitlisted")
     await waiting.follow("#manage-link")
     manage = waiting.page.url
     assert "Du står på venteliste som nr. 1" in await waiting.text("#status")
+    assert await waiting.page.locator("#calendar-link").count() == 0
+    ics = await waiting.context.request.get(manage.replace("?", "/calendar.ics?", 1))
+    assert ics.status == 409 and ics.headers["content-type"].startswith("text/html"), ics.headers
     await waiting.check("23-manage-waitlisted")
 
     # The one with the place cancels: the first person waiting gets it, on the page and by mail.
@@ -244,6 +288,7 @@ async def test_a_full_group_waitlists_and_a_cancellation_promotes(site: Site, vi
     await waiting.goto(manage)
     assert "Du har plass" in await waiting.text("#status")
     assert await waiting.page.locator("#waitlist-position").count() == 0
+    assert await waiting.page.locator("#calendar-link").count() == 1
     await waiting.check("24-manage-promoted")
     await site.mail_saying(email, "Du har plass")  # fails unless such a mail arrives within 30 s
 
@@ -279,6 +324,8 @@ async def test_a_participant_erases_their_data(site: Site, visit: VisitorFactory
     await person.goto(manage, status=404)
     shown = await person.text("body")
     assert "Synnøve" not in shown and email not in shown, shown
+    # The page does not blame the person: the link may be cut off, or its data erased (not saying which).
+    assert "slettet" in shown and "mangler" in shown, shown
     await person.check("34-manage-after-erasure")
     assert not await site.api.sql("SELECT 1 FROM participants WHERE email = $1 OR name = $2", email, "Synnøve Slett")
 
@@ -298,7 +345,13 @@ async def test_a_stranger_cannot_post_without_the_form_token(site: Site, visit: 
     await page.fill("input[name=name]", "Forged")
     await page.fill("input[name=email]", email)
     await page.check("input[name=consent]")
-    await stranger.submit(status=403)
+    await stranger.submit(SIGN_UP, status=403)
+    # Nothing done; the form again with the input kept, a fresh token, and a short message.
+    assert "for gammelt" in await stranger.text("#stale")
+    assert await page.input_value("input[name=name]") == "Forged"
+    assert await page.input_value("input[name=email]") == email
+    assert await page.is_checked("input[name=consent]")
+    assert await page.locator("#signup-form input[name=csrf_token]").count() == 1
     await stranger.check("40-form-refused-without-token")
 
     # The same post straight from the request API, with the browser's cookies but no token.
@@ -318,7 +371,11 @@ async def test_a_stranger_cannot_post_without_the_form_token(site: Site, visit: 
     cancel = await stranger.context.request.post(
         f"/manage/{registration}/cancel", form={"token": token}, max_redirects=0
     )
-    assert cancel.status == 403, cancel.status
+    # Back to the manage page, which says the form was out of date; nothing was done.
+    assert cancel.status == 303 and "stale=1" in cancel.headers["location"], (cancel.status, cancel.headers)
+    await stranger.goto(cancel.headers["location"])
+    assert "for gammelt" in await stranger.text("#stale")
+    assert "Du har plass" in await stranger.text("#status")
     (row,) = await site.api.sql("SELECT status FROM registrations WHERE id = $1", uuid.UUID(registration))
     assert row["status"] == "confirmed"
 
@@ -332,3 +389,9 @@ async def test_a_stranger_cannot_post_without_the_form_token(site: Site, visit: 
     await stranger.goto(f"/t/{other.slug}", status=404)
     await stranger.goto(f"/t/{tenant.slug}/meetings/{meeting['id']}/invitation?code=AAAA-BBBB-CCCC", status=404)
     await stranger.goto(f"/t/{tenant.slug}/meetings/{meeting['id']}?code=AAAA-BBBB-CCCC", status=404)
+    # A wrong code typed into the meeting page's field: the page again, the error beside the field.
+    await page.fill("#code", "WRONG-CODE-1234")
+    await stranger.submit("#f-code button[type=submit]", status=404)
+    assert await page.get_attribute("#code", "aria-invalid") == "true"
+    assert "kjenner ikke denne koden" in await stranger.text("#err-code")
+    await stranger.check("42-wrong-code")

@@ -55,7 +55,12 @@ async def signed_up(api: RegistrationApi, http: httpx.AsyncClient, tenant: Tenan
     assert sent.status_code == 303, sent.text
     signup_id, token = await api.confirmation_link(email)
     confirm_page = f"/confirm/{signup_id}?token={token}"
-    return await submit(http, confirm_page, f"/confirm/{signup_id}", {"token": token})
+    pressed = await submit(http, confirm_page, f"/confirm/{signup_id}", {"token": token})
+    # The result is a page of its own behind a redirect, so that a reload does not post again.
+    assert pressed.status_code == 303 and "confirmed=1" in pressed.headers["location"], pressed.text
+    result = await http.get(pressed.headers["location"])
+    assert result.status_code == 200, result.text
+    return result
 
 
 def manage_url(result: httpx.Response) -> str:
@@ -143,6 +148,10 @@ async def test_form_errors_are_shown_beside_their_fields_with_the_input_kept_and
     assert (await api.sql("SELECT count(*) AS n FROM signups"))[0]["n"] == before[0]["n"]
     none = await submit(http, page, page, {"name": "Kari", "consent": "yes"})
     assert none.status_code == 400 and 'id="err-email"' in none.text
+    # Neither contact nor consent: both reported in one round, not one after the other.
+    both = await submit(http, page, page, {"name": "Kari"})
+    assert both.status_code == 400 and 'id="err-email"' in both.text and 'id="err-consent"' in both.text
+    assert "Det er 2 ting å rette" in both.text or both.text.count('<li><a href="#f-') == 2, both.text
 
 
 async def test_a_post_without_a_valid_csrf_token_changes_nothing(
@@ -154,13 +163,31 @@ async def test_a_post_without_a_valid_csrf_token_changes_nothing(
     email = f"{uuid.uuid4().hex[:8]}@example.no"
     await http.get(page)
     forged = await http.post(page, data={**resident_form(email), "csrf_token": "forged"})
-    assert forged.status_code == 403 and "Prøv igjen" in forged.text
+    # Nothing done; the form again with the input kept, a fresh token, and a short message.
+    assert forged.status_code == 403 and 'id="stale"' in forged.text and "for gammelt" in forged.text
+    assert 'value="Kari Nordmann"' in forged.text and f'value="{email}"' in forged.text
+    assert csrf_of(forged.text) != "forged"
+    resent = await http.post(page, data={**resident_form(email), "csrf_token": csrf_of(forged.text)})
+    assert resent.status_code == 303  # the fresh token is accepted
+    await http.post(page, data={**resident_form(email), "csrf_token": "forged"})
     async with httpx.AsyncClient(base_url=root(api)) as stranger:  # a token without its cookie
         token = csrf_of((await http.get(page)).text)
-        alone = await stranger.post(page, data={**resident_form(email), "csrf_token": token})
+        other = f"{uuid.uuid4().hex[:8]}@example.no"
+        alone = await stranger.post(page, data={**resident_form(other), "csrf_token": token})
         assert alone.status_code == 403
-    rows = await api.sql("SELECT count(*) AS n FROM signups WHERE email = $1", email)
-    assert rows[0]["n"] == 0
+    rows = await api.sql("SELECT count(*) AS n FROM signups WHERE email = ANY($1::text[])", [email, other])
+    assert rows[0]["n"] == 1  # only the post with the fresh token
+
+    # A manage-page action with a refused token: back to the manage page, which says so; nothing done.
+    manage = manage_url(await signed_up(api, http, tenant, meeting_id))
+    rid = manage.split("/")[2].split("?")[0]
+    token = manage.split("token=")[1]
+    cancel = await http.post(f"/manage/{rid}/cancel", data={"token": token, "csrf_token": "forged"})
+    assert cancel.status_code == 303 and "stale=1" in cancel.headers["location"], cancel.text
+    back = await http.get(cancel.headers["location"])
+    assert back.status_code == 200 and 'id="stale"' in back.text and "Du har plass." in back.text
+    (row,) = await api.sql("SELECT status FROM registrations WHERE id = $1", uuid.UUID(rid))
+    assert row["status"] == "confirmed"
 
 
 async def test_another_tenants_meeting_and_a_wrong_code_answer_404(
@@ -171,7 +198,12 @@ async def test_another_tenants_meeting_and_a_wrong_code_answer_404(
     other = await api.tenant(http)
     assert (await http.get(f"/t/{other.slug}/meetings/{meeting_id}")).status_code == 404
     wrong = "AAAA-BBBB-CCCC" if code != "AAAA-BBBB-CCCC" else "CCCC-BBBB-AAAA"
-    assert (await http.get(f"/t/{tenant.slug}/meetings/{meeting_id}?code={wrong}")).status_code == 404
+    typed = await http.get(f"/t/{tenant.slug}/meetings/{meeting_id}?code={wrong}")
+    # A wrong code (typed into the page's code field, a GET form): the page with the error beside the field.
+    assert typed.status_code == 404 and 'id="err-code"' in typed.text and 'aria-invalid="true"' in typed.text
+    assert f'value="{wrong}"' in typed.text and 'name="code"' in typed.text
+    right = await http.get(f"/t/{tenant.slug}/meetings/{meeting_id}?code={code.lower()}")
+    assert right.status_code == 200 and f'name="code" value="{code}"' in right.text  # the newcomers' form
     assert (await http.get(f"/t/{tenant.slug}/meetings/{meeting_id}/invitation?code={wrong}")).status_code == 404
     invitation = await http.get(f"/t/{tenant.slug}/meetings/{meeting_id}/invitation?code={code}")
     assert invitation.status_code == 200 and "<svg" in invitation.text and f"code={code}" in invitation.text
@@ -192,7 +224,9 @@ async def test_a_newcomer_signs_up_with_the_code_and_confirms_into_a_place_with_
     rows = await api.sql('SELECT "group", profile FROM signups WHERE email = $1', email)
     assert rows[0]["group"] == "newcomer" and rows[0]["profile"]["norwegian_level"] == "A2"
     signup_id, token = await api.confirmation_link(email)
-    result = await submit(http, f"/confirm/{signup_id}?token={token}", f"/confirm/{signup_id}", {"token": token})
+    pressed = await submit(http, f"/confirm/{signup_id}?token={token}", f"/confirm/{signup_id}", {"token": token})
+    assert pressed.status_code == 303, pressed.text
+    result = await http.get(pressed.headers["location"])
     assert result.status_code == 200 and 'id="status"' in result.text and "Du har plass." in result.text
     ics_url = re.search(r'id="calendar-link" href="([^"]+)"', result.text)
     assert ics_url
@@ -215,6 +249,10 @@ async def test_a_full_group_waitlists_and_the_manage_page_cancels_and_promotes(
     second = await signed_up(api, http, tenant, meeting_id)
     assert "Du har plass." in first.text
     assert "Du står på venteliste som nr. 1." in second.text and 'id="waitlist-position"' in second.text
+    # On the waiting list: said in the heading, and no calendar file (the file's address answers 409).
+    assert "<h1>Du står på venteliste</h1>" in second.text and 'id="calendar-link"' not in second.text
+    waiting_ics = await http.get(manage_url(second).replace("?", "/calendar.ics?", 1))
+    assert waiting_ics.status_code == 409 and waiting_ics.headers["content-type"].startswith("text/html")
     manage = manage_url(first)
     page = await http.get(manage)
     assert "Avbestill plassen min" in page.text
@@ -223,7 +261,10 @@ async def test_a_full_group_waitlists_and_the_manage_page_cancels_and_promotes(
     cancelled = await submit(http, manage, f"/manage/{rid}/cancel", {"token": token})
     assert cancelled.status_code == 303
     after = await http.get(cancelled.headers["location"])
-    assert "Plassen din er avbestilt." in after.text and "Du har avbestilt plassen din." in after.text
+    # The cancellation said once; no calendar file without a place.
+    assert "Plassen din er avbestilt." in after.text and after.text.count("avbestilt") == 1, after.text
+    assert 'id="calendar-link"' not in after.text
+    assert (await http.get(manage.replace("?", "/calendar.ics?", 1))).status_code == 409
     promoted = await http.get(manage_url(second))
     assert "Du har plass." in promoted.text
 
@@ -236,6 +277,8 @@ async def test_contact_details_change_and_erasure_asks_first(
     manage = manage_url(await signed_up(api, http, tenant, meeting_id))
     rid = manage.split("/")[2].split("?")[0]
     token = manage.split("token=")[1]
+    shown = await http.get(manage)  # the contact form shows the current details
+    assert re.search(r'id="email"[^>]*value="[^"]+@example\.no"', shown.text), shown.text
     bad = await submit(http, manage, f"/manage/{rid}/contact", {"token": token, "email": "nope"})
     assert bad.status_code == 400 and 'id="err-email"' in bad.text and 'value="nope"' in bad.text
     new = f"{uuid.uuid4().hex[:8]}@example.no"
@@ -255,7 +298,9 @@ async def test_contact_details_change_and_erasure_asks_first(
     erase_page = f"/erase/{request_id}?token={erase_token}"
     erased = await submit(http, erase_page, f"/erase/{request_id}", {"token": erase_token})
     assert erased.status_code == 200 and "Opplysningene dine er slettet" in erased.text
-    assert (await http.get(manage)).status_code == 404
+    gone = await http.get(manage)
+    # Worded for both a link cut off and erased data, without saying which.
+    assert gone.status_code == 404 and "slettet" in gone.text and "mangler" in gone.text
 
 
 async def test_the_manage_page_shows_the_partner_once_the_pairs_are_published(

@@ -53,7 +53,9 @@ async def _meeting(request: Request, slug: str, meeting_id: uuid.UUID, code: str
 
 
 # The error beside the code field of the meeting page when a typed invitation code is wrong.
-WRONG_CODE = signup_form.N_("We do not know this code for this meeting. Check it, or ask the person who gave it to you.")
+WRONG_CODE = signup_form.N_(
+    "We do not know this code for this meeting. Check it, or ask the person who gave it to you."
+)
 
 
 def _form_context(page: MeetingPage, language: str) -> dict[str, Any]:

@@ -35,8 +35,19 @@ MESSAGES = {
 }
 # The order of the fields on the page: the errors are listed in it.
 ORDER = (
-    "name", "email", "phone", "language", "norwegian_level", "interests", "occupation_field", "languages",
-    "age_band", "gender", "same_gender", "first_time", "consent",
+    "name",
+    "email",
+    "phone",
+    "language",
+    "norwegian_level",
+    "interests",
+    "occupation_field",
+    "languages",
+    "age_band",
+    "gender",
+    "same_gender",
+    "first_time",
+    "consent",
 )
 # Which field a model-level refusal (``SignUpIn.contact_and_vocabulary``) concerns, by its sentence.
 _MODEL_ERRORS = (

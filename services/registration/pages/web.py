@@ -83,11 +83,15 @@ def endonym(item_id: str) -> tuple[str, str, str] | None:
     return name, item_id, "rtl" if locale.text_direction == "rtl" else "ltr"
 
 
+# Norwegian puts æ, ø, å after z (Python's code-point order would put å first).
+_NORWEGIAN_ORDER: dict[str, str | int | None] = {"æ": "z\u0001", "ø": "z\u0002", "å": "z\u0003"}
+
+
 def _sort_key(text: str, language: str) -> str:
-    """A sort key for ``text`` in ``language``: Norwegian puts æ, ø, å after z."""
+    """A sort key for ``text`` in ``language``: case ignored; in Norwegian, æ, ø, å after z."""
     key = text.casefold()
     if language in ("nb", "nn"):
-        key = key.translate(str.maketrans({"æ": "z\u0001", "ø": "z\u0002", "å": "z\u0003"}))
+        key = key.translate(str.maketrans(_NORWEGIAN_ORDER))
     return key
 
 

@@ -77,3 +77,12 @@ def test_a_form_token_is_accepted_only_with_its_own_cookie() -> None:
             csrf.check(request(cookie), {"csrf_token": given})
     # A browser that has the cookie keeps its nonce; the token is the same on every page.
     assert csrf.form_token(request(nonce)) == token
+
+
+def test_every_missing_answer_is_told_in_one_round_in_the_order_of_the_page() -> None:
+    form = signup_form.read(posted(name="Kari"), None, "nb")
+    assert form.body is None and list(form.errors.items()) == [("email", M["contact"]), ("consent", M["consent"])]
+    newcomer = signup_form.read(posted(name="", phone="12"), "K7QX-M2PD-4HTW", "nb")
+    assert list(newcomer.errors) == ["name", "phone", "norwegian_level", "consent"]
+    assert newcomer.errors["phone"] == M["phone"] and newcomer.errors["norwegian_level"] == M["norwegian_level"]
+    assert signup_form.missing({"email": "", "phone": "912 34 567", "norwegian_level": ""}, True, "resident") == {}

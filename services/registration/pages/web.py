@@ -83,8 +83,8 @@ def endonym(item_id: str) -> tuple[str, str, str] | None:
     return name, item_id, "rtl" if locale.text_direction == "rtl" else "ltr"
 
 
-# Norwegian puts æ, ø, å after z (Python's code-point order would put å first).
-_NORWEGIAN_ORDER: dict[str, str | int | None] = {"æ": "z\u0001", "ø": "z\u0002", "å": "z\u0003"}
+# Norwegian puts æ, ø, å, in that order, after z and every other letter (code-point order: å, æ, ø).
+_NORWEGIAN_ORDER: dict[str, str | int | None] = {"æ": "\uffff1", "ø": "\uffff2", "å": "\uffff3"}
 
 
 def _sort_key(text: str, language: str) -> str:

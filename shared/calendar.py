@@ -5,7 +5,7 @@ never as UTC: a calendar shows them as the participant will live them."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Event
@@ -51,5 +51,6 @@ def meeting_ics(
     if url:
         event.add("url", url)
     calendar.add_component(event)
-    calendar.add_missing_timezones()
+    # The zone's rules for the meeting's own years only: the default (1970-2038) makes the file 4x larger.
+    calendar.add_missing_timezones(first_date=date(start.year - 1, 1, 1), last_date=date(start.year + 2, 1, 1))
     return calendar.to_ical()

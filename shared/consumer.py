@@ -29,24 +29,23 @@ and after ``dlq_patience_s`` the message is handed back to Kafka (the partition 
 being acknowledged. ``AckPolicy.ACK`` alone would not do: FastStream acks under it after the handler even
 when the handler raised.
 
-Records are applied in batches (``batch=True``, the services' default, ``FMF_CONSUMER_BATCH``): the
-subscriber takes up to ``batch_max_records`` records, waiting at most ``batch_max_wait_ms`` for them, and
-applies them in ONE transaction: the event ids are claimed in the inbox with one statement
-(``inbox.claim_many``); the handlers run in the records' order (each partition's records in offset order, so
-order per key is kept), a row of the table with a batch form (``route_batch``) taking each run of
-consecutive records of its types at once; the outbox rows the handlers enqueue are written with one
-statement (``outbox.collecting``); then the transaction commits, and then the offsets. A record the inbox
-has seen (an earlier batch, or earlier in this one) is skipped. When the batch fails for a reason other
-than the database being unreachable, it is rolled back and applied again record by record, each under a
-savepoint: a record that fails ``max_attempts`` times there is rolled back to its savepoint and
-dead-lettered after the commit, and the others are applied. A crash anywhere before the offsets are
-committed redelivers the batch, and the inbox makes what was applied a no-op. A record that cannot be
-parsed or whose payload does not validate is dead-lettered before the transaction; while such a copy
-fails, nothing of the batch is applied and, after ``dlq_patience_s``, the batch is handed back (each of
-its partitions rewinds to its first record of the batch). A record's handler runs with the transaction
-scoped to its tenant; a batch-form run of records of several tenants runs scoped to none (so it sees no
-row under row-level security: only services without it use batch forms). With ``batch=False`` each
-record is one transaction of its own, as described above.
+Records are applied in batches (``batch=True``, the services' default, ``FMF_CONSUMER_BATCH``): the subscriber
+takes up to ``batch_max_records`` records, waiting at most ``batch_max_wait_ms`` for them, and applies them in
+ONE transaction: the event ids are claimed in the inbox with one statement (``inbox.claim_many``); the
+handlers run in the records' order (each partition's records in offset order, so order per key is kept), a row
+of the table with a batch form (``route_batch``) taking each run of consecutive records of its types (and of
+the other rows that share its batch form) at once; the outbox rows the handlers enqueue are written with one
+statement (``outbox.collecting``); then the transaction commits, and then the offsets. A record the inbox has
+seen (an earlier batch, or earlier in this one) is skipped. When the batch fails for a reason other than the
+database being unreachable, it is rolled back and applied again record by record, each under a savepoint: a
+record that fails ``max_attempts`` times there is rolled back to its savepoint and dead-lettered after the
+commit, and the others are applied. A crash anywhere before the offsets are committed redelivers the batch,
+and the inbox makes what was applied a no-op. A record that cannot be parsed or whose payload does not
+validate is dead-lettered before the transaction; while such a copy fails, nothing of the batch is applied
+and, after ``dlq_patience_s``, the batch is handed back (each of its partitions rewinds to its first record of
+the batch). A record's handler runs with the transaction scoped to its tenant; a batch-form run of records of
+several tenants runs scoped to none (so it sees no row under row-level security: only services without it use
+batch forms). With ``batch=False`` each record is one transaction of its own, as described above.
 
 A dead letter the operator replays (``fmf dlq replay``, ``shared/dlq.py``) comes back on its original
 topic with ``x-replay-for: <group>``: every other group acknowledges it unread
@@ -149,7 +148,9 @@ def route(event_types: str | tuple[str, ...], model: type[P], handler: Handler[P
 def route_batch(event_types: str | tuple[str, ...], model: type[P], handler: BatchHandler[P]) -> Route[P]:
     """A row of a ``Handlers`` table whose handler takes a run of records at once: a batch consumer hands it
     each run of consecutive records of ``event_types`` as ``[(event, payload), ...]``, in order; the
-    one-record-per-transaction path (and a batch applied record by record) hands it lists of one.
+    one-record-per-transaction path (and a batch applied record by record) hands it lists of one. Rows of
+    several payload types may share one batch handler (the same object, annotated for a common base such as
+    ``Payload``): a run is then the consecutive records of all of them, of mixed types.
 
     Checked as ``route`` is, against the payload in the handler's annotated second parameter
     (``list[tuple[Envelope, Model]]``)."""
@@ -281,10 +282,11 @@ class _TenantScope:
 
 
 def _runs(items: list[_Item]) -> Iterator[list[_Item]]:
-    """The items in order, cut into runs: consecutive items of one batch-form row together, others alone."""
+    """The items in order, cut into runs: consecutive items of rows with one batch form (the same object)
+    together, others alone."""
     run: list[_Item] = []
     for item in items:
-        if run and not (item.row is run[0].row and item.row.batch is not None):
+        if run and not (item.row.batch is not None and item.row.batch is run[0].row.batch):
             yield run
             run = []
         run.append(item)

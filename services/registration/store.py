@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 
 from shared import locks, outbox
-from shared.db import Conn, literal, set_tenant
+from shared.db import ALL_TENANTS, Conn, literal, set_tenant
 from shared.events import Envelope
 
 Record = asyncpg.Record
@@ -434,6 +434,32 @@ async def save_seating(
         version,
         proposal,
     )
+
+
+async def save_seatings(conn: Conn, plans: list[tuple[uuid.UUID, uuid.UUID, int, dict[str, Any]]]) -> None:
+    """``save_seating`` of several meetings' plans, ``(meeting_id, tenant_id, version, proposal)`` with one meeting
+    once, with one statement: a plan replaces the kept one unless that has a later version. Under one
+    tenant's scope, or all tenants' (``db.ALL_TENANTS``): a kept row of another tenant is then left alone."""
+    if not plans:
+        return
+    await conn.execute(
+        "INSERT INTO seating (meeting_id, tenant_id, version, proposal)"
+        " SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::jsonb[])"
+        " ON CONFLICT (meeting_id) DO UPDATE SET version = EXCLUDED.version, proposal = EXCLUDED.proposal,"
+        " updated_at = now() WHERE seating.version <= EXCLUDED.version AND seating.tenant_id = EXCLUDED.tenant_id",
+        [p[0] for p in plans],
+        [p[1] for p in plans],
+        [p[2] for p in plans],
+        [p[3] for p in plans],
+    )
+
+
+async def scope_to_all_tenants(conn: Conn) -> str:
+    """Scope the rest of the transaction to all tenants (``db.ALL_TENANTS``), for the service's own work on
+    rows of several tenants at once; returns the scope it had ("" for none), to set again after."""
+    was: str = await conn.fetchval("SELECT coalesce(current_setting('app.tenant_id', true), '')")
+    await set_tenant(conn, ALL_TENANTS)
+    return was
 
 
 async def seating(conn: Conn, meeting_id: uuid.UUID) -> Record | None:

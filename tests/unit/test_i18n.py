@@ -228,6 +228,14 @@ def test_every_page_renders_right_to_left_in_a_pseudo_locale(pseudo_rtl: str) ->
 
 def test_the_stylesheet_uses_logical_properties_only() -> None:
     css = (ROOT / "services/registration/static/pages.css").read_text()
-    for physical in ("margin-left", "margin-right", "padding-left", "padding-right", "text-align: left", "float: left", "float: right"):
+    for physical in (
+        "margin-left",
+        "margin-right",
+        "padding-left",
+        "padding-right",
+        "text-align: left",
+        "float: left",
+        "float: right",
+    ):
         assert physical not in css
     assert "margin-inline" in css and "padding-inline" in css

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Literal
@@ -110,6 +110,38 @@ def registration_message(event_type: str, reason: str | None) -> str | None:
     if event_type == "registration.cancelled" and reason == "erasure":
         return None
     return KIND_OF_REGISTRATION_EVENT.get(event_type)
+
+
+# --- a batch of consumed events, applied set-wise --------------------------------------------------
+
+
+def waves(keys: Sequence[Hashable | None]) -> list[list[int]]:
+    """The order in which to apply a batch of consumed records set-wise with the effect of applying them one
+    by one.
+
+    ``keys[i]`` is what record ``i`` touches: records of different keys commute (neither reads nor writes
+    what the other does), so they can be applied together; None marks a record whose effect depends on more
+    than its key (a meeting event, an erasure), applied alone, in its place. Returns the records' indices in
+    steps, in order: a barrier alone (``[i]``), or a wave of records of distinct keys, in batch order;
+    between two barriers, the n-th record of each key is in the n-th wave, so each key's records keep their
+    order and every record stays on its side of each barrier. Raises nothing; ``[]`` for no records.
+    Source: the consumer's contract (``shared/consumer.py``): a batch has the effect of its records one by one.
+    """
+    steps: list[list[int]] = []
+    segment: list[list[int]] = []
+    seen: dict[Hashable, int] = {}
+    for i, key in enumerate(keys):
+        if key is None:
+            steps += segment
+            steps.append([i])
+            segment, seen = [], {}
+            continue
+        level = seen.get(key, 0)
+        seen[key] = level + 1
+        if level == len(segment):
+            segment.append([])
+        segment[level].append(i)
+    return steps + segment
 
 
 QUIET_FROM = time(21, 0)

@@ -2,19 +2,29 @@
 
 Every function runs in the consumer's transaction, after the inbox has claimed the event. Each
 notification row is keyed by (cause event, recipient, kind), so nothing here can plan a message twice.
+
+``apply`` takes a run of records of every type at once (one record on the one-record-per-transaction
+path): it locks the run's meetings once, in one order, and applies the frequent types (contacts, manage
+links, sign-ups, places) set-wise, a few statements per type for the whole run, in the waves
+``domain.waves`` cuts (the records of one key in order, the others together), and every other type alone,
+in its place.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable, Hashable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 
 from services.notification import domain, seating, store
 from shared.db import Conn
 from shared.events import (
+    ATTENDANCE_EVENTS,
+    MEETING_EVENTS,
+    PLACE_EVENTS,
     ContactUpserted,
     Envelope,
     ErasureRequestClosed,
@@ -23,6 +33,7 @@ from shared.events import (
     MeetingSnapshot,
     Pairing,
     ParticipantErased,
+    Payload,
     RegistrationChanged,
     SignupClosed,
     SignupRepeated,
@@ -33,62 +44,67 @@ CONFIRMING = frozenset({"registration.confirmed", "registration.promoted"})
 
 
 async def contact_upserted(conn: Conn, c: ContactUpserted) -> None:
-    await store.upsert_contact(
+    """Keep the participant's contact details (``contacts_upserted`` of one)."""
+    await contacts_upserted(conn, [c])
+
+
+async def contacts_upserted(conn: Conn, contacts: list[ContactUpserted]) -> None:
+    """Keep the contact details of several participants, each once, with one statement."""
+    await store.upsert_contacts(
+        conn, [(c.participant_id, c.tenant_id, c.name, c.email, c.phone, c.language) for c in contacts]
+    )
+
+
+async def manage_links(conn: Conn, links: list[ManageLink]) -> None:
+    """Keep the manage token of several registrations, each once, for the links in messages; one statement."""
+    await store.upsert_manage_links(
+        conn, [(k.participant_id, k.registration_id, k.meeting_id, k.tenant_id, k.manage_token) for k in links]
+    )
+
+
+async def signups_requested(conn: Conn, records: list[tuple[Envelope, SignupRequested]]) -> None:
+    """Keep each sign-up's contact and token until it closes, and plan the message with its confirmation link:
+    by e-mail when there is an address, else by SMS. Several sign-ups, each once, with two statements; one
+    known already (or closed) brings nothing back."""
+    kept = await store.add_signups(
         conn,
-        participant_id=c.participant_id,
-        tenant_id=c.tenant_id,
-        name=c.name,
-        email=c.email,
-        phone=c.phone,
-        language=c.language,
+        [
+            (
+                s.signup_id,
+                s.tenant_id,
+                s.meeting_id,
+                s.name,
+                s.email,
+                s.phone,
+                s.language,
+                s.confirm_token,
+                s.expires_at,
+            )
+            for _, s in records
+        ],
     )
-
-
-async def manage_link(conn: Conn, link: ManageLink) -> None:
-    await store.upsert_manage_link(
+    await store.add_signup_notifications(
         conn,
-        participant_id=link.participant_id,
-        registration_id=link.registration_id,
-        meeting_id=link.meeting_id,
-        tenant_id=link.tenant_id,
-        manage_token=link.manage_token,
+        [
+            (
+                s.tenant_id,
+                e.id,
+                e.occurred_at,
+                s.signup_id,
+                s.meeting_id,
+                domain.CONFIRM_SIGNUP,
+                "email" if s.email else "sms",
+            )
+            for e, s in records
+            if s.signup_id in kept
+        ],
     )
 
 
-async def signup_requested(conn: Conn, event: Envelope, s: SignupRequested) -> None:
-    """Keep the sign-up's contact and token until it closes, and plan the message with its confirmation link:
-    by e-mail when there is an address, else by SMS."""
-    kept = await store.add_signup(
-        conn,
-        signup_id=s.signup_id,
-        tenant_id=s.tenant_id,
-        meeting_id=s.meeting_id,
-        name=s.name,
-        email=s.email,
-        phone=s.phone,
-        language=s.language,
-        confirm_token=s.confirm_token,
-        expires_at=s.expires_at,
-    )
-    if not kept:  # closed already: a replayed request brings nothing back
-        return
-    await store.add_signup_notification(
-        conn,
-        tenant_id=s.tenant_id,
-        cause_event_id=event.id,
-        cause_occurred_at=event.occurred_at,
-        signup_id=s.signup_id,
-        meeting_id=s.meeting_id,
-        kind=domain.CONFIRM_SIGNUP,
-        channel="email" if s.email else "sms",
-    )
-
-
-async def signup_closed(conn: Conn, event: Envelope, c: SignupClosed) -> None:
-    """Confirmed or expired: scrub the sign-up's name, e-mail, phone and token; skip its unsent message."""
-    await store.close_signup(
-        conn, signup_id=c.signup_id, tenant_id=c.tenant_id, outcome=c.outcome, closed_at=event.occurred_at
-    )
+async def signups_closed(conn: Conn, records: list[tuple[Envelope, SignupClosed]]) -> None:
+    """Confirmed or expired: scrub each sign-up's name, e-mail, phone and token; skip its unsent message.
+    Several sign-ups, each once, with two statements."""
+    await store.close_signups(conn, [(c.signup_id, c.tenant_id, c.outcome, e.occurred_at) for e, c in records])
 
 
 async def signup_repeated(conn: Conn, event: Envelope, r: SignupRepeated) -> None:
@@ -128,43 +144,59 @@ async def erasure_request_closed(conn: Conn, event: Envelope, c: ErasureRequestC
 
 
 async def registration_changed(conn: Conn, event: Envelope, r: RegistrationChanged) -> None:
-    await store.lock_meeting(conn, r.meeting_id)
-    confirming = event.type in CONFIRMING
-    await store.upsert_registration(
+    """A place event on its own: ``apply`` of one record."""
+    await apply(conn, [(event, r)])
+
+
+async def places_changed(conn: Conn, records: list[tuple[Envelope, RegistrationChanged]]) -> None:
+    """registration.confirmed | waitlisted | promoted | cancelled of several registrations, each once, their
+    meetings locked: record each status, and plan with one statement the message each event causes, the end
+    of the waiting list for a place that arrives after registration closed (once per registration) and the
+    reminders of a confirmed place whose meeting is known (else scheduled when the meeting arrives); a
+    cancelled place's scheduled messages go. Each meeting is read once."""
+    await store.upsert_registrations(
         conn,
-        registration_id=r.registration_id,
-        tenant_id=r.tenant_id,
-        meeting_id=r.meeting_id,
-        participant_id=r.participant_id,
-        status="confirmed" if confirming else r.status,
-        confirmed_by=event.id if confirming else None,
-        confirmed_at=event.occurred_at if confirming else None,
+        [(r.registration_id, r.tenant_id, r.meeting_id, r.participant_id, *_status(event, r)) for event, r in records],
     )
-    kind = domain.registration_message(event.type, r.reason)
-    if kind is not None:
-        details = {"waitlist_position": r.waitlist_position} if r.waitlist_position else None
-        await _tell(conn, event, r.participant_id, kind, r.meeting_id, r.registration_id, details=details)
-    if event.type == "registration.cancelled":
-        await store.remove_pending(conn, domain.SCHEDULED, registration_id=r.registration_id)
-    if event.type == "registration.waitlisted":
-        # The meetings and registrations topics are not ordered with each other: registration may have closed
-        # before this place reached us, and the closing found nobody waiting yet.
-        meeting = await store.meeting(conn, r.meeting_id)
+    meetings = await store.meetings(
+        conn, {r.meeting_id for e, r in records if e.type in CONFIRMING or e.type == "registration.waitlisted"}
+    )
+    # The meetings and registrations topics are not ordered with each other: registration may have closed
+    # before a waiting place reached us, and the closing found nobody waiting yet.
+    ending: dict[uuid.UUID, str] = {}
+    for e, r in records:
+        meeting = meetings.get(r.meeting_id)
         when = domain.WAITLIST_END_OF_STATUS.get(meeting["status"]) if meeting is not None else None
-        if when is not None and not await store.told(conn, r.registration_id, domain.WAITLIST_ENDED):
-            await _tell(
-                conn,
-                event,
-                r.participant_id,
-                domain.WAITLIST_ENDED,
-                r.meeting_id,
-                r.registration_id,
-                details={"when": when},
+        if e.type == "registration.waitlisted" and when is not None:
+            ending[r.registration_id] = when
+    told = await store.told_of(conn, list(ending), domain.WAITLIST_ENDED)
+    planned: list[store.Planned] = []
+    for event, r in records:
+        kind = domain.registration_message(event.type, r.reason)
+        if kind is not None:
+            details = {"waitlist_position": r.waitlist_position} if r.waitlist_position else None
+            planned.append(_message(event, r.participant_id, kind, r.meeting_id, r.registration_id, details))
+        when = ending.get(r.registration_id)
+        if when is not None and r.registration_id not in told:
+            planned.append(
+                _message(
+                    event, r.participant_id, domain.WAITLIST_ENDED, r.meeting_id, r.registration_id, {"when": when}
+                )
             )
-    if confirming:
-        meeting = await store.meeting(conn, r.meeting_id)
-        if meeting is not None:  # else scheduled when the meeting arrives
-            await _schedule(conn, meeting, r.registration_id, r.participant_id, event.id, event.occurred_at)
+        meeting = meetings.get(r.meeting_id)
+        if event.type in CONFIRMING and meeting is not None:
+            planned += _scheduled(meeting, r.registration_id, r.participant_id, event.id, event.occurred_at)
+    await store.add_notifications(conn, planned)
+    await store.remove_pending_of(
+        conn, domain.SCHEDULED, [r.registration_id for e, r in records if e.type == "registration.cancelled"]
+    )
+
+
+def _status(event: Envelope, r: RegistrationChanged) -> tuple[str, uuid.UUID | None, datetime | None]:
+    """The status a place event records, and for a confirming one the event that confirmed it, and when."""
+    if event.type in CONFIRMING:
+        return "confirmed", event.id, event.occurred_at
+    return str(r.status), None, None
 
 
 async def meeting_event(conn: Conn, event: Envelope, m: MeetingSnapshot) -> None:
@@ -343,6 +375,53 @@ async def _tell(
     )
 
 
+def _message(
+    cause: Envelope,
+    participant_id: uuid.UUID,
+    kind: str,
+    meeting_id: uuid.UUID,
+    registration_id: uuid.UUID,
+    details: dict[str, Any] | None = None,
+) -> store.Planned:
+    return store.Planned(
+        cause.tenant_id,
+        cause.id,
+        cause.occurred_at,
+        participant_id,
+        kind,
+        "email",
+        meeting_id,
+        registration_id,
+        details=details,
+    )
+
+
+def _scheduled(
+    meeting: asyncpg.Record,
+    registration_id: uuid.UUID,
+    participant_id: uuid.UUID,
+    cause_id: uuid.UUID,
+    since: datetime,
+) -> list[store.Planned]:
+    """The reminders and feedback request of a confirmed place (none once the meeting is cancelled or over)."""
+    if meeting["status"] in ("cancelled", "completed"):
+        return []
+    return [
+        store.Planned(
+            meeting["tenant_id"],
+            cause_id,
+            since,
+            participant_id,
+            item.kind,
+            "sms" if item.kind in domain.SMS_ONLY else "email",
+            meeting["meeting_id"],
+            registration_id,
+            due_at=item.due_at,
+        )
+        for item in domain.schedule(meeting["starts_at"], meeting["duration_minutes"], since)
+    ]
+
+
 async def _schedule(
     conn: Conn,
     meeting: asyncpg.Record,
@@ -351,18 +430,82 @@ async def _schedule(
     cause_id: uuid.UUID,
     since: datetime,
 ) -> None:
-    if meeting["status"] in ("cancelled", "completed"):
-        return
-    for item in domain.schedule(meeting["starts_at"], meeting["duration_minutes"], since):
-        await store.add_notification(
-            conn,
-            tenant_id=meeting["tenant_id"],
-            cause_event_id=cause_id,
-            cause_occurred_at=since,
-            participant_id=participant_id,
-            kind=item.kind,
-            channel="sms" if item.kind in domain.SMS_ONLY else "email",
-            meeting_id=meeting["meeting_id"],
-            registration_id=registration_id,
-            due_at=item.due_at,
-        )
+    await store.add_notifications(conn, _scheduled(meeting, registration_id, participant_id, cause_id, since))
+
+
+# --- a run of records of every type, as the consumer hands it over ------------------------------------
+
+# Types whose records lock their meeting (``store.lock_meeting``): what they plan depends on the meeting.
+LOCKING = frozenset(
+    {*MEETING_EVENTS, *PLACE_EVENTS, *ATTENDANCE_EVENTS, "registration.signup_repeated", "matching.pairs_published"}
+)
+
+
+async def _contacts(conn: Conn, records: list[tuple[Envelope, Payload]]) -> None:
+    await contacts_upserted(conn, [p for _, p in records if isinstance(p, ContactUpserted)])
+
+
+async def _links(conn: Conn, records: list[tuple[Envelope, Payload]]) -> None:
+    await manage_links(conn, [p for _, p in records if isinstance(p, ManageLink)])
+
+
+async def _requested(conn: Conn, records: list[tuple[Envelope, Payload]]) -> None:
+    await signups_requested(conn, [(e, p) for e, p in records if isinstance(p, SignupRequested)])
+
+
+async def _closed(conn: Conn, records: list[tuple[Envelope, Payload]]) -> None:
+    await signups_closed(conn, [(e, p) for e, p in records if isinstance(p, SignupClosed)])
+
+
+async def _places(conn: Conn, records: list[tuple[Envelope, Payload]]) -> None:
+    await places_changed(conn, [(e, p) for e, p in records if isinstance(p, RegistrationChanged)])
+
+
+SetWise = Callable[[Conn, list[tuple[Envelope, Payload]]], Awaitable[None]]
+# The set-wise types: how to apply a wave of them (records of distinct keys), and each record's key.
+SET_WISE: dict[str, tuple[SetWise, Callable[[Any], Hashable]]] = {
+    "contact.upserted": (_contacts, lambda c: ("contact", c.participant_id)),
+    "contact.manage_link": (_links, lambda k: ("link", k.registration_id)),
+    "contact.signup_requested": (_requested, lambda s: ("signup", s.signup_id)),
+    "contact.signup_closed": (_closed, lambda s: ("signup", s.signup_id)),
+    **{t: (_places, lambda r: ("registration", r.registration_id)) for t in PLACE_EVENTS},
+}
+
+
+P = TypeVar("P", bound=Payload)
+
+
+async def apply(conn: Conn, records: list[tuple[Envelope, P]]) -> None:
+    """Apply consumed records of any types, in order, with the effect of applying them one by one: lock every
+    meeting they touch at once (``store.lock_meetings``: one order, so replicas never deadlock), then, step by
+    step as ``domain.waves`` cuts them, each wave's records of the set-wise types (``SET_WISE``) together,
+    type by type, and every other record alone (``ONE_BY_ONE``)."""
+    locked = (getattr(p, "meeting_id", None) for e, p in records if e.type in LOCKING)
+    await store.lock_meetings(conn, [m for m in locked if m is not None])
+    keys = [SET_WISE[e.type][1](p) if e.type in SET_WISE else None for e, p in records]
+    for step in domain.waves(keys):
+        wave = [records[i] for i in step]
+        if keys[step[0]] is None:
+            event, payload = wave[0]
+            await ONE_BY_ONE[event.type](conn, event, payload)
+            continue
+        by_form: dict[SetWise, list[tuple[Envelope, Payload]]] = {}
+        for event, payload in wave:
+            by_form.setdefault(SET_WISE[event.type][0], []).append((event, payload))
+        for form, of_form in by_form.items():
+            await form(conn, of_form)
+
+
+async def _attendance(conn: Conn, event: Envelope, r: RegistrationChanged) -> None:
+    await registration_status(conn, r)
+
+
+ONE_BY_ONE: dict[str, Callable[[Conn, Envelope, Any], Awaitable[None]]] = {
+    "contact.erasure_requested": erasure_requested,
+    "contact.erasure_request_closed": erasure_request_closed,
+    "registration.signup_repeated": signup_repeated,
+    "participant.erased": participant_erased,
+    "matching.pairs_published": pairs_published,
+    **{t: meeting_event for t in MEETING_EVENTS},
+    **{t: _attendance for t in ATTENDANCE_EVENTS},
+}

@@ -564,3 +564,223 @@ async def defer(conn: Conn, notification_id: uuid.UUID, channel: str, until: dat
     await conn.execute(
         "UPDATE notifications SET channel = $2, due_at = $3 WHERE id = $1", notification_id, channel, until
     )
+
+
+# --- set-wise forms, for a batch of consumed events (each statement writes many rows) --------------------
+
+
+def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """``rows`` as ``width`` column lists, for ``unnest``."""
+    columns: list[list[Any]] = [[] for _ in range(width)]
+    for row in rows:
+        for column, value in zip(columns, row, strict=True):
+            column.append(value)
+    return columns
+
+
+async def lock_meetings(conn: Conn, meeting_ids: Iterable[uuid.UUID]) -> None:
+    """``lock_meeting`` of several meetings with one statement, in the order of their ids as text: every
+    transaction that locks several takes them in that one order, so two never wait for each other."""
+    ids = sorted({str(m) for m in meeting_ids})
+    if ids:
+        await conn.execute(
+            "SELECT count(pg_advisory_xact_lock($1, hashtext(m))) FROM unnest($2::text[]) AS m",
+            locks.NOTIFICATION_MEETING,
+            ids,
+        )
+
+
+async def meetings(conn: Conn, meeting_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, asyncpg.Record]:
+    """The known ones of these meetings, by id, with one statement."""
+    ids = list(set(meeting_ids))
+    if not ids:
+        return {}
+    rows = await conn.fetch("SELECT * FROM meetings WHERE meeting_id = ANY($1::uuid[])", ids)
+    return {row["meeting_id"]: row for row in rows}
+
+
+async def upsert_contacts(
+    conn: Conn, rows: Sequence[tuple[uuid.UUID, uuid.UUID, str, str | None, str | None, str]]
+) -> None:
+    """``upsert_contact`` of several participants, each once: ``(participant_id, tenant_id, name, email, phone,
+    language)``, with one statement."""
+    if not rows:
+        return
+    await conn.execute(
+        "INSERT INTO contacts (participant_id, tenant_id, name, email, phone, language)"
+        " SELECT c.* FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[])"
+        " AS c(participant_id, tenant_id, name, email, phone, language)"
+        " WHERE NOT EXISTS (SELECT 1 FROM erased_participants e WHERE e.participant_id = c.participant_id)"
+        " ON CONFLICT (participant_id) DO UPDATE SET name = EXCLUDED.name, email = EXCLUDED.email,"
+        " phone = EXCLUDED.phone, language = EXCLUDED.language, updated_at = now()"
+        " WHERE contacts.erased_at IS NULL",
+        *_columns(rows, 6),
+    )
+
+
+async def upsert_manage_links(
+    conn: Conn, rows: Sequence[tuple[uuid.UUID, uuid.UUID, uuid.UUID, uuid.UUID, str]]
+) -> None:
+    """``upsert_manage_link`` of several registrations, each once: ``(participant_id, registration_id,
+    meeting_id, tenant_id, manage_token)``, with one statement."""
+    if not rows:
+        return
+    await conn.execute(
+        "INSERT INTO manage_links (participant_id, registration_id, meeting_id, tenant_id, manage_token)"
+        " SELECT l.* FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[])"
+        " AS l(participant_id, registration_id, meeting_id, tenant_id, manage_token)"
+        " WHERE NOT EXISTS (SELECT 1 FROM erased_participants e WHERE e.participant_id = l.participant_id)"
+        " ON CONFLICT (registration_id) DO UPDATE SET manage_token = EXCLUDED.manage_token",
+        *_columns(rows, 5),
+    )
+
+
+async def add_signups(
+    conn: Conn,
+    rows: Sequence[tuple[uuid.UUID, uuid.UUID, uuid.UUID, str, str | None, str | None, str, str, datetime]],
+) -> set[uuid.UUID]:
+    """``add_signup`` of several sign-ups, each once: ``(signup_id, tenant_id, meeting_id, name, email, phone,
+    language, confirm_token, expires_at)``, with one statement; the ids of those kept (not known before)."""
+    if not rows:
+        return set()
+    kept = await conn.fetch(
+        "INSERT INTO signups (signup_id, tenant_id, meeting_id, name, email, phone, language, confirm_token,"
+        " expires_at) SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[],"
+        " $7::text[], $8::text[], $9::timestamptz[]) ON CONFLICT (signup_id) DO NOTHING RETURNING signup_id",
+        *_columns(rows, 9),
+    )
+    return {row["signup_id"] for row in kept}
+
+
+async def add_signup_notifications(
+    conn: Conn, rows: Sequence[tuple[uuid.UUID, uuid.UUID, datetime, uuid.UUID, uuid.UUID, str, str]]
+) -> None:
+    """``add_signup_notification`` of several sign-ups: ``(tenant_id, cause_event_id, cause_occurred_at,
+    signup_id, meeting_id, kind, channel)``, with one statement (one that exists already is left)."""
+    if not rows:
+        return
+    await conn.execute(
+        "INSERT INTO notifications (id, tenant_id, cause_event_id, cause_occurred_at, signup_id, meeting_id, kind,"
+        " channel) SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::timestamptz[], $5::uuid[],"
+        " $6::uuid[], $7::text[], $8::text[])"
+        " ON CONFLICT (cause_event_id, signup_id, kind) WHERE participant_id IS NULL DO NOTHING",
+        [uuid.uuid4() for _ in rows],
+        *_columns(rows, 7),
+    )
+
+
+async def close_signups(conn: Conn, rows: Sequence[tuple[uuid.UUID, uuid.UUID, str, datetime]]) -> None:
+    """``close_signup`` of several sign-ups, each once: ``(signup_id, tenant_id, outcome, closed_at)``, with two
+    statements."""
+    if not rows:
+        return
+    signup_ids, tenant_ids, outcomes, closed_ats = _columns(rows, 4)
+    await conn.execute(
+        "UPDATE notifications n SET status = CASE WHEN n.status = 'pending' THEN 'skipped' ELSE n.status END,"
+        " last_error = CASE WHEN n.status = 'pending' THEN 'the sign-up is closed'"
+        "   WHEN n.last_error IS NULL THEN NULL ELSE 'scrubbed: the sign-up is closed' END"
+        " WHERE n.signup_id = ANY($1::uuid[])",
+        signup_ids,
+    )
+    await conn.execute(
+        "INSERT INTO signups (signup_id, tenant_id, meeting_id, expires_at, closed_at, outcome)"
+        " SELECT s.signup_id, s.tenant_id, '00000000-0000-0000-0000-000000000000', s.closed_at, s.closed_at,"
+        " s.outcome FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[])"
+        " AS s(signup_id, tenant_id, outcome, closed_at)"
+        " ON CONFLICT (signup_id) DO UPDATE SET name = NULL, email = NULL, phone = NULL, confirm_token = NULL,"
+        " closed_at = COALESCE(signups.closed_at, EXCLUDED.closed_at), outcome = COALESCE(signups.outcome,"
+        " EXCLUDED.outcome)",
+        signup_ids,
+        tenant_ids,
+        outcomes,
+        closed_ats,
+    )
+
+
+async def upsert_registrations(
+    conn: Conn,
+    rows: Sequence[tuple[uuid.UUID, uuid.UUID, uuid.UUID, uuid.UUID, str, uuid.UUID | None, datetime | None]],
+) -> None:
+    """``upsert_registration`` of several registrations, each once: ``(registration_id, tenant_id, meeting_id,
+    participant_id, status, confirmed_by, confirmed_at)``, with one statement."""
+    if not rows:
+        return
+    await conn.execute(
+        "INSERT INTO registrations (registration_id, tenant_id, meeting_id, participant_id, status,"
+        " confirmed_by, confirmed_at) SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[],"
+        " $5::text[], $6::uuid[], $7::timestamptz[])"
+        " ON CONFLICT (registration_id) DO UPDATE SET status = EXCLUDED.status,"
+        " confirmed_by = COALESCE(EXCLUDED.confirmed_by, registrations.confirmed_by),"
+        " confirmed_at = COALESCE(EXCLUDED.confirmed_at, registrations.confirmed_at)",
+        *_columns(rows, 7),
+    )
+
+
+async def told_of(conn: Conn, registration_ids: Sequence[uuid.UUID], kind: str) -> set[uuid.UUID]:
+    """``told`` of several registrations with one statement: those that have a message of ``kind`` planned."""
+    if not registration_ids:
+        return set()
+    rows = await conn.fetch(
+        "SELECT DISTINCT registration_id FROM notifications WHERE registration_id = ANY($1::uuid[]) AND kind = $2",
+        list(registration_ids),
+        kind,
+    )
+    return {row["registration_id"] for row in rows}
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A message about a registration to record (``add_notifications``); as ``add_notification``'s arguments.
+    ``due_at`` None: due at once."""
+
+    tenant_id: uuid.UUID
+    cause_event_id: uuid.UUID
+    cause_occurred_at: datetime
+    participant_id: uuid.UUID
+    kind: str
+    channel: str
+    meeting_id: uuid.UUID
+    registration_id: uuid.UUID
+    due_at: datetime | None = None
+    details: dict[str, Any] | None = None
+
+
+async def add_notifications(conn: Conn, planned: Sequence[Planned]) -> None:
+    """``add_notification`` of several messages with one statement: one whose (cause, recipient, kind) exists
+    already, or whose recipient is erased, is left out."""
+    if not planned:
+        return
+    await conn.execute(
+        "INSERT INTO notifications (id, tenant_id, cause_event_id, cause_occurred_at, participant_id, kind,"
+        " channel, meeting_id, registration_id, due_at, details)"
+        " SELECT n.id, n.tenant_id, n.cause_event_id, n.cause_occurred_at, n.participant_id, n.kind, n.channel,"
+        " n.meeting_id, n.registration_id, COALESCE(n.due_at, now()), n.details"
+        " FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::timestamptz[], $5::uuid[], $6::text[], $7::text[],"
+        " $8::uuid[], $9::uuid[], $10::timestamptz[], $11::jsonb[]) AS n(id, tenant_id, cause_event_id,"
+        " cause_occurred_at, participant_id, kind, channel, meeting_id, registration_id, due_at, details)"
+        " WHERE NOT EXISTS (SELECT 1 FROM erased_participants e WHERE e.participant_id = n.participant_id)"
+        " ON CONFLICT (cause_event_id, participant_id, kind) DO NOTHING",
+        [uuid.uuid4() for _ in planned],
+        [p.tenant_id for p in planned],
+        [p.cause_event_id for p in planned],
+        [p.cause_occurred_at for p in planned],
+        [p.participant_id for p in planned],
+        [p.kind for p in planned],
+        [p.channel for p in planned],
+        [p.meeting_id for p in planned],
+        [p.registration_id for p in planned],
+        [p.due_at for p in planned],
+        [p.details or {} for p in planned],
+    )
+
+
+async def remove_pending_of(conn: Conn, kinds: Iterable[str], registration_ids: Sequence[uuid.UUID]) -> None:
+    """``remove_pending`` of several registrations, with one statement."""
+    if not registration_ids:
+        return
+    await conn.execute(
+        "DELETE FROM notifications WHERE registration_id = ANY($1::uuid[]) AND kind = ANY($2::text[])"
+        " AND status = 'pending'",
+        list(registration_ids),
+        list(kinds),
+    )

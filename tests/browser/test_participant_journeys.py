@@ -170,7 +170,9 @@ async def test_a_resident_finds_signs_up_confirms_and_cancels(site: Site, visit:
     assert row["status"] == "cancelled"
 
 
-@pytest.mark.parametrize(("language", "words"), [("en", "Sign up as a newcomer"), ("nn", "Meld deg på som nyankomen")])
+@pytest.mark.parametrize(
+    ("language", "words"), [("en", "Sign up as a newcomer"), ("nn", "Meld deg på – for deg som er ny i Noreg")]
+)
 async def test_a_newcomer_signs_up_through_the_invitation_link(
     site: Site, visit: VisitorFactory, language: str, words: str
 ) -> None:

@@ -118,12 +118,17 @@ def language_of(request: Request) -> str:
     )
 
 
+def _switch_rank(code: str) -> tuple[int, str]:
+    """The switch's order: the two written Norwegian standards first, then the other languages by code."""
+    return ({"nb": 0, "nn": 1}.get(code, 2), code)
+
+
 def _switch_links(request: Request) -> list[dict[str, str]]:
     """One link per language: the same page with ``?lang=`` (its other query parameters kept)."""
     query = [(k, v) for k, v in request.query_params.multi_items() if k not in ("lang", "stale")]
     return [
         {"code": code, "name": autonym(code), "href": f"{request.url.path}?{urlencode([*query, ('lang', code)])}"}
-        for code in i18n.catalogues().languages
+        for code in sorted(i18n.catalogues().languages, key=_switch_rank)
     ]
 
 

@@ -618,10 +618,15 @@ def seconds(value: float | None) -> str:
 
 
 def ratio_of(figures: list[Throughput]) -> str:
-    """The last figure over the first (batched over one per transaction), ``>=`` when the last kept up."""
+    """The last figure over the first (batched over one per transaction): ``>=`` when only the last kept up
+    (its figure is a lower bound), ``<=`` when only the first did, ``?`` when both did."""
     if len(figures) < 2 or not figures[0].per_second:
         return ""
-    return f"{'>=' if figures[-1].kept_up else ''}{figures[-1].per_second / figures[0].per_second:.1f}x"
+    first, last = figures[0], figures[-1]
+    if first.kept_up and last.kept_up:
+        return "?"
+    bound = ">=" if last.kept_up else "<=" if first.kept_up else ""
+    return f"{bound}{last.per_second / first.per_second:.1f}x"
 
 
 def report(days: list[Day], total_s: float) -> bool:

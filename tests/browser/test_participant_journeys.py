@@ -219,6 +219,9 @@ async def test_a_newcomer_signs_up_through_the_invitation_link(
     cookie = next(c for c in await newcomer.context.cookies() if c["name"] == "fmf_lang")
     assert cookie["value"] == language and cookie["sameSite"] == "Lax", cookie
     assert cookie["expires"] - datetime.now().timestamp() > 360 * 86400, cookie
+    # The language for messages is named in words in every page language, not by its code.
+    options = await page.locator("select[name=language] option").all_text_contents()
+    assert all(not re.fullmatch(r"[a-z]{2}( .*)?", o) for o in options), options
     levels = await newcomer.text("#f-norwegian_level")
     assert "A2" in levels and len(levels) > 200, levels  # each level explained in words
     assert await page.locator("#f-norwegian_level legend .req").count() == 1  # required, said like the others
@@ -231,6 +234,7 @@ async def test_a_newcomer_signs_up_through_the_invitation_link(
     await page.check("input[name=norwegian_level][value=A2]")
     await page.click("#f-languages summary")
     await page.check("input[name=languages][value=en]")
+    await newcomer.check(f"12b-newcomer-languages-open-{language}")  # the unfolded list passes axe too
     await page.check("input[name=first_time]")
     await page.check("input[name=consent]")
     await newcomer.submit(SIGN_UP)

@@ -491,8 +491,9 @@ class EventConsumer:
                 for run in _runs(todo):
                     first = run[0]
                     if first.row.batch is not None:
-                        tenants = {str(item.event.tenant_id) for item in run}
-                        await scope.set(tenants.pop() if len(tenants) == 1 else "")
+                        if self.tenant_scoped:  # else the scope is never set: spare a long run's ids
+                            tenants = {item.event.tenant_id for item in run}
+                            await scope.set(str(tenants.pop()) if len(tenants) == 1 else "")
                         first.bind_logs()
                         await first.row.batch(conn, [(item.event, item.payload) for item in run])
                     else:

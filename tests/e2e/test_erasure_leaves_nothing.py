@@ -95,7 +95,9 @@ async def test_after_erasure_nothing_of_the_person_remains_anywhere(
         confirm = await mail_with(handler, email, r"/confirm/([0-9a-f-]{36})\?token=([\w-]+)")
         signup_id, confirm_token = confirm.group(1), confirm.group(2)
         confirm_page = f"{registration}/confirm/{signup_id}?token={confirm_token}"
-        placed = await submit(http, confirm_page, f"{registration}/confirm/{signup_id}", {"token": confirm_token})
+        pressed = await submit(http, confirm_page, f"{registration}/confirm/{signup_id}", {"token": confirm_token})
+        assert pressed.status_code == 303, pressed.text  # on to the result page, so a reload posts nothing
+        placed = await http.get(f"{registration}{pressed.headers['location']}")
         assert placed.status_code == 200 and 'id="status"' in placed.text
         manage = await mail_with(handler, email, r"/manage/([0-9a-f-]{36})\?token=([\w-]+)")
         registration_id, manage_token = manage.group(1), manage.group(2)

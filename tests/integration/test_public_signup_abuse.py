@@ -522,7 +522,9 @@ async def test_the_link_pages_carry_protective_headers(guarded_api: Registration
             assert r.headers["cache-control"] == "no-store"
         # Using the link: the place is decided, and the page says which, with the link to the person's own page.
         confirm_page = f"{root}/confirm/{signup_id}?token={token}"
-        confirmed = await submit(http, confirm_page, f"{root}/confirm/{signup_id}", {"token": token})
+        pressed = await submit(http, confirm_page, f"{root}/confirm/{signup_id}", {"token": token})
+        assert pressed.status_code == 303 and "confirmed=1" in pressed.headers["location"], pressed.text
+        confirmed = await http.get(f"{root}{pressed.headers['location']}")
         assert confirmed.status_code == 200 and 'id="manage-link" href="/manage/' in confirmed.text
         assert confirmed.headers["cache-control"] == "no-store"
         again = await http.post(f"{root}/confirm/{signup_id}", data={"token": token, "csrf_token": csrf_of(page.text)})

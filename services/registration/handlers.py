@@ -15,10 +15,10 @@ SUBSCRIBES_TO = (topics.MATCHING,)
 
 
 def latest_plans(plans: list[Pairing]) -> list[Pairing]:
-    """The plan each meeting keeps after ``plans`` are saved one after the other (``store.save_seating``): of
-    each meeting, its highest version, and of several with that version the last (a plan replaces the kept one
-    unless that has a later version, so a published plan replaces its own proposal, and the reverse). One plan
-    per meeting, in the order of the meetings' first plans."""
+    """The plan each meeting keeps after ``plans`` are saved one after the other (``store.save_seatings``, one
+    at a time): of each meeting, its highest version, and of several with that version the last (a plan
+    replaces the kept one unless that has a later version, so a published plan replaces its own proposal, and
+    the reverse). One plan per meeting, in the order of the meetings' first plans."""
     kept: dict[uuid.UUID, Pairing] = {}
     for plan in plans:
         held = kept.get(plan.meeting_id)

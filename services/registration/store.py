@@ -416,29 +416,10 @@ async def first_waitlisted(conn: Conn, meeting_id: uuid.UUID, group: str, limit:
 # --- seating ---------------------------------------------------------------------------------
 
 
-async def save_seating(
-    conn: Conn,
-    meeting_id: uuid.UUID,
-    tenant_id: uuid.UUID,
-    version: int,
-    proposal: dict[str, Any],
-) -> None:
-    """Keep matching's plan (``proposal``, the Pairing as JSON) of the meeting, unless a later version is kept
-    already (an older or redelivered plan changes nothing)."""
-    await conn.execute(
-        "INSERT INTO seating (meeting_id, tenant_id, version, proposal) VALUES ($1, $2, $3, $4)"
-        " ON CONFLICT (meeting_id) DO UPDATE SET version = EXCLUDED.version, proposal = EXCLUDED.proposal,"
-        " updated_at = now() WHERE seating.version <= EXCLUDED.version",
-        meeting_id,
-        tenant_id,
-        version,
-        proposal,
-    )
-
-
 async def save_seatings(conn: Conn, plans: list[tuple[uuid.UUID, uuid.UUID, int, dict[str, Any]]]) -> None:
-    """``save_seating`` of several meetings' plans, ``(meeting_id, tenant_id, version, proposal)`` with one meeting
-    once, with one statement: a plan replaces the kept one unless that has a later version. Under one
+    """Keep matching's plans (``proposal``: the Pairing as JSON) of several meetings,
+    ``(meeting_id, tenant_id, version, proposal)`` with one meeting once, with one statement: a plan replaces
+    the kept one unless that has a later version (an older or redelivered plan changes nothing). Under one
     tenant's scope, or all tenants' (``db.ALL_TENANTS``): a kept row of another tenant is then left alone."""
     if not plans:
         return

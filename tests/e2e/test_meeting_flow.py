@@ -77,7 +77,7 @@ async def confirm_in_browser(http: httpx.AsyncClient, link: str) -> str:
     assert done.status_code == 303, done.text
     manage = await http.get(urljoin(link, done.headers["location"]))
     assert manage.status_code == 200, manage.text
-    shown = re.search(r"Status: <strong>(\w+)</strong>", manage.text)
+    shown = re.search(r'id="status" class="status status-(\w+)"', manage.text)
     assert shown, manage.text
     return shown.group(1)
 

@@ -1,5 +1,5 @@
 """Registration's set-wise form of matching's seating plans: a run folded to one plan per meeting
-(``handlers.latest_plans``) keeps what saving the plans one by one keeps (``store.save_seating``: a plan
+(``handlers.latest_plans``) keeps what saving the plans one by one keeps (``store.save_seatings``, one at a time: a plan
 replaces the kept one unless that has a later version)."""
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ PLANS = st.lists(
 
 
 def saved_one_by_one(kept: dict[uuid.UUID, Pairing], plans: list[Pairing]) -> dict[uuid.UUID, Pairing]:
-    """What ``save_seating``'s statement keeps, plan after plan, starting from ``kept``."""
+    """What ``save_seatings``' statement keeps, plan after plan, starting from ``kept``."""
     kept = dict(kept)
     for p in plans:
         if p.meeting_id not in kept or kept[p.meeting_id].version <= p.version:

@@ -5,14 +5,34 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.conftest import platform_config
 from tests.factories import person_body
-from tests.registration_support import RegistrationApi
+from tests.registration_support import RegistrationApi, registration_service
+from tests.support import RecordingSmtpHandler
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+@pytest.fixture(scope="module")
+def registration_api(
+    postgres_dsn: str,
+    kafka_bootstrap: str,
+    smtp: tuple[int, RecordingSmtpHandler],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[RegistrationApi]:
+    """Registration with a longer wait for a pooled connection: 200 requests queue for one meeting's lock,
+    and on a loaded 2-core machine the last of them waits longer than the default 3 s and is answered 503
+    (overload, tested in test_readiness and the fault suite). These tests are about overbooking."""
+    log_dir = Path(tmp_path_factory.mktemp("registration"))
+    config = platform_config(postgres_dsn, kafka_bootstrap, smtp[0], log_dir, FMF_DB_ACQUIRE_TIMEOUT_S="30")
+    with registration_service(config) as api:
+        yield api
 
 
 async def statuses(api: RegistrationApi, meeting: str) -> dict[tuple[str, str], int]:

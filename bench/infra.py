@@ -5,11 +5,28 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 from deploy.local.embedded import EmbeddedPostgres, TansuBroker
+
+
+@contextlib.contextmanager
+def _cleaned_up_on_sigterm() -> Iterator[None]:
+    """While inside, SIGTERM (``kill <pid>``) ends the run as Ctrl-C would: by an exception, so the servers'
+    ``finally`` blocks stop them instead of leaving them running without their benchmark."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 @contextlib.contextmanager
@@ -20,7 +37,7 @@ def postgres_server() -> Iterator[str]:
     if dsn:
         yield dsn
         return
-    with tempfile.TemporaryDirectory() as folder:
+    with _cleaned_up_on_sigterm(), tempfile.TemporaryDirectory() as folder:
         server = EmbeddedPostgres(Path(folder) / "pg")
         server.start()
         try:
@@ -32,12 +49,13 @@ def postgres_server() -> Iterator[str]:
 @contextlib.contextmanager
 def embedded_broker() -> Iterator[str]:
     """The bootstrap servers of a new, empty embedded broker (its log in memory), stopped on exit."""
-    broker = TansuBroker()
-    broker.start()
-    try:
-        yield broker.bootstrap
-    finally:
-        broker.stop()
+    with _cleaned_up_on_sigterm():
+        broker = TansuBroker()
+        broker.start()
+        try:
+            yield broker.bootstrap
+        finally:
+            broker.stop()
 
 
 @contextlib.contextmanager

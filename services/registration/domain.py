@@ -516,10 +516,12 @@ def agenda(starts_at: datetime, duration_minutes: int, pairs: int) -> list[Agend
 def participant_offers(
     registration_status: str, meeting_status: str, feedback_given: bool, clock: MeetingClock, now: datetime
 ) -> frozenset[str]:
-    """What the participant's own page offers: ``cancel`` and ``feedback`` exactly when the use cases would
-    accept them (status and clock), ``erase`` always (the right to erasure outlives a cancelled place).
-    Source: issue 17 ("pages must not offer what the rules refuse")."""
+    """What the participant's own page offers: ``cancel``, ``feedback`` and ``contact`` exactly when the use
+    cases would accept them (status and clock), ``erase`` always (the right to erasure outlives a cancelled
+    place). Source: issue 17 ("pages must not offer what the rules refuse")."""
     offers = {"erase"}
+    if contact_change_problem(registration_status, meeting_status) is None:
+        offers.add("contact")
     if (
         meeting_status in PLACES_MOVE_IN
         and cancellation_problem(registration_status, meeting_status, clock, now) is None
@@ -528,6 +530,18 @@ def participant_offers(
     if not feedback_given and feedback_problem(registration_status, meeting_status, clock, now) is None:
         offers.add("feedback")
     return frozenset(offers)
+
+
+def contact_change_problem(registration_status: str, meeting_status: str) -> str | None:
+    """Why a participant may not change their e-mail or phone now, or None: only while their place is live
+    (confirmed or waiting) and the meeting is still ahead (published or closed for sign-up). A cancelled
+    place, a held or cancelled meeting needs no new contact; a stale manage link must not move a person's
+    messages (and their erasure link) to another address."""
+    if registration_status not in LIVE:
+        return f"the registration is {registration_status}: contact details change only with a live place"
+    if meeting_status not in PLACES_MOVE_IN:
+        return f"the meeting is {meeting_status}: contact details change only before it"
+    return None
 
 
 # --- what people type: single-line text, names, phones, invitation codes --------------------------------

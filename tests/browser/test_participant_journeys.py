@@ -155,6 +155,13 @@ async def test_a_resident_finds_signs_up_confirms_and_cancels(site: Site, visit:
     # The contact form shows what she has now, so she knows what she changes.
     assert await page.input_value("#email") == email
     await resident.check("07-manage-confirmed")
+    # Cancelling gives the place away at once: a page asks first, and going back changes nothing.
+    await resident.follow("#cancel-link")
+    assert "Avbestille plassen din?" in await resident.text("h1")
+    await resident.check("07b-cancel-are-you-sure")
+    await resident.follow("text=Nei, gå tilbake")
+    assert "Du har plass" in await resident.text("#status")
+    await resident.follow("#cancel-link")
     await resident.submit("form[action$='/cancel'] button[type=submit]")
     assert "avbestilt" in await resident.text("#status")
     # Said once, and no calendar file without a place (the file's address answers with a page, 409).
@@ -295,6 +302,7 @@ async def test_a_full_group_waitlists_and_a_cancellation_promotes(site: Site, vi
     await waiting.check("23-manage-waitlisted")
 
     # The one with the place cancels: the first person waiting gets it, on the page and by mail.
+    await holder.follow("#cancel-link")
     await holder.submit("form[action$='/cancel'] button[type=submit]")
     assert "avbestilt" in await holder.text("#status")
     await waiting.goto(manage)

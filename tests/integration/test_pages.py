@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -209,6 +210,22 @@ async def test_another_tenants_meeting_and_a_wrong_code_answer_404(
     assert invitation.status_code == 200 and "<svg" in invitation.text and f"code={code}" in invitation.text
     draft = await api.meeting(http, tenant, publish=False)
     assert (await http.get(f"/t/{tenant.slug}/meetings/{draft}")).status_code == 404
+    # The coordinator makes a new code while a newcomer fills in the form of the old one: the post shows
+    # the error beside the code field with the input kept, and nothing is written.
+    newcomer_page = f"/t/{tenant.slug}/meetings/{meeting_id}?code={code}"
+    opened = await http.get(newcomer_page)
+    renewed = await http.post(f"{api.base}/meetings/{meeting_id}/invitation-code", headers=tenant.headers)
+    assert renewed.status_code == 200, renewed.text
+    fields = {"name": "Amina Haji", "email": "amina@example.no", "language": "nb", "consent": "yes", "code": code}
+    body = urlencode([*fields.items(), ("norwegian_level", "A2"), ("csrf_token", csrf_of(opened.text))])
+    posted = await http.post(
+        f"/t/{tenant.slug}/meetings/{meeting_id}",
+        content=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert posted.status_code == 404 and 'id="err-code"' in posted.text, posted.text
+    assert 'value="Amina Haji"' in posted.text and 'value="amina@example.no"' in posted.text
+    assert await api.sql("SELECT 1 FROM signups WHERE meeting_id = $1", uuid.UUID(meeting_id)) == []
 
 
 async def test_a_newcomer_signs_up_with_the_code_and_confirms_into_a_place_with_an_ics_on_local_time(
@@ -258,15 +275,62 @@ async def test_a_full_group_waitlists_and_the_manage_page_cancels_and_promotes(
     assert "Avbestill plassen min" in page.text
     rid = manage.split("/")[2].split("?")[0]
     token = manage.split("token=")[1]
-    cancelled = await submit(http, manage, f"/manage/{rid}/cancel", {"token": token})
+    # The manage page links to an "are you sure?" page; the cancellation is its form.
+    ask = await http.get(f"/manage/{rid}/cancel?token={token}")
+    assert ask.status_code == 200 and "Avbestille plassen din?" in ask.text
+    assert f'action="/manage/{rid}/cancel"' in ask.text
+    assert (await api.sql("SELECT status FROM registrations WHERE id = $1", uuid.UUID(rid)))[0]["status"] == "confirmed"
+    cancelled = await submit(http, f"/manage/{rid}/cancel?token={token}", f"/manage/{rid}/cancel", {"token": token})
     assert cancelled.status_code == 303
     after = await http.get(cancelled.headers["location"])
     # The cancellation said once; no calendar file without a place.
     assert "Plassen din er avbestilt." in after.text and after.text.count("avbestilt") == 1, after.text
     assert 'id="calendar-link"' not in after.text
     assert (await http.get(manage.replace("?", "/calendar.ics?", 1))).status_code == 409
+    # A cancelled place offers no contact form, and a posted one changes nothing: a stale link must not
+    # move the person's messages (and their erasure link) to another address.
+    assert 'action="/manage/' + rid + '/contact"' not in after.text
+    before = await api.sql(
+        "SELECT p.email FROM participants p JOIN registrations r ON r.participant_id = p.id WHERE r.id = $1",
+        uuid.UUID(rid),
+    )
+    moved = await submit(http, manage, f"/manage/{rid}/contact", {"token": token, "email": "thief@example.org"})
+    assert moved.status_code == 409 and moved.headers["content-type"].startswith("text/html"), moved.text
+    still = await api.sql(
+        "SELECT p.email FROM participants p JOIN registrations r ON r.participant_id = p.id WHERE r.id = $1",
+        uuid.UUID(rid),
+    )
+    assert still == before and still[0]["email"] != "thief@example.org"
     promoted = await http.get(manage_url(second))
     assert "Du har plass." in promoted.text
+    # The downloaded calendar file does not carry the manage link (calendars are synced and shared).
+    ics = await http.get(manage_url(second).replace("?", "/calendar.ics?", 1))
+    assert ics.status_code == 200 and "token" not in ics.text and "/manage/" not in ics.text, ics.text
+
+
+async def test_a_link_missing_a_part_and_an_unreadable_form_answer_with_a_page(
+    registration_api: RegistrationApi, http: httpx.AsyncClient
+) -> None:
+    """A link cut off in a mail app (no token, half an id) gets the page that says what to do, never JSON;
+    a form body that is not UTF-8 is refused (400) and writes nothing."""
+    api = registration_api
+    tenant, meeting_id, _ = await meeting_with_code(api, http)
+    for cut in (
+        f"/manage/{uuid.uuid4()}",
+        f"/confirm/{uuid.uuid4()}",
+        f"/erase/{uuid.uuid4()}",
+        f"/manage/{str(uuid.uuid4())[:20]}?token=abc",
+        f"/t/{tenant.slug}/meetings/not-a-meeting",
+    ):
+        page = await http.get(cut)
+        assert page.status_code == 400 and page.headers["content-type"].startswith("text/html"), (cut, page.text)
+        assert "Vi fant ingenting på denne lenken" in page.text, page.text
+    form_page = f"/t/{tenant.slug}/meetings/{meeting_id}"
+    opened = await http.get(form_page)
+    body = f"name=%ff%fe&email=bad%c3@example.no&language=nb&consent=yes&csrf_token={csrf_of(opened.text)}"
+    garbled = await http.post(form_page, content=body, headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert garbled.status_code == 400 and garbled.headers["content-type"].startswith("text/html"), garbled.text
+    assert await api.sql("SELECT 1 FROM signups WHERE meeting_id = $1", uuid.UUID(meeting_id)) == []
 
 
 async def test_contact_details_change_and_erasure_asks_first(

@@ -174,7 +174,7 @@ def contexts() -> dict[str, dict[str, Any]]:
     page = MeetingPage(tenant, public, "K7QX-M2PD-4HTW")
     place = PlaceView(
         uuid.uuid4(), uuid.uuid4(), meeting.id, "resident", RegistrationStatus.WAITLISTED, 3, meeting, False,
-        frozenset({"cancel", "feedback", "erase"}),
+        frozenset({"cancel", "feedback", "contact", "erase"}),
     )  # fmt: skip
     own = OwnPlace(place, tenant, Partner(2, 3, ("Amina",)))
     form = {
@@ -199,6 +199,7 @@ def contexts() -> dict[str, dict[str, Any]]:
         "confirmed.html": mine,
         "manage.html": {**mine, "done": "feedback", "errors": {"rating": "rating"}},
         "erase_ask.html": mine,
+        "cancel_ask.html": mine,
         "erase_sent.html": {"tenant": tenant},
         "erase_confirm.html": {"request_id": uuid.uuid4(), "token": "t" * 20},
         "erased.html": {},

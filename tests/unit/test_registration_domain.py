@@ -286,6 +286,18 @@ def test_the_participants_page_offers_exactly_what_the_rules_accept(
     cancel_ok = domain.cancellation_problem(reg, meeting, CLOCK, at) is None and meeting != "draft"
     assert ("cancel" in offers) == cancel_ok
     assert ("feedback" in offers) == (not given_already and domain.feedback_problem(reg, meeting, CLOCK, at) is None)
+    assert ("contact" in offers) == (domain.contact_change_problem(reg, meeting) is None)
+
+
+@given(registration_statuses, meeting_statuses)
+def test_contact_details_change_only_with_a_live_place_before_the_meeting(
+    reg: RegistrationStatus, meeting: MeetingStatus
+) -> None:
+    problem = domain.contact_change_problem(reg, meeting)
+    allowed = reg in ("confirmed", "waitlisted") and meeting in ("published", "registration_closed")
+    assert (problem is None) == allowed
+    if reg == "cancelled":
+        assert problem is not None and "live place" in problem
 
 
 @given(meeting_statuses, minutes_around_the_meeting)

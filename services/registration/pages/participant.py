@@ -185,14 +185,27 @@ async def calendar_file(registration_id: uuid.UUID, request: Request, token: Tok
         duration_minutes=meeting.duration_minutes,
         timezone=meeting.timezone,
         location=f"{meeting.venue.name}, {meeting.venue.address}",
+        # No manage link in the file: calendars are synced and shared, and the link is the person's key.
         description=localtime.meeting_when(meeting.starts_at, meeting.duration_minutes, meeting.timezone, language),
-        url=f"{request.base_url}manage/{registration_id}?{urlencode({'token': token})}",
     )
     return Response(
         body,
         media_type="text/calendar; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="folk-moter-folk.ics"', "Cache-Control": "no-store"},
     )
+
+
+@router.get("/manage/{registration_id}/cancel", response_class=HTMLResponse)
+async def cancel_ask(registration_id: uuid.UUID, request: Request, token: Token) -> HTMLResponse:
+    """ "Are you sure?" before a cancellation, which gives the place away at once (a page, 409, when the
+    place cannot be cancelled now)."""
+    try:
+        own = await _own(request, registration_id, token)
+    except (NotFound, TooManyRequests) as exc:
+        return _link_problem(request, exc)
+    if "cancel" not in own.place.offers:
+        return _manage(request, own, token, 409, refused="not_now")
+    return render(request, "cancel_ask.html", tenant=own.tenant, own=own, place=own.place, token=token)
 
 
 @router.post("/manage/{registration_id}/cancel", response_model=None)
@@ -256,7 +269,9 @@ async def contact(registration_id: uuid.UUID, request: Request) -> Response:
                 lambda: registrations.change_contact(db, token, registration_id, email, phone),
             )
             return _back(registration_id, token, "contact")
-        except Conflict:
+        except Conflict as exc:
+            if not str(exc).startswith("this e-mail"):
+                return await _refused(request, registration_id, token, exc)
             errors = {"email": "taken"}
         except (NotFound, TooManyRequests) as exc:
             return _link_problem(request, exc)

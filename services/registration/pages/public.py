@@ -68,7 +68,14 @@ def _form_context(page: MeetingPage, language: str) -> dict[str, Any]:
         "interests": [i["id"] for i in vocab["interests"]],
         "occupations": [i["id"] for i in vocab["occupation_fields"]],
         "spoken": spoken_languages(language),
-        "age_bands": [*vocab["youth_age_bands"], *vocab["age_bands"]],
+        # The youth format's bands only for a youth meeting; each band once (both lists have 18-24).
+        "age_bands": list(
+            dict.fromkeys(
+                [*vocab["youth_age_bands"], *vocab["age_bands"]]
+                if page.meeting.meeting.format == "youth"
+                else vocab["age_bands"]
+            )
+        ),
         "genders": [i["id"] for i in vocab["genders"]],
         "levels": vocab["cefr_levels"],
         "message_languages": vocab["notification_languages"],
@@ -124,15 +131,26 @@ async def sign_up(slug: str, meeting_id: uuid.UUID, request: Request, code: Code
     """The form posted: the page again (400) with each error beside its field, or on to "check your inbox"."""
     posted = await form_lists(request)
     code = code or (posted.get("code", [""])[-1] or None)
+    wrong: dict[str, str] = {}
     try:
         page = await _meeting(request, slug, meeting_id, code)
-    except (NotFound, Forbidden):
+    except Forbidden:
+        # The code is wrong, or the coordinator has made a new one since the page was opened: the page
+        # again with the error beside the code field and what was typed kept; nothing is done.
+        try:
+            page = await public.meeting_page(runtime_of(request).db, slug, meeting_id)
+        except NotFound:
+            return not_found(request)
+        wrong = {"code": WRONG_CODE}
+    except NotFound:
         return not_found(request)
     except TooManyRequests as exc:
         return too_many(request, exc)
     language = language_of(request)
     form = signup_form.read(posted, page.invitation_code, language)
     context = _form_context(page, language) | {"values": form.values, "lists": form.lists}
+    if wrong:
+        return render(request, "meeting.html", 404, **context, errors={}, code_errors=wrong, typed_code=code or "")
     if csrf_refused(request):
         # The form's token was refused (out of date): nothing is done; the form again, input kept.
         return render(request, "meeting.html", 403, **context, errors={}, stale=True)

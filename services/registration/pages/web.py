@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlencode
 
 from babel import Locale, UnknownLocaleError
 from fastapi import Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -237,7 +238,10 @@ class PageRoute(APIRoute):
                 return response
             try:
                 if request.method == "POST":
-                    form = await form_of(request)
+                    try:
+                        form = await form_of(request)
+                    except UnreadableForm:
+                        return render(request, "csrf_refused.html", 400)
                     try:
                         csrf.check(request, form)
                     except csrf.CsrfRefused:
@@ -245,6 +249,11 @@ class PageRoute(APIRoute):
                             return back_after_refusal(request, form)
                         request.state.csrf_refused = True
                 return await handler(request)
+            except RequestValidationError:
+                # A link missing a part (no token, a cut-off id): the page a person can act on, not JSON.
+                return render(request, "link_problem.html", 400, problem="not_found")
+            except UnreadableForm:
+                return render(request, "csrf_refused.html", 400)
             except CONNECTION_ERRORS as exc:
                 if not is_connection_error(exc):
                     raise
@@ -254,11 +263,20 @@ class PageRoute(APIRoute):
         return page
 
 
-async def form_of(request: Request) -> dict[str, str]:
-    """The posted form (``application/x-www-form-urlencoded``), the last value of each field."""
-    return {k: v[-1] for k, v in parse_qs((await request.body()).decode(errors="replace")).items()}
+class UnreadableForm(Exception):
+    """A form post that is not UTF-8 (a browser always sends the page's UTF-8): answered 400, nothing done."""
 
 
 async def form_lists(request: Request) -> dict[str, list[str]]:
-    """The posted form with every value of each field (checkbox groups)."""
-    return parse_qs((await request.body()).decode(errors="replace"))
+    """The posted form (``application/x-www-form-urlencoded``) with every value of each field (checkbox
+    groups). Raises ``UnreadableForm`` when the body or a decoded value is not valid UTF-8: a replaced
+    character would be stored as the person's name or sent to as their address."""
+    try:
+        return parse_qs((await request.body()).decode(), errors="strict")
+    except UnicodeDecodeError as exc:
+        raise UnreadableForm from exc
+
+
+async def form_of(request: Request) -> dict[str, str]:
+    """The posted form, the last value of each field. Raises ``UnreadableForm`` (see ``form_lists``)."""
+    return {k: v[-1] for k, v in (await form_lists(request)).items()}

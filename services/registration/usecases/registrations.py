@@ -286,9 +286,15 @@ async def change_contact(
 ) -> None:
     """The participant changes their e-mail and phone (already validated as in ``SignUpIn``; at least one)
     with their manage token; notification learns it (``contact.upserted``). Raises NotFound (not the token's
-    registration), Conflict (the e-mail or phone belongs to another participant of the tenant)."""
+    registration), Conflict (the place is not live or the meeting is behind it:
+    ``domain.contact_change_problem``; or the e-mail or phone belongs to another participant of the tenant)."""
     async with scoped(pool, scope_of(None)) as conn:
         reg = await registration_for(conn, None, manage_token, registration_id)
+        meeting = await store.meeting(conn, reg["meeting_id"])
+        assert meeting is not None
+        problem = domain.contact_change_problem(reg["status"], meeting["status"])
+        if problem is not None:
+            raise Conflict(problem)
         tenant_id, participant_id = reg["tenant_id"], reg["participant_id"]
         if await store.contact_taken_by_other(conn, tenant_id, participant_id, email=email, phone=phone):
             raise Conflict("this e-mail address or phone number belongs to someone else signed up here")

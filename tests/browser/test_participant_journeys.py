@@ -83,7 +83,7 @@ async def test_a_resident_finds_signs_up_confirms_and_cancels(site: Site, visit:
     card = page.locator(".meeting", has=page.locator(f'a[href$="/meetings/{meeting["id"]}"]'))
     assert await card.count() == 1
     card_text = " ".join((await card.inner_text()).split())
-    when = meeting_when(local_start(meeting), meeting["duration_minutes"], "Europe/Oslo", "nb")
+    when = meeting_when(local_start(meeting), meeting["duration_minutes"], "Europe/Oslo", "nb", year=True)
     assert when in card_text, card_text
     assert "10 plasser igjen" in card_text, card_text
     # The groups in plain words, and how a newcomer signs up (the public form is for residents).

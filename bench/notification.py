@@ -22,7 +22,6 @@ import contextlib
 import os
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -31,7 +30,8 @@ from pathlib import Path
 
 import asyncpg
 
-from deploy.local.embedded import EmbeddedPostgres, free_port, wait_for_port
+from bench.infra import postgres_server
+from deploy.local.embedded import free_port, wait_for_port
 from services.notification import sender as sending
 from services.notification.mailer import Mailer
 from services.notification.settings import NotificationSettings
@@ -39,20 +39,6 @@ from services.notification.sms import SmsGateway
 from shared import db
 
 MIGRATIONS = Path(sending.__file__).with_name("migrations")
-
-
-@contextlib.contextmanager
-def postgres() -> Iterator[str]:
-    if os.environ.get("FMF_DATABASE_URL"):
-        yield os.environ["FMF_DATABASE_URL"]
-        return
-    with tempfile.TemporaryDirectory(prefix="fmf-bench-pg-") as folder:
-        server = EmbeddedPostgres(Path(folder) / "data")
-        server.start()
-        try:
-            yield server.dsn
-        finally:
-            server.destroy()
 
 
 @contextlib.contextmanager
@@ -166,7 +152,7 @@ async def drain(dsn: str, settings: NotificationSettings, workers: int, messages
 
 
 async def main_async(messages: int, worker_counts: list[int]) -> None:
-    with postgres() as server, smtp_sink() as smtp_port:
+    with postgres_server() as server, smtp_sink() as smtp_port:
         dsn = db.with_database(server, f"fmf_bench_notification_{uuid.uuid4().hex[:8]}")
         await db.ensure_database(dsn)
         try:

@@ -108,6 +108,21 @@ async def _refused(request: Request, registration_id: uuid.UUID, token: str, exc
     return _manage(request, own, token, 409, refused=refusal(str(exc)))
 
 
+async def _act(
+    request: Request, registration_id: uuid.UUID, token: str, attempt: Callable[[], Awaitable[Any]], done: str
+) -> Response:
+    """A manage-page action under the manage-token limits: back to the page saying ``done`` (303); the page
+    again saying why (409) when the use case refuses it; the link's problem page when the link is wrong or
+    has been tried too often."""
+    try:
+        await _as_participant(request, registration_id, attempt)
+    except Conflict as exc:
+        return await _refused(request, registration_id, token, exc)
+    except (NotFound, TooManyRequests) as exc:
+        return _link_problem(request, exc)
+    return _back(registration_id, token, done)
+
+
 # --- the confirmation link -------------------------------------------------------------------------------
 
 
@@ -213,15 +228,13 @@ async def cancel(registration_id: uuid.UUID, request: Request) -> Response:
     """Cancel the place; the first person waiting gets it."""
     token = (await form_of(request)).get("token", "")
     db = runtime_of(request).db
-    try:
-        await _as_participant(
-            request, registration_id, lambda: registrations.cancel_registration(db, None, token, registration_id)
-        )
-    except Conflict as exc:
-        return await _refused(request, registration_id, token, exc)
-    except (NotFound, TooManyRequests) as exc:
-        return _link_problem(request, exc)
-    return _back(registration_id, token, "cancelled")
+    return await _act(
+        request,
+        registration_id,
+        token,
+        lambda: registrations.cancel_registration(db, None, token, registration_id),
+        "cancelled",
+    )
 
 
 @router.post("/manage/{registration_id}/feedback", response_model=None)
@@ -243,15 +256,13 @@ async def feedback(registration_id: uuid.UUID, request: Request) -> Response:
         except (NotFound, TooManyRequests) as exc:
             return _link_problem(request, exc)
         return _manage(request, own, token, 400, errors={"rating": "rating"}, values=form)
-    try:
-        await _as_participant(
-            request, registration_id, lambda: registrations.give_feedback(db, token, registration_id, answers)
-        )
-    except Conflict as exc:
-        return await _refused(request, registration_id, token, exc)
-    except (NotFound, TooManyRequests) as exc:
-        return _link_problem(request, exc)
-    return _back(registration_id, token, "feedback")
+    return await _act(
+        request,
+        registration_id,
+        token,
+        lambda: registrations.give_feedback(db, token, registration_id, answers),
+        "feedback",
+    )
 
 
 @router.post("/manage/{registration_id}/contact", response_model=None)

@@ -52,6 +52,24 @@ async def _meeting(request: Request, slug: str, meeting_id: uuid.UUID, code: str
     return await guard.invitation_checked(request, meeting_id, lambda: public.meeting_page(db, slug, meeting_id, code))
 
 
+async def _meeting_or_wrong_code(
+    request: Request, slug: str, meeting_id: uuid.UUID, code: str | None
+) -> tuple[MeetingPage, dict[str, str]] | HTMLResponse:
+    """The meeting's page and the code field's errors: ``{}``, or, for a wrong code, the residents' page
+    with ``{"code": WRONG_CODE}``; else the page to answer with (404 for no such meeting, 429)."""
+    try:
+        return await _meeting(request, slug, meeting_id, code), {}
+    except Forbidden:
+        try:
+            return await public.meeting_page(runtime_of(request).db, slug, meeting_id), {"code": WRONG_CODE}
+        except NotFound:
+            return not_found(request)
+    except NotFound:
+        return not_found(request)
+    except TooManyRequests as exc:
+        return too_many(request, exc)
+
+
 # The error beside the code field of the meeting page when a typed invitation code is wrong.
 WRONG_CODE = signup_form.N_(
     "We do not know this code for this meeting. Check it, or ask the person who gave it to you."
@@ -98,19 +116,10 @@ async def meeting_page(slug: str, meeting_id: uuid.UUID, request: Request, code:
     code (typed into the page's code field, or a wrong link) shows the residents' page with the error
     beside the code field (404), counted like a wrong code in a sign-up."""
     code = (code or "").strip() or None
-    wrong: dict[str, str] = {}
-    try:
-        page = await _meeting(request, slug, meeting_id, code)
-    except Forbidden:
-        try:
-            page = await public.meeting_page(runtime_of(request).db, slug, meeting_id)
-        except NotFound:
-            return not_found(request)
-        wrong = {"code": WRONG_CODE}
-    except NotFound:
-        return not_found(request)
-    except TooManyRequests as exc:
-        return too_many(request, exc)
+    found = await _meeting_or_wrong_code(request, slug, meeting_id, code)
+    if isinstance(found, Response):
+        return found
+    page, wrong = found
     language = language_of(request)
     values = {"language": language if language in vocabulary.ids("notification_languages") else "nb"}
     return render(
@@ -131,21 +140,12 @@ async def sign_up(slug: str, meeting_id: uuid.UUID, request: Request, code: Code
     """The form posted: the page again (400) with each error beside its field, or on to "check your inbox"."""
     posted = await form_lists(request)
     code = code or (posted.get("code", [""])[-1] or None)
-    wrong: dict[str, str] = {}
-    try:
-        page = await _meeting(request, slug, meeting_id, code)
-    except Forbidden:
-        # The code is wrong, or the coordinator has made a new one since the page was opened: the page
-        # again with the error beside the code field and what was typed kept; nothing is done.
-        try:
-            page = await public.meeting_page(runtime_of(request).db, slug, meeting_id)
-        except NotFound:
-            return not_found(request)
-        wrong = {"code": WRONG_CODE}
-    except NotFound:
-        return not_found(request)
-    except TooManyRequests as exc:
-        return too_many(request, exc)
+    found = await _meeting_or_wrong_code(request, slug, meeting_id, code)
+    if isinstance(found, Response):
+        return found
+    # A wrong code here is usually one the coordinator has replaced since the page was opened: the page
+    # again with the error beside the code field and what was typed kept; nothing is done.
+    page, wrong = found
     language = language_of(request)
     form = signup_form.read(posted, page.invitation_code, language)
     context = _form_context(page, language) | {"values": form.values, "lists": form.lists}

@@ -533,36 +533,9 @@ async def mark_sent(conn: Conn, notification_id: uuid.UUID, channel: str) -> Non
     )
 
 
-async def retry_later(conn: Conn, notification_id: uuid.UUID, channel: str, due_at: datetime, error: str) -> None:
-    await conn.execute(
-        "UPDATE notifications SET attempts = attempts + 1, channel = $2, due_at = $3, last_error = $4 WHERE id = $1",
-        notification_id,
-        channel,
-        due_at,
-        error,
-    )
-
-
-async def mark_failed(conn: Conn, notification_id: uuid.UUID, channel: str, error: str, *, attempted: bool) -> None:
-    await conn.execute(
-        "UPDATE notifications SET status = 'failed', channel = $2, last_error = $3,"
-        " attempts = attempts + $4::int WHERE id = $1",
-        notification_id,
-        channel,
-        error,
-        1 if attempted else 0,
-    )
-
-
 async def mark_skipped(conn: Conn, notification_id: uuid.UUID, reason: str) -> None:
     await conn.execute(
         "UPDATE notifications SET status = 'skipped', last_error = $2 WHERE id = $1", notification_id, reason
-    )
-
-
-async def defer(conn: Conn, notification_id: uuid.UUID, channel: str, until: datetime) -> None:
-    await conn.execute(
-        "UPDATE notifications SET channel = $2, due_at = $3 WHERE id = $1", notification_id, channel, until
     )
 
 

@@ -101,11 +101,19 @@ def _manage(request: Request, own: OwnPlace, token: str, status_code: int = 200,
 
 async def _refused(request: Request, registration_id: uuid.UUID, token: str, exc: Conflict) -> Response:
     """The manage page again (409), saying why the action was refused; nothing was changed."""
+    return await _manage_again(request, registration_id, token, 409, refused=refusal(str(exc)))
+
+
+async def _manage_again(
+    request: Request, registration_id: uuid.UUID, token: str, status_code: int, **context: Any
+) -> HTMLResponse:
+    """The manage page again with ``status_code`` and ``context`` (errors, a refusal); the link's problem
+    page when the link is wrong or has been tried too often."""
     try:
         own = await _own(request, registration_id, token)
-    except (NotFound, TooManyRequests) as error:
-        return _link_problem(request, error)
-    return _manage(request, own, token, 409, refused=refusal(str(exc)))
+    except (NotFound, TooManyRequests) as exc:
+        return _link_problem(request, exc)
+    return _manage(request, own, token, status_code, **context)
 
 
 async def _act(
@@ -167,9 +175,7 @@ async def manage_page(
     ``confirmed=1``, the result of the confirmation link (a place or the waiting list)."""
     try:
         own = await _own(request, registration_id, token)
-    except NotFound:
-        return _link_problem(request, NotFound("no registration"))
-    except TooManyRequests as exc:
+    except (NotFound, TooManyRequests) as exc:
         return _link_problem(request, exc)
     if confirmed == "1":
         place = own.place
@@ -185,9 +191,7 @@ async def calendar_file(registration_id: uuid.UUID, request: Request, token: Tok
     list or after a cancellation: the person should not put a meeting in their calendar without a place)."""
     try:
         own = await _own(request, registration_id, token)
-    except NotFound:
-        return _link_problem(request, NotFound("no registration"))
-    except TooManyRequests as exc:
+    except (NotFound, TooManyRequests) as exc:
         return _link_problem(request, exc)
     if own.place.status.value != "confirmed":
         return render(request, "link_problem.html", 409, tenant=own.tenant, problem="no_calendar")
@@ -251,11 +255,7 @@ async def feedback(registration_id: uuid.UUID, request: Request) -> Response:
             comment=form.get("comment") or None,
         )
     except (ValidationError, ValueError):
-        try:
-            own = await _own(request, registration_id, token)
-        except (NotFound, TooManyRequests) as exc:
-            return _link_problem(request, exc)
-        return _manage(request, own, token, 400, errors={"rating": "rating"}, values=form)
+        return await _manage_again(request, registration_id, token, 400, errors={"rating": "rating"}, values=form)
     return await _act(
         request,
         registration_id,
@@ -286,11 +286,7 @@ async def contact(registration_id: uuid.UUID, request: Request) -> Response:
             errors = {"email": "taken"}
         except (NotFound, TooManyRequests) as exc:
             return _link_problem(request, exc)
-    try:
-        own = await _own(request, registration_id, token)
-    except (NotFound, TooManyRequests) as exc:
-        return _link_problem(request, exc)
-    return _manage(request, own, token, 400, errors=errors, values=form)
+    return await _manage_again(request, registration_id, token, 400, errors=errors, values=form)
 
 
 def _contact_of(form: dict[str, str]) -> tuple[str | None, str | None, dict[str, str]]:

@@ -60,6 +60,10 @@ class PlatformConfig:
         )
         if "registration" in self.ports:  # the links in messages (confirm a sign-up, manage a place) lead here
             env["FMF_PUBLIC_BASE_URL"] = self.url("registration")
+        if "reporting" in self.ports:  # the console opens reporting's dashboards there
+            env["FMF_REPORTING_URL"] = self.url("reporting")
+        # Plain http on 127.0.0.1: the console's session cookie cannot be Secure here.
+        env["FMF_CONSOLE_COOKIE_SECURE"] = "false"
         if self.sms_gateway_url:
             env["FMF_SMS_GATEWAY_URL"] = self.sms_gateway_url
         env.update(self.extra_env)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.registration import api, handlers, jobs, pages
+from services.registration import api, console, handlers, jobs, pages
 from services.registration.settings import RegistrationSettings
 from shared.service import ServiceSpec, create_app
 
@@ -16,7 +16,7 @@ SPEC = ServiceSpec(
     subscribes_to=handlers.SUBSCRIBES_TO,
     register_handlers=handlers.HANDLERS.register,
     router=api.router,
-    extra_routers=(pages.router,),
+    extra_routers=(pages.router, console.router),
     db_role="fmf_registration_app",
     background=[jobs.retention, jobs.expire_links, jobs.close_registration],
     description="Tenants, coordinators' tokens, meetings, participants and registrations: the source of truth.",

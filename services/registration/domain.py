@@ -75,6 +75,18 @@ def next_state(action: str, current: str) -> MeetingStatus:
     return target
 
 
+def lifecycle_actions(current: str) -> list[str]:
+    """The lifecycle actions (``publish``, ``close``, ``complete``, ``cancel``, in that order) that
+    ``TRANSITIONS`` allows from the meeting status ``current``; the clock may still refuse one
+    (``time_problem``). Source: DESIGN.md §7."""
+    return [action for action, (allowed_from, _) in TRANSITIONS.items() if current in allowed_from]
+
+
+def is_past(status: str, ends_at: datetime, now: datetime) -> bool:
+    """Whether a meeting belongs with the past ones: completed, cancelled, or ended at ``now`` (aware)."""
+    return status in (MeetingStatus.COMPLETED, MeetingStatus.CANCELLED) or ends_at <= now
+
+
 @dataclass(frozen=True)
 class DayWindow:
     """The tenant's daytime: meetings start and end between ``starts`` and ``ends`` (local wall-clock

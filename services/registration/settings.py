@@ -25,6 +25,18 @@ class RegistrationSettings(Settings, OperatorSettings, AbuseLimitSettings):
         description="Key that signs the participant pages' CSRF tokens; every replica needs the same one."
         " Unset (make up, tests): a random key per process.",
     )
+    console_idle_timeout_s: float = Field(
+        7200, gt=0, description="A console session unused for this long (seconds) is signed out."
+    )
+    console_cookie_secure: bool = Field(
+        True,
+        description="Send the console's session cookie over HTTPS only; make up (plain http on 127.0.0.1)"
+        " turns it off.",
+    )
+    reporting_url: str = Field(
+        "http://127.0.0.1:8004",
+        description="Where people open reporting's dashboards (its public base URL); the console links there.",
+    )
     retention_interval_s: float = Field(
         86_400, gt=0, description="How often registration erases personal data past the tenants' retention time."
     )

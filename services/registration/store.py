@@ -46,6 +46,11 @@ async def tenant_by_slug(conn: Conn, slug: str, *, lock: bool = False) -> Record
     return await conn.fetchrow("SELECT * FROM tenants WHERE slug = $1" + (" FOR UPDATE" if lock else ""), slug)
 
 
+async def tenant_by_id(conn: Conn, tenant_id: uuid.UUID) -> Record | None:
+    """The tenant row with ``tenant_id``, or None."""
+    return await conn.fetchrow("SELECT * FROM tenants WHERE id = $1", tenant_id)
+
+
 TENANT_SETTINGS = frozenset(
     {
         "name",
@@ -800,3 +805,80 @@ async def expired_erasure_requests(conn: Conn, at: datetime, limit: int = 500) -
         at,
         limit,
     )
+
+
+# --- the console's sessions and one-time sign-in links -------------------------------------------------
+
+
+async def insert_session(
+    conn: Conn, id_hash: str, provider: str, credential: str, role: str, tenant_id: uuid.UUID | None
+) -> None:
+    """A new console session (``id_hash``: the SHA-256 hex of its cookie)."""
+    await conn.execute(
+        "INSERT INTO console_sessions (id_hash, provider, credential, role, tenant_id) VALUES ($1, $2, $3, $4, $5)",
+        id_hash,
+        provider,
+        credential,
+        role,
+        tenant_id,
+    )
+
+
+async def touch_session(conn: Conn, id_hash: str, idle_since: datetime) -> Record | None:
+    """The session (``console_sessions.*``) with its ``last_seen_at`` set to now, or None when there is none
+    or it was last seen before ``idle_since`` (such a session is deleted)."""
+    row = await conn.fetchrow(
+        "UPDATE console_sessions SET last_seen_at = now() WHERE id_hash = $1 AND last_seen_at >= $2 RETURNING *",
+        id_hash,
+        idle_since,
+    )
+    if row is None:
+        await conn.execute("DELETE FROM console_sessions WHERE id_hash = $1", id_hash)
+    return row
+
+
+async def delete_session(conn: Conn, id_hash: str) -> None:
+    """End the session (nothing when there is none)."""
+    await conn.execute("DELETE FROM console_sessions WHERE id_hash = $1", id_hash)
+
+
+async def delete_idle_sessions(conn: Conn, idle_since: datetime) -> int:
+    """Delete every session last seen before ``idle_since``; how many there were."""
+    done = await conn.execute("DELETE FROM console_sessions WHERE last_seen_at < $1", idle_since)
+    return int(done.split()[-1])
+
+
+async def insert_sign_in_link(
+    conn: Conn,
+    link_id: uuid.UUID,
+    code_hash: str,
+    provider: str,
+    credential: str,
+    role: str,
+    tenant_id: uuid.UUID | None,
+    expires_at: datetime,
+) -> None:
+    """A new one-time sign-in link (only its code's SHA-256 hex is kept)."""
+    await conn.execute(
+        "INSERT INTO console_sign_in_links (id, code_hash, provider, credential, role, tenant_id, expires_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        link_id,
+        code_hash,
+        provider,
+        credential,
+        role,
+        tenant_id,
+        expires_at,
+    )
+
+
+async def take_sign_in_link(conn: Conn, link_id: uuid.UUID, code_hash: str, at: datetime) -> Record | None:
+    """Delete the sign-in link with this id and code (SHA-256 hex) and return it (``console_sign_in_links.*``)
+    when it has not expired at ``at``; None when there is none (a wrong code, used already, or never made).
+    An expired link is deleted too; a wrong code leaves the link as it is."""
+    row = await conn.fetchrow(
+        "DELETE FROM console_sign_in_links WHERE id = $1 AND code_hash = $2 RETURNING *", link_id, code_hash
+    )
+    if row is None or row["expires_at"] <= at:
+        return None
+    return row

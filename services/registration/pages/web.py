@@ -226,6 +226,10 @@ class PageRoute(APIRoute):
     wherever it surfaces (abuse limits, the use case), is answered with ``unavailable_page``, not
     problem+json."""
 
+    def refused(self, request: Request, form: dict[str, str]) -> Response:
+        """The answer to a post whose CSRF token was refused (nothing was done): ``back_after_refusal``."""
+        return back_after_refusal(request, form)
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
@@ -246,7 +250,7 @@ class PageRoute(APIRoute):
                         csrf.check(request, form)
                     except csrf.CsrfRefused:
                         if self.endpoint not in _SHOWS_REFUSED_FORM:
-                            return back_after_refusal(request, form)
+                            return self.refused(request, form)
                         request.state.csrf_refused = True
                 return await handler(request)
             except RequestValidationError:

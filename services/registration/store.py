@@ -46,11 +46,6 @@ async def tenant_by_slug(conn: Conn, slug: str, *, lock: bool = False) -> Record
     return await conn.fetchrow("SELECT * FROM tenants WHERE slug = $1" + (" FOR UPDATE" if lock else ""), slug)
 
 
-async def tenant_by_id(conn: Conn, tenant_id: uuid.UUID) -> Record | None:
-    """The tenant row with ``tenant_id``, or None."""
-    return await conn.fetchrow("SELECT * FROM tenants WHERE id = $1", tenant_id)
-
-
 TENANT_SETTINGS = frozenset(
     {
         "name",

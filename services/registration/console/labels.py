@@ -3,6 +3,8 @@ templates translate them with ``_()`` in the page's language."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from services.registration.pages.signup_form import N_
 
 MEETING_STATUS = {
@@ -33,7 +35,7 @@ ACTIONS = {
     "cancel": N_("Cancel the meeting"),
 }
 
-TEMPLATE_GLOBALS = {
+TEMPLATE_GLOBALS: dict[str, Any] = {
     "meeting_status": MEETING_STATUS,
     "registration_status": REGISTRATION_STATUS,
     "groups": GROUPS,

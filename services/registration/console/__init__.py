@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.registration.console import meetings, signin
+from services.registration.console import checkin, meetings, operator, pairs, registrations, report, signin
 
 router = APIRouter()
-router.include_router(signin.router)
-router.include_router(meetings.router)
+for module in (signin, meetings, registrations, pairs, checkin, report, operator):
+    router.include_router(module.router)

@@ -97,6 +97,55 @@ class DayWindow:
     ends: time = time(17, 0)
 
 
+@dataclass(frozen=True)
+class MeetingProblem:
+    """One thing wrong with a meeting's timing: the ``field`` it concerns (``starts_at`` or
+    ``registration_closes_at``), a ``code`` a page words in its own language (``no_offset``, ``past``,
+    ``not_daytime``, ``closes_after_start``, ``closes_in_past``), and the API's English ``message``."""
+
+    field: str
+    code: str
+    message: str
+
+
+def meeting_timing_problems(
+    *,
+    starts_at: datetime,
+    duration_minutes: int,
+    registration_closes_at: datetime | None,
+    now: datetime,
+    window: DayWindow,
+) -> list[MeetingProblem]:
+    """Everything wrong with a meeting's timing, each with its field and code (empty: nothing).
+
+    ``starts_at``, ``registration_closes_at`` and ``now`` are aware datetimes, ``duration_minutes`` in
+    minutes. Checked: a time zone offset, a start in the future, start and end inside ``window`` on one
+    local day, a closing time before the start and in the future. Source: DESIGN.md §1 (daytime,
+    1 h 45 min) and §7 (``registration_closes_at``)."""
+    problems: list[MeetingProblem] = []
+    if starts_at.tzinfo is None:
+        message = "starts_at must include a time zone offset, e.g. 2027-03-04T11:00:00+01:00"
+        return [MeetingProblem("starts_at", "no_offset", message)]
+    if starts_at <= now:
+        problems.append(MeetingProblem("starts_at", "past", "starts_at must be in the future"))
+    zone = ZoneInfo(window.timezone)
+    local_start = starts_at.astimezone(zone)
+    local_end = (starts_at + timedelta(minutes=duration_minutes)).astimezone(zone)
+    if local_start.time() < window.starts or local_end.date() != local_start.date() or local_end.time() > window.ends:
+        message = (
+            f"the meeting must start and end in the daytime, between {window.starts:%H:%M} and "
+            f"{window.ends:%H:%M} {window.timezone} time; it runs {local_start:%H:%M}-{local_end:%H:%M}"
+        )
+        problems.append(MeetingProblem("starts_at", "not_daytime", message))
+    if registration_closes_at is not None and registration_closes_at >= starts_at:
+        message = "registration_closes_at must be before starts_at"
+        problems.append(MeetingProblem("registration_closes_at", "closes_after_start", message))
+    if registration_closes_at is not None and registration_closes_at <= now:
+        message = "registration_closes_at must be in the future (leave it out to close at the start)"
+        problems.append(MeetingProblem("registration_closes_at", "closes_in_past", message))
+    return problems
+
+
 def meeting_problems(
     *,
     starts_at: datetime,
@@ -105,30 +154,18 @@ def meeting_problems(
     now: datetime,
     window: DayWindow,
 ) -> list[str]:
-    """Everything wrong with a meeting's timing, as sentences that say what to fix (empty: nothing).
-
-    ``starts_at``, ``registration_closes_at`` and ``now`` are aware datetimes, ``duration_minutes`` in
-    minutes. Checked: a time zone offset, a start in the future, start and end inside ``window`` on one
-    local day, a closing time before the start and in the future. Source: DESIGN.md §1 (daytime,
-    1 h 45 min) and §7 (``registration_closes_at``)."""
-    problems: list[str] = []
-    if starts_at.tzinfo is None:
-        return ["starts_at must include a time zone offset, e.g. 2027-03-04T11:00:00+01:00"]
-    if starts_at <= now:
-        problems.append("starts_at must be in the future")
-    zone = ZoneInfo(window.timezone)
-    local_start = starts_at.astimezone(zone)
-    local_end = (starts_at + timedelta(minutes=duration_minutes)).astimezone(zone)
-    if local_start.time() < window.starts or local_end.date() != local_start.date() or local_end.time() > window.ends:
-        problems.append(
-            f"the meeting must start and end in the daytime, between {window.starts:%H:%M} and "
-            f"{window.ends:%H:%M} {window.timezone} time; it runs {local_start:%H:%M}-{local_end:%H:%M}"
+    """Everything wrong with a meeting's timing, as sentences that say what to fix (empty: nothing): the
+    messages of ``meeting_timing_problems``, which gives each its field and code as well."""
+    return [
+        p.message
+        for p in meeting_timing_problems(
+            starts_at=starts_at,
+            duration_minutes=duration_minutes,
+            registration_closes_at=registration_closes_at,
+            now=now,
+            window=window,
         )
-    if registration_closes_at is not None and registration_closes_at >= starts_at:
-        problems.append("registration_closes_at must be before starts_at")
-    if registration_closes_at is not None and registration_closes_at <= now:
-        problems.append("registration_closes_at must be in the future (leave it out to close at the start)")
-    return problems
+    ]
 
 
 # --- the meeting's clock: what may change when, whatever the status says -------------------------------

@@ -35,14 +35,24 @@ from shared.formats import FORMATS
 TIME_AND_PLACE = frozenset({"starts_at", "duration_minutes", "venue"})
 
 
+class TimingRefused(Unprocessable):
+    """Unprocessable (422) for a meeting's timing; ``problems`` gives each problem's field and code
+    (``domain.meeting_timing_problems``), ``str(exc)`` the API's sentences joined by "; "."""
+
+    def __init__(self, problems: list[domain.MeetingProblem]) -> None:
+        super().__init__("; ".join(p.message for p in problems))
+        self.problems = problems
+
+
 def _check_timing(tenant: asyncpg.Record, starts_at: Any, duration: int, closes_at: Any) -> None:
-    """Raise Unprocessable with every timing problem (domain.meeting_problems) in the tenant's daytime."""
+    """Raise TimingRefused (Unprocessable) with every timing problem (domain.meeting_timing_problems) in the
+    tenant's daytime."""
     window = domain.DayWindow(tenant["timezone"], tenant["day_starts"], tenant["day_ends"])
-    problems = domain.meeting_problems(
+    problems = domain.meeting_timing_problems(
         starts_at=starts_at, duration_minutes=duration, registration_closes_at=closes_at, now=now(), window=window
     )
     if problems:
-        raise Unprocessable("; ".join(problems))
+        raise TimingRefused(problems)
 
 
 async def _view(conn: Conn, row: asyncpg.Record, *, coordinator: bool = True) -> MeetingView:
@@ -106,6 +116,13 @@ async def get_meeting(pool: asyncpg.Pool, principal: Principal | None, meeting_i
         return await _view(conn, row, coordinator=coordinator)
 
 
+async def coordinator_meeting(pool: asyncpg.Pool, principal: Principal, meeting_id: uuid.UUID) -> MeetingView:
+    """The meeting with its counts and invitation code, for its own tenant's coordinator (or the operator)
+    only, whatever its status. Raises NotFound for anyone else, even once the meeting is public."""
+    async with scoped(pool, scope_of(principal)) as conn:
+        return await _view(conn, await visible_meeting(conn, principal, meeting_id))
+
+
 async def update_meeting(
     pool: asyncpg.Pool, principal: Principal, meeting_id: uuid.UUID, body: MeetingUpdate
 ) -> MeetingView:
@@ -140,10 +157,22 @@ async def update_meeting(
         return await _view(conn, updated)
 
 
+class CapacityRefused(Conflict):
+    """Conflict (409): a group's capacity below its confirmed places (``domain.capacity_problem``); ``group``
+    and ``confirmed`` (people) say which and how many, ``str(exc)`` the API's sentence."""
+
+    def __init__(self, group: str, confirmed: int, message: str) -> None:
+        super().__init__(message)
+        self.group = group
+        self.confirmed = confirmed
+
+
 async def _check_capacity(conn: Conn, row: asyncpg.Record, merged: dict[str, Any]) -> None:
     for group in domain.GROUPS:
         confirmed = await store.count_confirmed(conn, row["id"], group)
-        refuse(domain.capacity_problem(group, merged[f"capacity_{group}"], confirmed))
+        problem = domain.capacity_problem(group, merged[f"capacity_{group}"], confirmed)
+        if problem:
+            raise CapacityRefused(group, confirmed, problem)
 
 
 async def transition(pool: asyncpg.Pool, principal: Principal, meeting_id: uuid.UUID, action: str) -> MeetingView:

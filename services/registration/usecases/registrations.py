@@ -225,6 +225,18 @@ async def get_registration(
         )
 
 
+async def coordinator_registration(
+    pool: asyncpg.Pool, principal: Principal, registration_id: uuid.UUID
+) -> tuple[RegistrationLine, MeetingView]:
+    """A registration (with the person's name) and its meeting, for the meeting's own coordinator only.
+    Raises NotFound for anyone else."""
+    async with scoped(pool, scope_of(principal)) as conn:
+        reg = await registration_for(conn, principal, None, registration_id)
+        meeting = await store.meeting(conn, reg["meeting_id"])
+        assert meeting is not None
+        return RegistrationLine.of(reg), MeetingView.of(meeting)
+
+
 async def list_registrations(pool: asyncpg.Pool, principal: Principal, meeting_id: uuid.UUID) -> list[RegistrationLine]:
     """The meeting's registrations in sign-up order, with names and waiting-list positions. Raises
     NotFound (a meeting the principal cannot see)."""

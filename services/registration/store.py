@@ -562,6 +562,33 @@ async def scrub_contacts_outbox(conn: Conn, topic: str, keys: list[str]) -> None
     )
 
 
+async def status_counts(conn: Conn, meeting_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, int]]:
+    """{meeting_id: {"<status>:<group>": n}} of every registration status (confirmed, waitlisted, cancelled,
+    attended, no_show); a meeting without registrations maps to {}."""
+    rows = await conn.fetch(
+        'SELECT meeting_id, status, "group", count(*) AS n FROM registrations'
+        ' WHERE meeting_id = ANY($1::uuid[]) GROUP BY meeting_id, status, "group"',
+        meeting_ids,
+    )
+    out: dict[uuid.UUID, dict[str, int]] = {m: {} for m in meeting_ids}
+    for r in rows:
+        out[r["meeting_id"]][f"{r['status']}:{r['group']}"] = r["n"]
+    return out
+
+
+async def feedback_summary(conn: Conn, meeting_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[int, float | None]]:
+    """{meeting_id: (feedback answers, mean rating 1-5 or None without answers)}."""
+    rows = await conn.fetch(
+        "SELECT meeting_id, count(*) AS n, avg(rating)::float8 AS mean FROM feedback"
+        " WHERE meeting_id = ANY($1::uuid[]) GROUP BY meeting_id",
+        meeting_ids,
+    )
+    out: dict[uuid.UUID, tuple[int, float | None]] = {m: (0, None) for m in meeting_ids}
+    for r in rows:
+        out[r["meeting_id"]] = (r["n"], r["mean"])
+    return out
+
+
 # --- double opt-in: sign-ups waiting for their contact to be confirmed ---------------------------------
 
 

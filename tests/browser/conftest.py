@@ -8,11 +8,14 @@ context of the same size, at the same URL with the same cookies, served the very
 (the main request answered with the captured HTML, its stylesheets fetched from the service as usual).
 
 Every checked page is also written as a full-page PNG to var/screenshots/participant/<size>/<NN-page-state>.png
-(overwritten by the next run; nothing is deleted, so runs side by side do not take each other's pictures).
+(the console's pages to var/screenshots/console/; overwritten by the next run; nothing is deleted, so runs side
+by side do not take each other's pictures). A visitor may be given other sizes (``also``): each checked page is
+then photographed and audited at those sizes too, the same document in twin contexts of that size.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import uuid
@@ -32,6 +35,7 @@ from tests.support import RecordingSmtpHandler, eventually, mail_text
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "var" / "screenshots" / "participant"
+CONSOLE_SCREENSHOTS = ROOT / "var" / "screenshots" / "console"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -53,6 +57,7 @@ SIZES: dict[str, dict[str, Any]] = {
 WCAG_21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 _axe = Axe()
 _written: list[Path] = []
+summary_lines: list[str] = []  # lines a test wants in the run's terminal summary (e.g. how long a journey took)
 
 
 def chromium_path() -> str:
@@ -96,15 +101,19 @@ def axe_report(violations: list[dict[str, Any]]) -> str:
 @dataclass
 class Visitor:
     """One person's browser at one size: a JavaScript-free context for the journey, and a JavaScript-enabled
-    twin for axe. ``check`` audits and photographs the page the journey is on."""
+    twin for axe. ``check`` audits and photographs the page the journey is on (into ``folder``/<size>/, and
+    at the sizes in ``also`` as well)."""
 
     browser: Browser
     size: str
     base: str
     locale: str = "nb-NO"
+    folder: Path = SCREENSHOTS
+    also: tuple[str, ...] = ()
     context: BrowserContext = field(init=False)
     page: Page = field(init=False)
     _audit: BrowserContext = field(init=False)
+    _twins: dict[str, tuple[BrowserContext, BrowserContext]] = field(init=False, default_factory=dict)
 
     async def start(self) -> None:
         options = {**SIZES[self.size], "locale": self.locale}
@@ -112,10 +121,18 @@ class Visitor:
         self.context.set_default_timeout(15_000)
         self.page = await self.context.new_page()
         self._audit = await self.browser.new_context(java_script_enabled=True, base_url=self.base, **options)
+        for other in self.also:
+            twin_options = {**SIZES[other], "locale": self.locale}
+            photo = await self.browser.new_context(java_script_enabled=False, base_url=self.base, **twin_options)
+            audit = await self.browser.new_context(java_script_enabled=True, base_url=self.base, **twin_options)
+            self._twins[other] = (photo, audit)
 
     async def close(self) -> None:
         await self.context.close()
         await self._audit.close()
+        for photo, audit in self._twins.values():
+            await photo.close()
+            await audit.close()
 
     async def goto(self, url: str, status: int = 200) -> Response:
         """Open ``url`` (a path on registration, or a whole link) and expect ``status``."""
@@ -139,25 +156,44 @@ class Visitor:
 
     async def check(self, name: str) -> None:
         """The page as it is now: its shape (one <h1>, one <main>, html lang and dir), 0 axe violations at
-        WCAG 2.1 AA, and a full-page screenshot named ``name`` (``NN-page-state``)."""
+        WCAG 2.1 AA, and a full-page screenshot named ``name`` (``NN-page-state``); the same at each size
+        in ``also``."""
         page = self.page
         assert await page.locator("h1").count() == 1, f"{name}: not exactly one <h1>"
         assert await page.locator("main").count() == 1, f"{name}: not exactly one <main>"
         assert await page.get_attribute("html", "lang"), f"{name}: <html> without lang"
         assert await page.get_attribute("html", "dir") in ("ltr", "rtl"), f"{name}: <html> without dir"
-        path = SCREENSHOTS / self.size / f"{name}.png"
+        path = self.folder / self.size / f"{name}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         await page.screenshot(path=str(path), full_page=True)
         _written.append(path)
         violations = await self.audit()
         assert not violations, f"{name} ({self.size}, {page.url}): axe found violations:\n{axe_report(violations)}"
+        url, html = page.url, await page.content()
+        for other, (photo, audit) in self._twins.items():
+            path = self.folder / other / f"{name}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            async with self._served(photo, url, html) as twin:
+                await twin.screenshot(path=str(path), full_page=True)
+            _written.append(path)
+            async with self._served(audit, url, html) as twin:
+                result = await _axe.run(twin, options={"runOnly": {"type": "tag", "values": WCAG_21_AA}})
+            violations = list(result.response["violations"])
+            assert not violations, f"{name} ({other}, {url}): axe found violations:\n{axe_report(violations)}"
 
     async def audit(self) -> list[dict[str, Any]]:
         """axe-core's violations (WCAG 2.1 A and AA rules) of the document on the journey's page."""
-        url, html = self.page.url, await self.page.content()
-        await self._audit.clear_cookies()
-        await self._audit.add_cookies(await self.context.cookies())  # type: ignore[arg-type]
-        twin = await self._audit.new_page()
+        async with self._served(self._audit, self.page.url, await self.page.content()) as twin:
+            result = await _axe.run(twin, options={"runOnly": {"type": "tag", "values": WCAG_21_AA}})
+        return list(result.response["violations"])
+
+    @contextlib.asynccontextmanager
+    async def _served(self, context: BrowserContext, url: str, html: str) -> AsyncIterator[Page]:
+        """A page of ``context`` (given the journey's cookies) showing ``html`` at ``url``: the main request
+        answered with that document, everything it links to fetched from the service as usual."""
+        await context.clear_cookies()
+        await context.add_cookies(await self.context.cookies())  # type: ignore[arg-type]
+        twin = await context.new_page()
         try:
             document = re.escape(url.split("#")[0])
             await twin.route(
@@ -165,8 +201,7 @@ class Visitor:
                 lambda route: route.fulfill(status=200, content_type="text/html; charset=utf-8", body=html),
             )
             await twin.goto(url)
-            result = await _axe.run(twin, options={"runOnly": {"type": "tag", "values": WCAG_21_AA}})
-            return list(result.response["violations"])
+            yield twin
         finally:
             await twin.close()
 
@@ -263,7 +298,11 @@ def unique_address(who: str) -> str:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Where the screenshots went, once per run."""
-    if _written:
-        folder = SCREENSHOTS.relative_to(ROOT)
-        terminalreporter.write_line(f"participant page screenshots ({len(_written)}): {folder}/<size>/")
+    """Where the screenshots went, and the lines tests asked for (``summary_lines``), once per run."""
+    for folder, kind in ((SCREENSHOTS, "participant"), (CONSOLE_SCREENSHOTS, "console")):
+        written = [p for p in _written if p.is_relative_to(folder)]
+        if written:
+            where = folder.relative_to(ROOT)
+            terminalreporter.write_line(f"{kind} page screenshots ({len(written)}): {where}/<size>/")
+    for line in summary_lines:
+        terminalreporter.write_line(line)

@@ -1,0 +1,166 @@
+"""The console as coordinators and the operator use it, in headless chromium with JavaScript off: signing in and
+out, a stranger's addresses and forged posts, the operator's municipalities and keys, and a whole meeting from
+the new-meeting form to the report.
+
+Every page and state passes axe-core (WCAG 2.1 AA) and is photographed at phone and at desktop size into
+var/screenshots/console/ (see conftest.py)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+from playwright.async_api import Browser
+
+from deploy.local.platform import PlatformConfig
+from tests.browser.conftest import CONSOLE_SCREENSHOTS, SIZES, Site, Visitor
+from tests.registration_support import Tenant
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+ConsoleFactory = Callable[..., Awaitable[Visitor]]
+# A meeting's pages under /console/meetings/{id}: none may show another municipality's meeting.
+MEETING_PAGES = ["", "/edit", "/registrations", "/invitation", "/pairs", "/table", "/cards", "/script", "/check-in"]
+MEETING_PAGES += ["/report"]
+
+
+@pytest.fixture
+async def console(browser: Browser, platform: PlatformConfig) -> AsyncIterator[ConsoleFactory]:
+    """Makes console visitors (``await console("desktop")``): a browser of that size asking for Norwegian
+    bokmål, photographed into the console's folder at that size and at the other one."""
+    made: list[Visitor] = []
+
+    async def make(size: str = "desktop", locale: str = "nb-NO") -> Visitor:
+        others = tuple(s for s in SIZES if s != size)
+        visitor = Visitor(
+            browser, size, platform.url("registration"), locale, folder=CONSOLE_SCREENSHOTS, also=others
+        )
+        await visitor.start()
+        made.append(visitor)
+        return visitor
+
+    yield make
+    for visitor in made:
+        await visitor.close()
+
+
+def key_of(tenant: Tenant) -> str:
+    """The coordinator's access key (the bearer token the operator issued)."""
+    return tenant.headers["Authorization"].removeprefix("Bearer ")
+
+
+async def sign_in(visitor: Visitor, key: str, at: str = "/console") -> None:
+    """Open ``at``, which sends a browser without a session to the sign-in form; sign in there with ``key``
+    and come back to ``at``."""
+    await visitor.goto(at)
+    assert "/console/sign-in" in visitor.page.url, visitor.page.url
+    await visitor.page.fill("#f-token", key)
+    await visitor.submit("form.sign-in button[type=submit]")
+    assert "/console/sign-in" not in visitor.page.url, visitor.page.url
+
+
+async def is_sign_in_page(visitor: Visitor) -> bool:
+    """The page shown is the sign-in form, with no one signed in (no sign-out button)."""
+    page = visitor.page
+    return (
+        "/console/sign-in" in page.url
+        and await page.locator("form.sign-in #f-token").count() == 1
+        and await page.locator("form.sign-out").count() == 0
+    )
+
+
+async def is_not_found_page(visitor: Visitor) -> bool:
+    """The console's "not found" page (not an error in JSON): one heading, the way back to the console."""
+    page = visitor.page
+    return await page.locator("main h1").count() == 1 and await page.locator('main a[href="/console"]').count() == 1
+
+
+async def meeting_status(site: Site, meeting_id: str) -> str:
+    (row,) = await site.api.sql("SELECT status FROM meetings WHERE id = $1::uuid", meeting_id)
+    return str(row["status"])
+
+
+async def test_sign_in_sign_out_and_back(site: Site, console: ConsoleFactory) -> None:
+    tenant = await site.tenant()
+    meeting = await site.meeting(tenant)
+    me = await console("desktop")
+    page = me.page
+
+    # The console's address without a session: the sign-in form, coming back to the page asked for.
+    await me.goto("/console/meetings")
+    assert await is_sign_in_page(me)
+    assert await page.input_value("input[name=next]") == "/console/meetings"
+    await me.check("01-sign-in")
+
+    # A wrong key: 401, the error beside the field (described by it), nothing signed in.
+    await page.fill("#f-token", "not-a-key")
+    await me.submit("form.sign-in button[type=submit]", status=401)
+    assert await page.get_attribute("#f-token", "aria-invalid") == "true"
+    assert "err-token" in (await page.get_attribute("#f-token", "aria-describedby") or "")
+    assert await me.text("#err-token")
+    assert await page.input_value("#f-token") == "", "a typed key is never sent back in the page"
+    await me.check("02-sign-in-wrong-key")
+
+    await page.fill("#f-token", key_of(tenant))
+    await me.submit("form.sign-in button[type=submit]")
+    assert page.url.endswith("/console/meetings"), page.url
+    assert "Testby kommune" in await me.text("header")
+    assert await page.locator(f'#meeting-{meeting["id"]} h3 a[href="/console/meetings/{meeting["id"]}"]').count() == 1
+    await me.check("03-meetings")
+    session = next(c for c in await me.context.cookies() if c["name"] == "fmf_session")
+    assert session["httpOnly"] and session["sameSite"] == "Lax", session
+
+    # A sign-out whose form token was tampered with does nothing: still signed in.
+    await page.locator("form.sign-out input[name=csrf_token]").evaluate("field => { field.value = 'forged' }")
+    await me.submit("form.sign-out button[type=submit]", status=403)
+    await me.check("04-form-refused")
+    await me.goto("/console/meetings")
+    assert await page.locator("form.sign-out").count() == 1
+
+    # Signing out ends the session at once: the sign-in page says so.
+    await me.submit("form.sign-out button[type=submit]")
+    assert await is_sign_in_page(me)
+    assert await page.locator("#signed-out").count() == 1
+    await me.check("05-signed-out")
+    # The browser's back button: the meetings page is not shown again (it is not kept, and the server asks
+    # for a new sign-in).
+    await page.go_back()
+    assert await is_sign_in_page(me), page.url
+    assert meeting["title"] not in await me.text("body")
+    # The console's address typed again: the sign-in page.
+    await me.goto("/console/meetings")
+    assert await is_sign_in_page(me)
+    # Even the old cookie, put back, opens nothing: the session ended on the server.
+    await me.context.add_cookies([session])  # type: ignore[list-item]
+    await me.goto(f"/console/meetings/{meeting['id']}")
+    assert await is_sign_in_page(me)
+    assert not await site.api.sql("SELECT 1 FROM console_sessions WHERE tenant_id = $1::uuid", tenant.id)
+
+
+async def test_a_coordinator_sees_nothing_of_another_municipality(site: Site, console: ConsoleFactory) -> None:
+    mine_tenant, their_tenant = await site.tenant(), await site.tenant()
+    mine, theirs = await site.meeting(mine_tenant), await site.meeting(their_tenant)
+    me = await console("desktop")
+    page = me.page
+    await sign_in(me, key_of(mine_tenant))
+
+    # Every page of the other municipality's meeting, typed into the address bar: "not found", the same
+    # page as for a meeting that does not exist; the same pages of one's own meeting open.
+    for sub in MEETING_PAGES:
+        own = await page.goto(f"/console/meetings/{mine['id']}{sub}")
+        assert own is not None and own.status != 404, f"{sub}: {own and own.status}"
+        await me.goto(f"/console/meetings/{theirs['id']}{sub}", status=404)
+        assert await is_not_found_page(me), sub
+        assert theirs["title"] not in await me.text("main")
+    await me.check("06-not-found")
+    await me.goto("/console/meetings/00000000-0000-0000-0000-000000000000", status=404)
+    await me.goto("/console/tenants", status=404)  # the operator's pages too
+    assert await is_not_found_page(me)
+
+    # A post to the other meeting's lifecycle, with this console's valid form token: not found, unchanged.
+    await me.goto("/console/meetings")
+    token = await page.locator("form.sign-out input[name=csrf_token]").input_value()
+    cancel = await me.context.request.post(
+        f"/console/meetings/{theirs['id']}/lifecycle/cancel", form={"csrf_token": token}, max_redirects=0
+    )
+    assert cancel.status == 404, cancel.status
+    assert await meeting_status(site, theirs["id"]) == "published"

@@ -329,21 +329,58 @@ class PairMember(BaseModel):
     side: Literal["left", "right"]
 
 
+class Reason(BaseModel):
+    """One reason a pair was chosen, as codes a page words in its own language: ``kind``, the vocabulary ids
+    it names (``items``: interests, an occupation field or spoken languages; none for ``close_in_age``), and
+    whose reason it is (``member``: None for the pair, "extra" for a trio's third member, "extra_<k>" for
+    the k-th extra of a larger group)."""
+
+    kind: Literal["shared_interests", "same_occupation", "same_situation", "common_languages", "close_in_age"]
+    items: list[str] = Field(default_factory=list)
+    member: str | None = None
+
+
+class UnpairedReason(BaseModel):
+    """Why someone has no pair, as a code; for ``no_fit``, how many of the other group are ruled out by
+    each rule (not of the same gender, which the person asked for; wanting a partner of their own gender;
+    paired with the person before)."""
+
+    kind: Literal[
+        "no_one_in_other_group",
+        "paired_before_with_everyone",
+        "same_gender_no_fit",
+        "same_gender_no_gender",
+        "others_want_same_gender",
+        "groups_do_not_fit",
+        "groups_full",
+        "no_fit",
+    ]
+    not_same_gender: int = 0
+    want_own_gender: int = 0
+    paired_before: int = 0
+
+
 class Pair(BaseModel):
-    """A pair, or a trio when the groups are uneven, with its seats and the reasons it was chosen."""
+    """A pair, or a trio when the groups are uneven, with its seats and the reasons it was chosen:
+    ``reasons`` in plain English, ``why`` the same as codes (empty in plans made before it existed)."""
 
     number: int
     members: list[PairMember]
     score: float = 0.0
     reasons: list[str] = Field(default_factory=list)
     locked: bool = False
+    why: list[Reason] = Field(default_factory=list)
 
 
 class Unpaired(BaseModel):
+    """Someone left without a pair: ``reason`` in plain English, ``why`` the same as a code (None in plans
+    made before it existed)."""
+
     participant_id: uuid.UUID
     registration_id: uuid.UUID
     group: Group
     reason: str
+    why: UnpairedReason | None = None
 
 
 class Pairing(Payload):

@@ -25,7 +25,7 @@ import uuid
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any, Literal
 
@@ -61,6 +61,18 @@ OTHERS_WANT_SAME_GENDER = "everyone available in the other group wants a partner
 GROUPS_DO_NOT_FIT = "everyone who fits is already in a group with someone they cannot be paired with"
 GROUPS_FULL = "every group they could join has three people already"
 MAX_REMATCH_GROUP = 3  # a re-match never makes a group larger than a trio
+
+ReasonKind = Literal["shared_interests", "same_occupation", "same_situation", "common_languages", "close_in_age"]
+UnpairedKind = Literal[
+    "no_one_in_other_group",
+    "paired_before_with_everyone",
+    "same_gender_no_fit",
+    "same_gender_no_gender",
+    "others_want_same_gender",
+    "groups_do_not_fit",
+    "groups_full",
+    "no_fit",
+]
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -101,6 +113,30 @@ class Person:
 
 
 @dataclass(frozen=True)
+class Why:
+    """One reason two people were paired, as codes a page words in its own language: ``kind``, the
+    vocabulary ids it names (``items``: interests, an occupation field, spoken languages; none for
+    ``close_in_age``), and whose reason it is (``member``: None for the pair itself, ``"extra"`` for a
+    trio's third member, ``"extra_<k>"`` for the k-th extra of a larger group)."""
+
+    kind: ReasonKind
+    items: tuple[str, ...] = ()
+    member: str | None = None
+
+
+@dataclass(frozen=True)
+class UnpairedWhy:
+    """Why someone is left without a group, as a code; for ``no_fit`` the people of the other group by what
+    rules them out: not of the same gender, which the person asked for (``not_same_gender``), wanting a
+    partner of their own gender (``want_own_gender``), paired with the person before (``paired_before``)."""
+
+    kind: UnpairedKind
+    not_same_gender: int = 0
+    want_own_gender: int = 0
+    paired_before: int = 0
+
+
+@dataclass(frozen=True)
 class Group:
     """A pair, or a trio when the groups are uneven (a first proposal may go larger when extras outnumber the
     pairs; a re-match never does)."""
@@ -111,12 +147,14 @@ class Group:
     locked: bool = False
     pair_score: float | None = None  # the original pair's score alone (None: same as score)
     extras: tuple[uuid.UUID, ...] = ()  # registration ids of the members who joined the pair as extras
+    why: tuple[Why, ...] = ()  # ``reasons`` as codes, in the same order
 
 
 @dataclass(frozen=True)
 class Proposal:
     groups: tuple[Group, ...]
     unpaired: tuple[tuple[Person, str], ...]
+    unpaired_why: tuple[UnpairedWhy, ...] = ()  # the reasons of ``unpaired`` as codes, in the same order
 
     @property
     def total_score(self) -> float:
@@ -173,22 +211,58 @@ def _age_closeness(a: str | None, b: str | None) -> float:
     return max(0.0, 1.0 - abs(rank[a] - rank[b]) / AGE_BANDS_TO_ZERO)
 
 
-def _reasons(
+def _whys(
     shared: Iterable[str], occupation: str | None, languages: Iterable[str], closeness: float, w: PairingWeights
-) -> list[str]:
-    reasons: list[str] = []
-    interests = sorted(shared)
+) -> list[Why]:
+    whys: list[Why] = []
+    interests = tuple(sorted(shared))
     if interests and w.shared_interest > 0:
-        reasons.append("shared interests: " + ", ".join(_label("interests", i) for i in interests))
+        whys.append(Why("shared_interests", interests))
     if occupation is not None and w.same_occupation > 0:
-        what = _label("occupation_fields", occupation)
-        reasons.append(f"same situation: {what}" if occupation in _NOT_A_JOB else f"both work in {what}")
-    spoken = sorted(languages)
+        whys.append(Why("same_situation" if occupation in _NOT_A_JOB else "same_occupation", (occupation,)))
+    spoken = tuple(sorted(languages))
     if spoken and w.common_language > 0:
-        reasons.append("both speak " + ", ".join(_label("languages", lang) for lang in spoken))
+        whys.append(Why("common_languages", spoken))
     if closeness >= CLOSE_IN_AGE and w.age_closeness > 0:
-        reasons.append("close in age")
-    return reasons
+        whys.append(Why("close_in_age"))
+    return whys
+
+
+def _member_prefix(member: str | None) -> str:
+    if member is None:
+        return ""
+    if member == "extra":
+        return "third member: "
+    return f"extra member {member.removeprefix('extra_')}: "
+
+
+def in_english(why: Why) -> str:
+    """The reason as the plain-English sentence of the ``reasons`` list (e.g. "shared interests: Cooking,
+    Football", "third member: close in age"), with the vocabulary's English labels."""
+    labels = {
+        "shared_interests": "interests",
+        "same_occupation": "occupation_fields",
+        "same_situation": "occupation_fields",
+        "common_languages": "languages",
+    }
+    named = ", ".join(_label(labels[why.kind], i) for i in why.items) if why.kind in labels else ""
+    text = {
+        "shared_interests": f"shared interests: {named}",
+        "same_occupation": f"both work in {named}",
+        "same_situation": f"same situation: {named}",
+        "common_languages": f"both speak {named}",
+        "close_in_age": "close in age",
+    }[why.kind]
+    return _member_prefix(why.member) + text
+
+
+def why(newcomer: Person, resident: Person, weights: PairingWeights) -> list[Why]:
+    """Why two people fit, as codes (``Why``): the same reasons ``score`` gives in English, in that order."""
+    shared = newcomer.interests & resident.interests
+    occupation = _shared_occupation(newcomer, resident)
+    languages = (newcomer.languages & resident.languages) - NORWEGIAN
+    closeness = _age_closeness(newcomer.age_band, resident.age_band)
+    return _whys(shared, occupation, languages, closeness, weights)
 
 
 def score(newcomer: Person, resident: Person, weights: PairingWeights) -> tuple[float, list[str]]:
@@ -202,7 +276,7 @@ def score(newcomer: Person, resident: Person, weights: PairingWeights) -> tuple[
     value = value + float(weights.same_occupation) * (1.0 if occupation else 0.0)
     value = value + float(weights.common_language) * (1.0 if languages else 0.0)
     value = value + float(weights.age_closeness) * closeness
-    return value, _reasons(shared, occupation, languages, closeness, weights)
+    return value, [in_english(w) for w in _whys(shared, occupation, languages, closeness, weights)]
 
 
 def _gender_reason(wisher: Person, other: Person) -> str | None:
@@ -501,17 +575,42 @@ def _place_extras(
     return remaining
 
 
-def _why_unpaired(problem: _Problem, group: GroupName, index: int, drafts: Sequence[_Draft] = ()) -> str:
+_UNPAIRED_ENGLISH: dict[str, str] = {
+    "no_one_in_other_group": NO_ONE_IN_OTHER_GROUP,
+    "paired_before_with_everyone": PAIRED_BEFORE_WITH_EVERYONE,
+    "same_gender_no_fit": SAME_GENDER_NO_FIT,
+    "same_gender_no_gender": SAME_GENDER_NO_GENDER,
+    "others_want_same_gender": OTHERS_WANT_SAME_GENDER,
+    "groups_do_not_fit": GROUPS_DO_NOT_FIT,
+    "groups_full": GROUPS_FULL,
+}
+
+
+def unpaired_in_english(why: UnpairedWhy) -> str:
+    """The reason someone is unpaired as the plain-English sentence of ``Unpaired.reason``."""
+    if why.kind != "no_fit":
+        return _UNPAIRED_ENGLISH[why.kind]
+    parts = []
+    if why.not_same_gender:
+        parts.append(f"{why.not_same_gender} not of the same gender, which they asked for")
+    if why.want_own_gender:
+        parts.append(f"{why.want_own_gender} want a partner of their own gender")
+    if why.paired_before:
+        parts.append(f"{why.paired_before} paired with them before")
+    return "no one in the other group fits: " + "; ".join(parts)
+
+
+def _unpaired_why(problem: _Problem, group: GroupName, index: int, drafts: Sequence[_Draft] = ()) -> UnpairedWhy:
     if group == "newcomer":
         person, others, fits = problem.newcomers[index], problem.residents, problem.ok[index, :]
     else:
         person, others, fits = problem.residents[index], problem.newcomers, problem.ok[:, index]
     if not others:
-        return NO_ONE_IN_OTHER_GROUP
+        return UnpairedWhy("no_one_in_other_group")
     if fits.any():
         if any(_may_join(problem, d, group, index) for d in drafts):  # a re-match: the groups are full
-            return GROUPS_FULL
-        return GROUPS_DO_NOT_FIT
+            return UnpairedWhy("groups_full")
+        return UnpairedWhy("groups_do_not_fit")
     own = theirs = before = 0
     for other in others:
         if _gender_reason(person, other):
@@ -521,26 +620,19 @@ def _why_unpaired(problem: _Problem, group: GroupName, index: int, drafts: Seque
         else:
             before += 1
     if own == len(others):
-        return SAME_GENDER_NO_GENDER if person.gender is None else SAME_GENDER_NO_FIT
+        return UnpairedWhy("same_gender_no_gender" if person.gender is None else "same_gender_no_fit")
     if theirs == len(others):
-        return OTHERS_WANT_SAME_GENDER
+        return UnpairedWhy("others_want_same_gender")
     if before == len(others):
-        return PAIRED_BEFORE_WITH_EVERYONE
-    parts = []
-    if own:
-        parts.append(f"{own} not of the same gender, which they asked for")
-    if theirs:
-        parts.append(f"{theirs} want a partner of their own gender")
-    if before:
-        parts.append(f"{before} paired with them before")
-    return "no one in the other group fits: " + "; ".join(parts)
+        return UnpairedWhy("paired_before_with_everyone")
+    return UnpairedWhy("no_fit", not_same_gender=own, want_own_gender=theirs, paired_before=before)
 
 
 def _group(problem: _Problem, draft: _Draft) -> Group:
     n0, r0 = draft.newcomers[0], draft.residents[0]
     ns, rs, s = problem.newcomers, problem.residents, problem.scores
     pair_score = float(s[n0, r0])
-    _, reasons = score(ns[n0], rs[r0], problem.weights)
+    whys = why(ns[n0], rs[r0], problem.weights)
     total = pair_score
     # Each extra with their partner: the other group's member of the original pair.
     joined = [(ns[i], rs[r0], ns[i]) for i in draft.newcomers[1:]] + [
@@ -548,20 +640,21 @@ def _group(problem: _Problem, draft: _Draft) -> Group:
     ]
     joined.sort(key=lambda item: item[2].registration_id)
     for k, (newcomer, resident, _extra) in enumerate(joined):
-        value, why = score(newcomer, resident, problem.weights)
+        value, _ = score(newcomer, resident, problem.weights)
         total += value
-        who = "third member" if len(joined) == 1 else f"extra member {k + 1}"
-        reasons.extend(f"{who}: {w}" for w in why)
+        who = "extra" if len(joined) == 1 else f"extra_{k + 1}"
+        whys.extend(replace(w, member=who) for w in why(newcomer, resident, problem.weights))
     members = sorted((ns[i] for i in draft.newcomers), key=lambda p: p.registration_id) + sorted(
         (rs[j] for j in draft.residents), key=lambda p: p.registration_id
     )
     return Group(
         members=tuple(members),
         score=total,
-        reasons=tuple(reasons),
+        reasons=tuple(in_english(w) for w in whys),
         locked=draft.locked,
         pair_score=pair_score,
         extras=tuple(extra.registration_id for _, _, extra in joined),
+        why=tuple(whys),
     )
 
 
@@ -585,11 +678,12 @@ def _solve(problem: _Problem, fixed: list[_Draft]) -> Proposal:
 
 def _proposal(problem: _Problem, drafts: Sequence[_Draft], left: Sequence[tuple[GroupName, int]]) -> Proposal:
     groups = sorted((_group(problem, d) for d in drafts), key=lambda g: [m.registration_id for m in g.members])
+    whys = tuple(_unpaired_why(problem, g, i, drafts) for g, i in left)
     unpaired = tuple(
-        (problem.newcomers[i] if g == "newcomer" else problem.residents[i], _why_unpaired(problem, g, i, drafts))
-        for g, i in left
+        (problem.newcomers[i] if g == "newcomer" else problem.residents[i], unpaired_in_english(w))
+        for (g, i), w in zip(left, whys, strict=True)
     )
-    return Proposal(groups=tuple(groups), unpaired=unpaired)
+    return Proposal(groups=tuple(groups), unpaired=unpaired, unpaired_why=whys)
 
 
 def _locked_drafts(problem: _Problem, locked: LockedPairs) -> list[_Draft]:

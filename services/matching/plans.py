@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 
 from services.matching import pairing
-from shared.events import Pair, Pairing, PairMember, Unpaired
+from shared.events import Pair, Pairing, PairMember, Reason, Unpaired, UnpairedReason
 
 LockedPair = tuple[uuid.UUID, uuid.UUID]  # (newcomer registration id, resident registration id)
 
@@ -43,6 +43,7 @@ def to_pairing(
                 ],
                 score=round(group.score, 3),
                 reasons=list(group.reasons),
+                why=[Reason(kind=w.kind, items=list(w.items), member=w.member) for w in group.why],
                 locked=group.locked or any(n in ids and r in ids for n, r in locked),
             )
         )
@@ -54,8 +55,14 @@ def to_pairing(
         status=status,
         pairs=pairs,
         unpaired=[
-            Unpaired(participant_id=p.participant_id, registration_id=p.registration_id, group=p.group, reason=why)
-            for p, why in proposal.unpaired
+            Unpaired(
+                participant_id=p.participant_id,
+                registration_id=p.registration_id,
+                group=p.group,
+                reason=reason,
+                why=_unpaired_reason(code),
+            )
+            for (p, reason), code in zip(proposal.unpaired, _codes(proposal), strict=True)
         ],
         total_score=round(proposal.total_score, 3),
     )
@@ -66,6 +73,23 @@ def to_pairing(
             rid for rid in after if after[rid] != before.get(rid) or seat_of[rid].seat != seat_before.get(rid)
         )
     return plan
+
+
+def _codes(proposal: pairing.Proposal) -> list[pairing.UnpairedWhy | None]:
+    """The unpaired people's reasons as codes, one per person (None where the proposal has none)."""
+    codes: list[pairing.UnpairedWhy | None] = list(proposal.unpaired_why)
+    return codes if len(codes) == len(proposal.unpaired) else [None] * len(proposal.unpaired)
+
+
+def _unpaired_reason(code: pairing.UnpairedWhy | None) -> UnpairedReason | None:
+    if code is None:
+        return None
+    return UnpairedReason(
+        kind=code.kind,
+        not_same_gender=code.not_same_gender,
+        want_own_gender=code.want_own_gender,
+        paired_before=code.paired_before,
+    )
 
 
 def groups_of(plan: Pairing) -> list[list[uuid.UUID]]:

@@ -1,0 +1,98 @@
+"""Pair reasons as codes (``pairing.Why``, ``events.Reason``) next to the English sentences, and their wording
+on the console's pages in the page's language."""
+
+from __future__ import annotations
+
+import uuid
+
+from hypothesis import given, settings
+
+from services.matching import pairing, plans
+from services.matching.pairing import Person, UnpairedWhy, Why, propose
+from shared.events import Pairing
+from tests.strategies import WEIGHTS, History, populations
+
+
+def person(group: str, name: int, **profile: object) -> Person:
+    return Person.from_profile(
+        uuid.UUID(int=name), uuid.UUID(int=1000 + name), "newcomer" if group == "newcomer" else "resident", profile
+    )
+
+
+def test_a_pair_has_its_reasons_as_codes_in_the_order_of_the_sentences() -> None:
+    ali = person("newcomer", 1, interests=["football", "cooking"], occupation_field="retired", languages=["ar", "nb"])
+    kari = person("resident", 2, interests=["cooking", "football"], occupation_field="retired", languages=["ar"])
+    ali = Person(**{**ali.__dict__, "age_band": "25-34"})
+    kari = Person(**{**kari.__dict__, "age_band": "35-44"})
+    group = propose([ali], [kari], WEIGHTS).groups[0]
+    assert group.why == (
+        Why("shared_interests", ("cooking", "football")),
+        Why("same_situation", ("retired",)),
+        Why("common_languages", ("ar",)),
+        Why("close_in_age"),
+    )
+    assert group.reasons == (
+        "shared interests: Cooking, Football",
+        "same situation: Retired",
+        "both speak Arabic",
+        "close in age",
+    )
+
+
+def test_a_trios_third_member_has_reasons_of_their_own() -> None:
+    n1 = person("newcomer", 1, interests=["music"])
+    r1 = person("resident", 3, interests=["music"])
+    r2 = person("resident", 4, interests=["music", "art"], occupation_field="health_care")
+    n1 = Person(**{**n1.__dict__, "occupation_field": "health_care"})
+    trio = propose([n1], [r1, r2], WEIGHTS).groups[0]
+    assert len(trio.members) == 3
+    extra = [w for w in trio.why if w.member == "extra"]
+    assert extra and all(w.member == "extra" for w in trio.why[len(trio.why) - len(extra) :])
+    assert [pairing.in_english(w) for w in trio.why] == list(trio.reasons)
+    assert any(r.startswith("third member: ") for r in trio.reasons)
+
+
+def test_unpaired_reasons_are_codes_with_counts() -> None:
+    n1 = person("newcomer", 1, gender="male")
+    r1 = person("resident", 2, gender="male")
+    r2 = person("resident", 3, gender="female", same_gender_partner=True)
+    proposal = propose([n1], [r1, r2], WEIGHTS)
+    assert proposal.unpaired_why == (UnpairedWhy("same_gender_no_fit"),)
+    assert pairing.unpaired_in_english(UnpairedWhy("no_fit", 1, 0, 2)) == (
+        "no one in the other group fits: 1 not of the same gender, which they asked for; 2 paired with them before"
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(populations())
+def test_the_codes_say_exactly_what_the_sentences_say(population: tuple[list[Person], list[Person], History]) -> None:
+    newcomers, residents, history = population
+    proposal = propose(newcomers, residents, WEIGHTS, history)
+    for group in proposal.groups:
+        assert [pairing.in_english(w) for w in group.why] == list(group.reasons)
+    assert [pairing.unpaired_in_english(w) for w in proposal.unpaired_why] == [r for _, r in proposal.unpaired]
+    plan = plans.to_pairing(uuid.uuid4(), uuid.uuid4(), 1, "proposed", proposal, (), None)
+    again = Pairing.model_validate(plan.model_dump(mode="json"))
+    for pair in again.pairs:
+        assert [pairing.in_english(Why(r.kind, tuple(r.items), r.member)) for r in pair.why] == pair.reasons
+    for u in again.unpaired:
+        assert u.why is not None and pairing.unpaired_in_english(UnpairedWhy(**u.why.model_dump())) == u.reason
+
+
+def test_a_plan_stored_before_the_codes_still_reads() -> None:
+    old = {
+        "meeting_id": str(uuid.uuid4()),
+        "tenant_id": str(uuid.uuid4()),
+        "version": 1,
+        "pairs": [{"number": 1, "members": [], "reasons": ["close in age"]}],
+        "unpaired": [
+            {
+                "participant_id": str(uuid.uuid4()),
+                "registration_id": str(uuid.uuid4()),
+                "group": "resident",
+                "reason": "no one in the other group",
+            }
+        ],
+    }
+    plan = Pairing.model_validate(old)
+    assert plan.pairs[0].why == [] and plan.unpaired[0].why is None

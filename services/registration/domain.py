@@ -449,13 +449,25 @@ def swap_problem(seats: Seats, a: uuid.UUID, b: uuid.UUID, version: int) -> str 
     """Why registrations ``a`` and ``b`` cannot change places in version ``version`` of the plan, or None:
     both must be seated, of one group (every pair keeps a newcomer and a resident) and in two pairs.
     Source: DESIGN.md §1 (one newcomer with one resident; the coordinator can adjust the pairs)."""
-    for registration_id in (a, b):
-        if registration_id not in seats:
-            return f"registration {registration_id} is not seated in version {version} of the plan"
-    if seats[a][1] != seats[b][1]:
+    code = swap_problem_code(seats, a, b)
+    if code == "not_seated":
+        registration_id = a if a not in seats else b
+        return f"registration {registration_id} is not seated in version {version} of the plan"
+    if code == "two_groups":
         return "swap two newcomers or two residents, so every pair keeps one of each"
-    if seats[a][0] == seats[b][0]:
+    if code == "same_pair":
         return "the two people sit in the same pair already"
+    return None
+
+
+def swap_problem_code(seats: Seats, a: uuid.UUID, b: uuid.UUID) -> str | None:
+    """``swap_problem`` as a code a page words: ``not_seated``, ``two_groups``, ``same_pair``, or None."""
+    if a not in seats or b not in seats:
+        return "not_seated"
+    if seats[a][1] != seats[b][1]:
+        return "two_groups"
+    if seats[a][0] == seats[b][0]:
+        return "same_pair"
     return None
 
 
@@ -471,10 +483,20 @@ def publish_pairs_problem(requested: int, current: int, current_status: str) -> 
     """Why version ``requested`` of the plan cannot be announced, or None: it must be the ``current``
     version (the one the coordinator reviewed) and not published already (``current_status``).
     Source: DESIGN.md §1 ("the coordinator can adjust before the pairs are announced")."""
-    if requested != current:
+    code = publish_pairs_problem_code(requested, current, current_status)
+    if code == "old_version":
         return f"the current plan is version {current}; review it and publish that version"
-    if current_status == "published":
+    if code == "published_already":
         return f"version {current} is published already"
+    return None
+
+
+def publish_pairs_problem_code(requested: int, current: int, current_status: str) -> str | None:
+    """``publish_pairs_problem`` as a code a page words: ``old_version``, ``published_already``, or None."""
+    if requested != current:
+        return "old_version"
+    if current_status == "published":
+        return "published_already"
     return None
 
 

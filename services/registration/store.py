@@ -448,6 +448,15 @@ async def seating(conn: Conn, meeting_id: uuid.UUID) -> Record | None:
     return await conn.fetchrow("SELECT * FROM seating WHERE meeting_id = $1", meeting_id)
 
 
+async def seating_state(conn: Conn, meeting_id: uuid.UUID) -> Record | None:
+    """The meeting's latest plan as ``version`` and ``status`` (``proposed`` or ``published``) only, for
+    waiting on matching's answer to a command; None before matching proposed one."""
+    return await conn.fetchrow(
+        "SELECT version, coalesce(proposal->>'status', 'proposed') AS status FROM seating WHERE meeting_id = $1",
+        meeting_id,
+    )
+
+
 async def names_of(conn: Conn, participant_ids: list[uuid.UUID]) -> dict[uuid.UUID, str | None]:
     """{participant_id: name} of these participants (None once erased); unknown ids are left out."""
     rows = await conn.fetch("SELECT id, name FROM participants WHERE id = ANY($1::uuid[])", participant_ids)

@@ -141,8 +141,8 @@ async def test_check_in_from_the_start_then_complete_and_see_the_report(
             f"/console/meetings/{meeting}/check-in/complete", data={"csrf_token": csrf_of(page.text)}
         )
         assert refused.status_code == 409 and 'id="problem"' in refused.text and "when it has ended" in refused.text
-        status = await api.sql("SELECT status FROM meetings WHERE id = $1", uuid.UUID(meeting))
-        assert status[0]["status"] == "registration_closed"
+        state = await api.sql("SELECT status FROM meetings WHERE id = $1", uuid.UUID(meeting))
+        assert state[0]["status"] == "registration_closed"
 
         await api.sql("UPDATE meetings SET starts_at = now() - interval '3 hours' WHERE id = $1", uuid.UUID(meeting))
         page = await browser.get(f"/console/meetings/{meeting}/check-in")
@@ -150,8 +150,8 @@ async def test_check_in_from_the_start_then_complete_and_see_the_report(
             f"/console/meetings/{meeting}/check-in/complete", data={"csrf_token": csrf_of(page.text)}
         )
         assert completed.status_code == 303 and completed.headers["location"] == f"/console/meetings/{meeting}/report"
-        status = await api.sql("SELECT status FROM meetings WHERE id = $1", uuid.UUID(meeting))
-        assert status[0]["status"] == "completed"
+        state = await api.sql("SELECT status FROM meetings WHERE id = $1", uuid.UUID(meeting))
+        assert state[0]["status"] == "completed"
 
         report = await browser.get(completed.headers["location"])
         assert report.status_code == 200 and "Kaffe og prat" in report.text

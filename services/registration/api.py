@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from services.registration import api_registrations
 from services.registration.deps import AnyPrincipal, Operator, OptionalPrincipal, RuntimeDep
@@ -13,14 +13,17 @@ from services.registration.schemas import (
     MeetingIn,
     MeetingOut,
     MeetingUpdate,
+    SignInLinkIn,
+    SignInLinkOut,
     TenantIn,
     TenantOut,
     TenantSettingsIn,
     TokenOut,
 )
-from services.registration.usecases import meetings, tenants
+from services.registration.usecases import meetings, sessions, tenants
 from services.registration.views import MeetingView, TenantView
 from shared import vocabulary
+from shared.auth import bearer
 
 router = APIRouter(prefix="/v1")
 # Routes are matched in order, and the public sign-up is the busiest of them all: it comes first.
@@ -84,6 +87,25 @@ async def issue_token(slug: str, runtime: RuntimeDep, _: Operator) -> TokenOut:
 async def revoke_token(slug: str, token_id: uuid.UUID, runtime: RuntimeDep, _: Operator) -> Response:
     await tenants.revoke_token(runtime.db, slug, token_id)
     return Response(status_code=204)
+
+
+@router.post("/console/sign-in-links", status_code=201, response_model=SignInLinkOut, tags=["console"])
+async def console_sign_in_link(
+    request: Request, runtime: RuntimeDep, principal: AnyPrincipal, body: SignInLinkIn | None = None
+) -> SignInLinkOut:
+    """A one-time link that opens the console signed in as the caller (a coordinator or the operator, by the
+    bearer token of this request), so that a person need not paste the token into the sign-in form; `make up`
+    prints one for the demo coordinator.
+
+    Body (optional): `{"valid_for_s": 60 .. 604800}` (default 3600). Answer: `{"url", "expires_at"}`; the
+    link works once, until `expires_at`, and only while the token does (not revoked, tenant not suspended).
+    Treat it like the token itself."""
+    valid_for_s = (body or SignInLinkIn()).valid_for_s
+    link, expires_at = await sessions.sign_in_link_for_token(
+        runtime.db, runtime.settings.operator_token.get_secret_value(), bearer(request) or "", valid_for_s
+    )
+    assert link is not None, f"{principal.role}'s token was accepted a moment ago"
+    return SignInLinkOut(url=str(request.base_url).rstrip("/") + link.path, expires_at=expires_at)
 
 
 @router.post("/tenants/{slug}/meetings", status_code=201, response_model=MeetingOut, tags=["coordinator"])

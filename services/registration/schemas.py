@@ -368,3 +368,17 @@ class CommandAccepted(BaseModel):
     command_id: uuid.UUID
     based_on_version: int
     detail: str = "Accepted; the new seating plan appears at GET /v1/meetings/{id}/seating."
+
+
+SIGN_IN_LINK_MAX_S = 7 * 86_400
+
+
+class SignInLinkIn(Strict):
+    valid_for_s: int = Field(
+        3600, ge=60, le=SIGN_IN_LINK_MAX_S, description="Seconds the link works (1 minute to 7 days; default 1 hour)."
+    )
+
+
+class SignInLinkOut(BaseModel):
+    url: str = Field(description="Opens the console signed in as the caller; works once. Shown once: keep it safe.")
+    expires_at: datetime

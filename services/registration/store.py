@@ -118,6 +118,48 @@ async def insert_token(conn: Conn, token_id: uuid.UUID, tenant_id: uuid.UUID, to
     )
 
 
+async def tenants_with_activity(conn: Conn, tenant_id: uuid.UUID | None = None) -> list[Record]:
+    """Every tenant row the transaction sees (``tenants.*``; only ``tenant_id``'s when given), with
+    ``meeting_count`` and ``last_activity`` (timestamptz or NULL: the latest meeting created or updated, or
+    registration made), by name. The operator's transaction (ALL_TENANTS) sees every tenant; a tenant's own
+    transaction sees only its own rows."""
+    return await conn.fetch(
+        "SELECT t.*, coalesce(m.meeting_count, 0) AS meeting_count,"
+        " greatest(m.last_change, r.last_signed_up) AS last_activity"
+        " FROM tenants t"
+        " LEFT JOIN (SELECT tenant_id, count(*) AS meeting_count,"
+        "  max(greatest(created_at, updated_at)) AS last_change FROM meetings GROUP BY tenant_id) m"
+        "  ON m.tenant_id = t.id"
+        " LEFT JOIN (SELECT tenant_id, max(signed_up_at) AS last_signed_up FROM registrations GROUP BY tenant_id) r"
+        "  ON r.tenant_id = t.id"
+        " WHERE $1::uuid IS NULL OR t.id = $1"
+        " ORDER BY lower(t.name), t.slug",
+        tenant_id,
+    )
+
+
+async def tenant_taken(conn: Conn, slug: str, number: str) -> tuple[bool, bool]:
+    """(whether a tenant has ``slug``, whether one has municipality number ``number``)."""
+    row = await conn.fetchrow(
+        "SELECT EXISTS (SELECT 1 FROM tenants WHERE slug = $1) AS slug,"
+        " EXISTS (SELECT 1 FROM tenants WHERE municipality_number = $2) AS number",
+        slug,
+        number,
+    )
+    assert row is not None
+    return bool(row["slug"]), bool(row["number"])
+
+
+async def tokens_of_tenant(conn: Conn, tenant_id: uuid.UUID) -> list[Record]:
+    """The tenant's coordinator tokens (``token_id``, ``issued_at`` (NULL for tokens issued before it was
+    kept), ``revoked_at``), never their hashes: active ones first, then the newest first."""
+    return await conn.fetch(
+        "SELECT token_id, issued_at, revoked_at FROM known_tokens WHERE tenant_id = $1"
+        " ORDER BY revoked_at IS NOT NULL, issued_at DESC NULLS LAST, token_id",
+        tenant_id,
+    )
+
+
 # --- meetings --------------------------------------------------------------------------------
 
 

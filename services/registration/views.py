@@ -69,6 +69,38 @@ class IssuedToken:
 
 
 @dataclass(frozen=True)
+class TenantActivity:
+    """A tenant as the operator's console lists it: the tenant, its number of meetings, and its last activity
+    (the latest meeting created or updated, or registration made; None before any)."""
+
+    tenant: TenantView
+    meetings: int
+    last_activity: datetime | None
+
+    @classmethod
+    def of(cls, row: Row) -> TenantActivity:
+        return cls(TenantView.of(row), row["meeting_count"], row["last_activity"])
+
+
+@dataclass(frozen=True)
+class AccessKey:
+    """A coordinator token as the operator sees it afterwards: its id, when it was issued (None when that was
+    not kept), and when it was revoked (None while it is active). Never the token: only its hash is kept."""
+
+    token_id: uuid.UUID
+    issued_at: datetime | None
+    revoked_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+    @classmethod
+    def of(cls, row: Row) -> AccessKey:
+        return cls(row["token_id"], row["issued_at"], row["revoked_at"])
+
+
+@dataclass(frozen=True)
 class GroupCounts:
     """People per group (newcomers and residents)."""
 

@@ -17,7 +17,7 @@ import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import asyncpg
@@ -189,3 +189,17 @@ async def use_sign_in_link(
         if principal is None:
             return None
         return Credential(row["provider"], row["credential"], principal)
+
+
+async def sign_in_link_for_token(
+    pool: asyncpg.Pool, operator_token: str, token: str, valid_for_s: float
+) -> tuple[SignInLink | None, datetime]:
+    """A one-time sign-in link for the holder of ``token`` (the operator's, ``operator_token``, or an active
+    coordinator token), valid for ``valid_for_s`` seconds, and the time it expires (aware, UTC; a moment
+    before the stored one, never after); the link is None when the token is not (or no longer) valid."""
+    expires_at = now() + timedelta(seconds=valid_for_s)
+    async with pool.acquire() as conn:
+        credential = await TokenSignIn(operator_token).sign_in(conn, token)
+    if credential is None:
+        return None, expires_at
+    return await issue_sign_in_link(pool, credential, valid_for_s), expires_at

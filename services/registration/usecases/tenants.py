@@ -9,9 +9,10 @@ import asyncpg
 from services.registration import domain, store
 from services.registration.schemas import TenantIn, TenantSettingsIn
 from services.registration.usecases.common import SOURCE, refuse, scoped
-from services.registration.views import IssuedToken, TenantView
+from services.registration.usecases.sessions import Credential, SignInLink, TokenSignIn, issue_sign_in_link
+from services.registration.views import AccessKey, IssuedToken, TenantActivity, TenantView
 from shared import outbox
-from shared.auth import hash_token, new_token
+from shared.auth import Principal, hash_token, new_token
 from shared.db import ALL_TENANTS, Conn
 from shared.errors import Conflict, NotFound
 from shared.events import TenantCreated, TenantStatusChanged, TokenIssued, TokenRevoked, make_event
@@ -36,14 +37,31 @@ async def _tenant(conn: Conn, slug: str, *, lock: bool = False) -> asyncpg.Recor
     return tenant
 
 
-async def create_tenant(pool: asyncpg.Pool, body: TenantIn) -> TenantView:
-    """A new tenant (``tenant.created``). Raises Conflict when its slug or municipality number is taken."""
+class TenantTaken(Conflict):
+    """A new tenant's slug or municipality number belongs to another tenant already (409); ``slug`` and
+    ``number`` say which."""
+
+    def __init__(self, body: TenantIn, *, slug: bool, number: bool) -> None:
+        taken = [f"slug '{body.slug}'"] * slug + [f"municipality number {body.municipality_number}"] * number
+        super().__init__(f"a tenant with {' and '.join(taken) or 'these details'} exists already")
+        self.slug = slug
+        self.number = number
+
+
+async def create_tenant(pool: asyncpg.Pool, body: TenantIn, settings: TenantSettingsIn | None = None) -> TenantView:
+    """A new tenant (``tenant.created``), with ``settings`` (e.g. its contact) set from the start when given.
+    Raises TenantTaken (a Conflict) when its slug or municipality number is taken, Conflict for a daytime
+    window in ``settings`` that ends before it starts."""
     async with scoped(pool, ALL_TENANTS) as conn:
         row = await store.insert_tenant(conn, uuid.uuid4(), body.slug, body.name, body.municipality_number)
         if row is None:
-            raise Conflict(
-                f"a tenant with slug '{body.slug}' or municipality number {body.municipality_number} exists already"
-            )
+            slug, number = await store.tenant_taken(conn, body.slug, body.municipality_number)
+            raise TenantTaken(body, slug=slug, number=number)
+        changes = settings.model_dump(exclude_unset=True) if settings is not None else {}
+        if changes:
+            starts, ends = changes.get("day_starts", row["day_starts"]), changes.get("day_ends", row["day_ends"])
+            refuse(domain.day_window_problem(starts, ends))
+            row = await store.update_tenant(conn, row["id"], changes)
         await store.upsert_known_tenant(conn, row)
         await outbox.enqueue(conn, SOURCE, [(make_event("tenant.created", row["id"], _created(row)), row["id"])])
         return TenantView.of(row)
@@ -112,3 +130,28 @@ async def revoke_token(pool: asyncpg.Pool, slug: str, token_id: uuid.UUID) -> No
             raise NotFound(f"no active token {token_id} for tenant '{slug}'")
         data = TokenRevoked(token_id=token_id, tenant_id=tenant["id"])
         await outbox.enqueue(conn, SOURCE, [(make_event("tenant.token_revoked", tenant["id"], data), tenant["id"])])
+
+
+async def tenants_with_activity(pool: asyncpg.Pool) -> list[TenantActivity]:
+    """Every tenant with its number of meetings and last activity, by name (the operator's list)."""
+    async with scoped(pool, ALL_TENANTS) as conn:
+        return [TenantActivity.of(r) for r in await store.tenants_with_activity(conn)]
+
+
+async def tenant_overview(pool: asyncpg.Pool, slug: str) -> tuple[TenantActivity, list[AccessKey]]:
+    """The tenant with its activity, and its coordinator tokens (active first, newest first; never the tokens
+    themselves). Raises NotFound."""
+    async with scoped(pool, ALL_TENANTS) as conn:
+        tenant = await _tenant(conn, slug)
+        [row] = await store.tenants_with_activity(conn, tenant["id"])
+        keys = [AccessKey.of(r) for r in await store.tokens_of_tenant(conn, tenant["id"])]
+        return TenantActivity.of(row), keys
+
+
+async def issue_token_with_link(pool: asyncpg.Pool, slug: str, valid_for_s: float) -> tuple[IssuedToken, SignInLink]:
+    """A new coordinator token for the tenant (``issue_token``) and a one-time sign-in link that signs its
+    first user in with it, valid for ``valid_for_s`` seconds; both are shown once. Raises NotFound."""
+    issued = await issue_token(pool, slug)
+    tenant = await get_tenant(pool, slug)
+    credential = Credential(TokenSignIn.name, hash_token(issued.token), Principal("coordinator", tenant.id))
+    return issued, await issue_sign_in_link(pool, credential, valid_for_s)

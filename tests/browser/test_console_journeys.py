@@ -7,6 +7,7 @@ var/screenshots/console/ (see conftest.py)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -70,6 +71,22 @@ async def is_not_found_page(visitor: Visitor) -> bool:
     """The console's "not found" page (not an error in JSON): one heading, the way back to the console."""
     page = visitor.page
     return await page.locator("main h1").count() == 1 and await page.locator('main a[href="/console"]').count() == 1
+
+
+async def errors_beside_fields(visitor: Visitor) -> list[str]:
+    """The names of the fields marked invalid, each pointing (aria-describedby) at its error text, with the
+    summary at the top."""
+    page = visitor.page
+    assert await page.locator("#summary").count() == 1
+    names = []
+    for control in await page.locator("[aria-invalid=true]").all():
+        name = str(await control.get_attribute("name"))
+        described = (await control.get_attribute("aria-describedby") or "").split()
+        errors = [d for d in described if await page.locator(f"#{d}.error").count()]
+        assert errors and await visitor.text(f"#{errors[0]}"), (name, described)
+        names.append(name)
+    assert names and await visitor.text("#summary")
+    return names
 
 
 async def meeting_status(site: Site, meeting_id: str) -> str:
@@ -162,3 +179,82 @@ async def test_a_coordinator_sees_nothing_of_another_municipality(site: Site, co
     )
     assert cancel.status == 404, cancel.status
     assert await meeting_status(site, theirs["id"]) == "published"
+
+
+async def test_a_forged_lifecycle_post_changes_nothing(site: Site, console: ConsoleFactory) -> None:
+    tenant = await site.tenant()
+    draft = await site.api.meeting(site.http, tenant, publish=False)
+    me = await console("desktop")
+    page = me.page
+    await sign_in(me, key_of(tenant), at=f"/console/meetings/{draft}")
+    assert await me.text("#status")
+
+    # The publish button's form with its token replaced in the page: refused (403), the meeting still a draft.
+    await (
+        page.locator("#action-publish")
+        .locator("xpath=..")
+        .locator("input[name=csrf_token]")
+        .evaluate("field => { field.value = 'forged' }")
+    )
+    await me.submit("#action-publish", status=403)
+    assert await meeting_status(site, draft) == "draft"
+    # The same post from the browser's request API, with the session cookie but without any token.
+    posted = await me.context.request.post(f"/console/meetings/{draft}/lifecycle/publish", form={}, max_redirects=0)
+    assert posted.status == 403, posted.status
+    assert await meeting_status(site, draft) == "draft"
+    # With the page's own token it works: the refusals above were for the token alone.
+    await me.goto(f"/console/meetings/{draft}")
+    await me.submit("#action-publish")
+    assert await meeting_status(site, draft) == "published"
+
+
+async def test_the_operator_adds_a_municipality_and_a_key(
+    site: Site, console: ConsoleFactory, platform: PlatformConfig
+) -> None:
+    operator = await console("desktop")
+    page = operator.page
+    await sign_in(operator, platform.operator_token)
+    assert page.url.endswith("/console/tenants"), page.url
+    await operator.check("20-tenants")
+
+    # The form sent half filled: each error beside its field, the summary at the top; nothing added.
+    slug = f"fjordby-{uuid.uuid4().hex[:6]}"
+    await page.fill("#name", "Fjordby kommune")
+    await page.fill("#slug", "Fjordby Kommune!")
+    await operator.submit("form.tenant-form button[type=submit]", status=400)
+    assert {"slug", "municipality_number"} <= set(await errors_beside_fields(operator))
+    assert await page.input_value("#name") == "Fjordby kommune"
+    await operator.check("21-tenants-form-errors")
+
+    await page.fill("#slug", slug)
+    await page.fill("#municipality_number", f"{uuid.uuid4().int % 10_000:04d}")
+    await page.fill("#contact_email", "postmottak@fjordby.kommune.no")
+    await operator.submit("form.tenant-form button[type=submit]")
+    assert page.url.split("?")[0].endswith(f"/console/tenants/{slug}"), page.url
+    await operator.check("22-tenant-added")
+
+    # A key for the new coordinator: shown once on the page that answers the post, with a sign-in link.
+    await operator.submit("#new-key-button")
+    key = await operator.text("#new-key-value")
+    link = await page.get_attribute("#new-key-link a", "href")
+    assert link and "/console/sign-in/link/" in link, link
+    assert len(key) >= 20, key
+    await operator.check("23-tenant-new-key")
+    await operator.goto(f"/console/tenants/{slug}")
+    assert key not in await operator.text("body"), "the key is shown once only"
+    await operator.goto("/console/tenants")
+    assert await page.locator(f"#tenant-{slug}").count() == 1
+
+    # The new coordinator, in a browser of their own, signs in with the key: their municipality's meetings.
+    coordinator = await console("desktop")
+    await sign_in(coordinator, key)
+    assert coordinator.page.url.endswith("/console/meetings"), coordinator.page.url
+    assert "Fjordby kommune" in await coordinator.text("header")
+    # The one-time sign-in link works once, in another browser; opened again it shows the sign-in form.
+    by_link = await console("desktop")
+    await by_link.goto(link)
+    assert by_link.page.url.endswith("/console/meetings"), by_link.page.url
+    assert "Fjordby kommune" in await by_link.text("header")
+    again = await console("desktop")
+    await again.goto(link, status=401)
+    assert await is_sign_in_page(again)

@@ -237,10 +237,11 @@ async def publish_pairs(
 
 @router.get("/meetings/{meeting_id}/seating", tags=["coordinator"], response_model=None)
 async def get_seating(
-    meeting_id: uuid.UUID, runtime: RuntimeDep, principal: AnyPrincipal, format: str = "json"
+    meeting_id: uuid.UUID, request: Request, runtime: RuntimeDep, principal: AnyPrincipal, format: str = "json"
 ) -> dict[str, Any] | HTMLResponse:
-    """The long-table seating plan with names; `?format=html` gives a printable page."""
+    """The long-table seating plan with names; `?format=html` gives the console's printable long table (in
+    the language of the request's cookie or Accept-Language, else bokmål)."""
     seating = await pairs.seating(runtime.db, principal, meeting_id)
     if format == "html":
-        return HTMLResponse(seating_page.render(seating))
+        return seating_page.render(request, seating)
     return seating.plan

@@ -1,18 +1,14 @@
-"""The seating plan with names as a printable HTML page."""
+"""The seating plan with names as a printable HTML page: the console's long table (``console/table.html``)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from fastapi import Request
+from fastapi.responses import HTMLResponse
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
-
+from services.registration.console.pairs import table_page
 from services.registration.views import SeatingView
 
-_templates = Environment(loader=FileSystemLoader(Path(__file__).with_name("templates")), autoescape=select_autoescape())
 
-
-def render(seating: SeatingView) -> str:
-    """The page of ``seating``: times in the tenant's clock, not UTC."""
-    return _templates.get_template("seating.html").render(
-        meeting=seating.meeting, seating=seating.plan, starts=seating.meeting.local_starts
-    )
+def render(request: Request, seating: SeatingView) -> HTMLResponse:
+    """The long table of ``seating`` in the request's language: times in the tenant's clock, not UTC."""
+    return table_page(request, "table.html", seating.meeting, seating.plan)

@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 from babel.numbers import format_decimal
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.registration.console.web import ConsoleRoute, Coordinator, render
 from services.registration.pages import web
@@ -442,7 +442,7 @@ async def _print_page(request: Request, session: Coordinator, meeting_id: uuid.U
     return table_page(request, template, meeting, plan)
 
 
-def table_page(request: Request, template: str, meeting: MeetingView, plan: Mapping[str, Any] | None) -> Response:
+def table_page(request: Request, template: str, meeting: MeetingView, plan: Mapping[str, Any] | None) -> HTMLResponse:
     """A printable page of the plan (``table.html``, ``cards.html``, ``script.html``) in the page's
     language; also the JSON API's ``?format=html`` answer."""
     language, translations = _translations(request)

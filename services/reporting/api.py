@@ -6,10 +6,10 @@ from datetime import date
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from services.reporting import csv_export, labels, pages, reports, store
+from services.reporting import csv_export, dashboards, labels, pages, reports, store
 from shared import tenancy
 from shared.auth import Principal
 from shared.auth_deps import bearer_auth
@@ -34,6 +34,17 @@ Sep = Annotated[
 Lang = Annotated[
     labels.HeaderLanguage,
     Query(description="Language of the CSV headers: nb (default), nn, en, or id (fixed column ids, for machines)."),
+]
+Access = Annotated[
+    str | None,
+    Query(
+        max_length=1024,
+        description="A one-time grant from the console (signed, valid a minute).",
+        include_in_schema=False,
+    ),
+]
+PageLang = Annotated[
+    str | None, Query(max_length=8, description="The dashboard's language: nb, nn or en (else Accept-Language).")
 ]
 CSV = "text/csv; charset=utf-8"
 
@@ -130,10 +141,27 @@ async def tenant_report_csv(
 
 @router.get("/tenants/{slug}/dashboard", tags=["coordinator"], response_class=HTMLResponse)
 async def tenant_dashboard(
-    slug: str, runtime: RuntimeDep, who: Who, first: First = None, last: Last = None
-) -> HTMLResponse:
-    report, name = await _tenant_report(runtime, who, slug, first, last)
-    return HTMLResponse(pages.tenant_page(report, name))
+    slug: str,
+    request: Request,
+    runtime: RuntimeDep,
+    first: First = None,
+    last: Last = None,
+    access: Access = None,
+    lang: PageLang = None,
+) -> Response:
+    """The tenant's dashboard (HTML) in the page's language, for a bearer header, the console's one-time grant
+    (``access``: exchanged for the dashboards' cookie, then 303 to the same address without it) or that
+    cookie. A coordinator sees only their own tenant's (another: 404)."""
+    seen = await dashboards.viewer(request, runtime, access, lang)
+    if isinstance(seen, Response):
+        return seen
+    try:
+        report, name = await _tenant_report(runtime, seen.principal, slug, first, last)
+    except NotFound:
+        if seen.by_cookie:
+            return dashboards.problem(404, seen.language)
+        raise
+    return HTMLResponse(pages.tenant_page(report, name, seen.language, dashboards.switch(request)))
 
 
 @router.get("/national/report", tags=["operator"])
@@ -160,5 +188,22 @@ async def national_report_csv(
 
 
 @router.get("/national/dashboard", tags=["operator"], response_class=HTMLResponse)
-async def national_dashboard(runtime: RuntimeDep, _: Operator, first: First = None, last: Last = None) -> HTMLResponse:
-    return HTMLResponse(pages.national_page(await _national_report(runtime, first, last)))
+async def national_dashboard(
+    request: Request,
+    runtime: RuntimeDep,
+    first: First = None,
+    last: Last = None,
+    access: Access = None,
+    lang: PageLang = None,
+) -> Response:
+    """The national dashboard (HTML) in the page's language, for the operator: a bearer header, the
+    console's one-time grant or the dashboards' cookie (as the tenant's dashboard); anyone else 404."""
+    seen = await dashboards.viewer(request, runtime, access, lang)
+    if isinstance(seen, Response):
+        return seen
+    if seen.principal.role != "operator":
+        if seen.by_cookie:
+            return dashboards.problem(404, seen.language)
+        raise NotFound("no such page")
+    report = await _national_report(runtime, first, last)
+    return HTMLResponse(pages.national_page(report, seen.language, dashboards.switch(request)))

@@ -120,3 +120,53 @@ def meetings_held(held: int, total: int, lang: Language = "en") -> str:
     if total != held:
         return _HELD[lang][0].format(held=held, total=counted(total, "meeting", lang))
     return _HELD[lang][1].format(held=counted(held, "meeting", lang))
+
+
+# --- the dashboards' words, as gettext msgids (shared/i18n.py's catalogues, as the pages of registration) ----
+
+
+def N_(message: str) -> str:
+    """Marks a msgid for the catalogues (``pybabel extract -k N_``) where it is translated later."""
+    return message
+
+
+# Each chart: its title, and its series as (fixed id in ``data-series``, the name shown).
+CHART_TITLES: Final[dict[str, str]] = {
+    "meetings_held": N_("Meetings held per month"),
+    "participants": N_("Participants by group (attended)"),
+    "attendance_rate": N_("Attendance rate (attended of those recorded)"),
+    "feedback": N_("Feedback: mean rating (1-5)"),
+    "reach": N_("Reach: attending residents here for the first time"),
+    "new_connections": N_("New connections (people who made one)"),
+}
+SERIES: Final[dict[str, str]] = {
+    "held": N_("meetings held"),
+    "newcomers": N_("newcomers"),
+    "residents": N_("residents"),
+    "attendance rate": N_("attendance rate"),
+    "mean rating": N_("mean rating"),
+    "first-time share": N_("first-time share"),
+    "new connections": N_("new connections"),
+}
+MEETING_STATUS: Final[dict[str, str]] = {
+    "draft": N_("Draft"),
+    "published": N_("Open for sign-up"),
+    "registration_closed": N_("Sign-up closed"),
+    "completed": N_("Completed"),
+    "cancelled": N_("Cancelled"),
+}
+FORMATS: Final[dict[str, str]] = {
+    "standard": N_("Standard"),
+    "50-meets-50": N_("50 meets 50"),
+    "youth": N_("Youth"),
+    "professionals": N_("Professionals"),
+    "family": N_("Family"),
+}
+
+
+def language_of(language: str) -> Language:
+    """``language`` when the reports have words in it (nb, nn, en), else nb."""
+    return language if language in LANGUAGES else "nb"  # type: ignore[return-value]
+
+
+UNKNOWN: Final = N_("unknown")  # a share or count of answers to a question nobody answered

@@ -496,3 +496,18 @@ async def claim_events(
         [e[2] for e in events],
     )
     return {r["event_id"] for r in rows}
+
+
+# --- the console's one-time grants --------------------------------------------------------------
+
+
+async def use_handoff(conn: Conn, nonce: str, expires_at: datetime) -> bool:
+    """Note a one-time grant as used; True the first time, False when it was used before. Grants expired
+    before ``expires_at`` minus a day are forgotten on the way (they can no longer be used anyway)."""
+    await conn.execute("DELETE FROM handoff_used WHERE expires_at < $1 - interval '1 day'", expires_at)
+    done = await conn.fetchval(
+        "INSERT INTO handoff_used (nonce, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING true",
+        nonce,
+        expires_at,
+    )
+    return bool(done)

@@ -7,14 +7,21 @@ var/screenshots/console/ (see conftest.py)."""
 
 from __future__ import annotations
 
+import asyncio
+import re
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from playwright.async_api import Browser
 
 from deploy.local.platform import PlatformConfig
-from tests.browser.conftest import CONSOLE_SCREENSHOTS, SIZES, Site, Visitor
+from tests.browser.conftest import CONSOLE_SCREENSHOTS, SIZES, Site, Visitor, summary_lines, unique_address
+from tests.pages_support import submit
 from tests.registration_support import Tenant
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -22,6 +29,32 @@ ConsoleFactory = Callable[..., Awaitable[Visitor]]
 # A meeting's pages under /console/meetings/{id}: none may show another municipality's meeting.
 MEETING_PAGES = ["", "/edit", "/registrations", "/invitation", "/pairs", "/table", "/cards", "/script", "/check-in"]
 MEETING_PAGES += ["/report"]
+OSLO = ZoneInfo("Europe/Oslo")
+TITLE = "Kaffe og prat i Fjordby"
+NEWCOMERS = ["Amina Hassan", "Yonas Tesfaye", "Olena Kovalenko"]
+RESIDENTS = [
+    "Kari Nordmann",
+    "Ola Hansen",
+    "Ingrid Berg",
+    "Per Johansen",
+    "Solveig Lie",
+    "Knut Dahl",
+    "Astrid Moen",
+    "Lars Bakken",
+    "Sigrid Haugen",
+    "Terje Strand",
+    "Randi Lund",
+    "Geir Eide",
+    "Marit Solberg",
+    "Odd Vik",
+    "Liv Aasen",
+    "Bjørn Holm",
+    "Hilde Ruud",
+    "Arne Sæther",
+    "Tove Lien",
+    "Egil Myhre",
+]
+INTERESTS = ["cooking", "football", "hiking", "music", "reading", "gardening", "crafts", "history"]
 
 
 @pytest.fixture
@@ -258,3 +291,115 @@ async def test_the_operator_adds_a_municipality_and_a_key(
     again = await console("desktop")
     await again.goto(link, status=401)
     assert await is_sign_in_page(again)
+
+
+async def resident_signs_up(site: Site, slug: str, meeting_id: str, i: int) -> None:
+    """Resident ``i`` signs up on the municipality's page and opens the confirmation link, as a browser posts
+    the forms (the page fetched first for its token); their place is decided then."""
+    email = unique_address(f"resident{i}")
+    fields = [
+        ("name", RESIDENTS[i]),
+        ("email", email),
+        ("language", "nb"),
+        ("interests", INTERESTS[i % len(INTERESTS)]),
+        ("interests", INTERESTS[(i * 3 + 1) % len(INTERESTS)]),
+        ("occupation_field", "health_care" if i % 2 else "education"),
+        ("age_band", ["25-34", "35-44", "55-64"][i % 3]),
+        ("consent", "yes"),
+    ]
+    async with httpx.AsyncClient(base_url=site.platform.url("registration"), timeout=30) as http:
+        page = f"/t/{slug}/meetings/{meeting_id}"
+        sent = await submit(http, page, page, fields)
+        assert sent.status_code == 303, sent.text[:2000]
+        signup_id, token = await site.api.confirmation_link(email)
+        confirm = f"/confirm/{signup_id}"
+        pressed = await submit(http, f"{confirm}?token={token}", confirm, {"token": token})
+        assert pressed.status_code == 303, pressed.text[:2000]
+
+
+async def coordinator_signs_up_newcomers(me: Visitor) -> None:
+    """The coordinator signs up the three newcomers on the registrations page, one form each; the first
+    time without the consent box ticked (the error beside it, the input kept)."""
+    page = me.page
+    for n, name in enumerate(NEWCOMERS):
+        first, last = name.split()
+        await page.fill("#first_name", first)
+        await page.fill("#last_name", last)
+        await page.fill("#email", unique_address(first.lower()))
+        await page.select_option("#language", "en")
+        await page.check("#level-B1")
+        if n == 0:
+            await me.submit("#sign-up", status=400)
+            assert await errors_beside_fields(me) == ["consent"]
+            assert await page.input_value("#first_name") == first
+            await me.check("16-registrations-form-errors")
+        await page.check("#consent-box")
+        await me.submit("#sign-up")
+        assert await page.locator("#done").count() == 1
+        assert name in await me.text("#column-newcomer")
+
+
+async def test_a_whole_meeting(site: Site, console: ConsoleFactory) -> None:
+    began = time.monotonic()
+    tenant = await site.tenant()
+    me = await console("desktop")
+    page = me.page
+    await sign_in(me, key_of(tenant), at="/console/meetings/new")
+    assert page.url.endswith("/console/meetings/new"), page.url
+    await me.check("10-new-meeting")
+
+    # A meeting at 22:00: refused, the daytime rule's words beside the start time, everything typed kept.
+    day = (datetime.now(OSLO) + timedelta(days=7)).date()
+    await page.check("#format-standard")
+    await page.fill("#title", TITLE)
+    await page.fill("#date", day.isoformat())
+    await page.fill("#time", "22:00")
+    await page.fill("#venue_name", "Fjordby bibliotek")
+    await page.fill("#venue_address", "Storgata 1, 9999 Fjordby")
+    await page.select_option("#venue_kind", "library")
+    await me.submit("#save", status=400)
+    assert await errors_beside_fields(me) == ["time"]
+    assert "22" in await me.text("#err-time"), await me.text("#err-time")
+    assert await page.input_value("#title") == TITLE
+    assert await page.input_value("#date") == day.isoformat()
+    assert not await site.api.sql("SELECT 1 FROM meetings WHERE title = $1", TITLE)
+    await me.check("11-new-meeting-errors")
+
+    await page.fill("#time", "10:00")
+    await me.submit("#save")
+    found = re.search(r"/console/meetings/([0-9a-f-]{36})", page.url)
+    assert found, page.url
+    meeting_id = found.group(1)
+    assert await meeting_status(site, meeting_id) == "draft"
+    await me.check("12-meeting-draft")
+    await me.submit("#action-publish")
+    assert await meeting_status(site, meeting_id) == "published"
+    await me.check("13-meeting-published")
+
+    await me.follow("#link-invitation")
+    (row,) = await site.api.sql("SELECT invitation_code FROM meetings WHERE id = $1::uuid", meeting_id)
+    assert await me.text("#invitation-code") == row["invitation_code"]
+    assert await page.locator("main svg").count() == 1
+    await me.check("14-invitation")
+
+    # Three newcomers signed up by the coordinator while twenty residents sign up on the public pages.
+    await me.goto(f"/console/meetings/{meeting_id}/registrations")
+    await me.check("15-registrations-empty")
+    await asyncio.gather(
+        coordinator_signs_up_newcomers(me),
+        *(resident_signs_up(site, tenant.slug, meeting_id, i) for i in range(len(RESIDENTS))),
+    )
+    await me.goto(f"/console/meetings/{meeting_id}/registrations")
+    residents = page.locator("#column-resident")
+    assert await residents.locator("ol.people:not(.waiting) li").count() == 10
+    waiting = [" ".join(t.split()) for t in await residents.locator("ol.waiting li .position").all_inner_texts()]
+    assert len(waiting) == 10 and all(str(n) in w for n, w in enumerate(waiting, 1)), waiting
+    assert await page.locator("#column-newcomer ol.people li").count() == 3
+    await me.check("17-registrations-full")
+
+    # Sign-up closes: the pairs are proposed.
+    await me.goto(f"/console/meetings/{meeting_id}")
+    await me.submit("#action-close")
+    assert await meeting_status(site, meeting_id) == "registration_closed"
+    await me.check("18-meeting-closed")
+    summary_lines.append(f"the whole meeting in the browser took {time.monotonic() - began:.1f} s")

@@ -40,6 +40,7 @@ from shared.topics import ensure_topics
 RESTART_BACKOFF = Backoff(first_s=0.5, longest_s=30.0, reset_after_s=60.0)
 DEMO_TENANT = {"slug": "demo", "name": "Demo kommune", "municipality_number": "9999"}
 DEMO_ZONE = ZoneInfo("Europe/Oslo")  # the demo tenant's clock (a tenant's default time zone)
+DEMO_SIGN_IN_LINK_S = 12 * 3600  # how long make up's one-time console link works
 
 
 def _port_or_free(preferred: int) -> int:
@@ -64,6 +65,19 @@ def _create_demo_tenant(config: PlatformConfig, var: Path) -> str:
         token = demo_coordinator_token(client, base, var / "demo-coordinator-token")
         demo_meeting(client, base, token)
         return token
+
+
+def console_sign_in_link(client: httpx.Client, base: str, token: str, valid_for_s: int) -> str:
+    """A one-time link that opens the console signed in as the holder of ``token``
+    (``POST /v1/console/sign-in-links``), working for ``valid_for_s`` seconds. Raises
+    ``httpx.HTTPStatusError`` when registration refuses."""
+    made = client.post(
+        f"{base}/console/sign-in-links",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"valid_for_s": valid_for_s},
+    )
+    made.raise_for_status()
+    return str(made.json()["url"])
 
 
 def demo_meeting(client: httpx.Client, base: str, coordinator_token: str) -> str:
@@ -200,6 +214,9 @@ def main() -> int:
             service = services.part(name)
             supervisor.watch(service, ready=service.ready)
         coordinator_token = _create_demo_tenant(config, var)
+        registration = config.url("registration")
+        with httpx.Client(timeout=10) as client:
+            sign_in_link = console_sign_in_link(client, registration + "/v1", coordinator_token, DEMO_SIGN_IN_LINK_S)
 
         print("\nFolk møter folk is up.\n")
         for name in SERVICES:
@@ -214,8 +231,10 @@ def main() -> int:
         print(f"  Logs          {var / 'log'}/")
         print(f"\n  Operator token:               {config.operator_token}")
         print(f"  Coordinator token (tenant '{DEMO_TENANT['slug']}'): {coordinator_token}")
-        public_page = f"{config.url('registration')}/t/{DEMO_TENANT['slug']}"
+        public_page = f"{registration}/t/{DEMO_TENANT['slug']}"
         print(f"  Public page (tenant '{DEMO_TENANT['slug']}'):       {public_page}")
+        print(f"\n  Console:                      {registration}/console")
+        print(f"  Console (tenant '{DEMO_TENANT['slug']}', one-time sign-in link): {sign_in_link}")
         print("\n  Running (a part that stops is started again):")
         for part in [*ours, *(services.part(name) for name in SERVICES)]:
             print(f"    {part.name:<13} pid {part.pid()}")

@@ -86,6 +86,22 @@ def test_runner_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) ->
             assert meeting_links, listing.text
             assert http.get(services["registration"] + meeting_links[0]).status_code == 200
 
+            # The console, as printed; its one-time link signs the demo coordinator in and lands on the meetings
+            # page, and works once.
+            console = re.search(r"^\s+Console:\s+(\S+)$", text, re.M)
+            assert console is not None and console.group(1) == services["registration"] + "/console", text
+            link = re.search(r"Console \(tenant 'demo', one-time sign-in link\):\s+(\S+)", text)
+            assert link is not None, text
+            assert link.group(1).startswith(services["registration"] + "/console/sign-in/link/")
+            with httpx.Client(timeout=5, follow_redirects=True) as browser:
+                landed = browser.get(link.group(1), headers={"Accept-Language": "nb"})
+                assert landed.status_code == 200, landed.text
+                assert str(landed.url) == services["registration"] + "/console/meetings"
+                assert "Demo kommune" in landed.text and 'action="/console/sign-out"' in landed.text
+                assert "Folk møter folk på biblioteket" in landed.text, "the demo meeting is listed"
+            with httpx.Client(timeout=5) as stranger:
+                assert stranger.get(link.group(1)).status_code == 401, "the link works once"
+
             sms = {"to": "+4791234567", "from": "FolkMoter", "text": "Hei fra make up", "reference": "make-up-test"}
             assert http.post(sms_sink.group(1), json=sms, headers={"Idempotency-Key": "make-up-test"}).is_success
             [kept] = (tmp_path / "var" / "sms").glob("*-make-up-test.txt")

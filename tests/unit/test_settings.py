@@ -39,11 +39,13 @@ FLAT_NAMES = {
     *("FMF_CONSUMER_BATCH", "FMF_CONSUMER_BATCH_MAX_RECORDS", "FMF_CONSUMER_BATCH_MAX_WAIT_MS"),
     *("FMF_SMTP_POOL_SIZE", "FMF_SMTP_MESSAGES_PER_CONNECTION", "FMF_SMTP_IDLE_S", "FMF_SENDER_BATCH_SIZE"),
     *("FMF_DB_ACQUIRE_TIMEOUT_S", "FMF_DB_CONNECT_TIMEOUT_S", "FMF_DB_STATEMENT_TIMEOUT_S", "FMF_DB_RETRY_AFTER_S"),
+    *("FMF_CONSOLE_IDLE_TIMEOUT_S", "FMF_CONSOLE_COOKIE_SECURE", "FMF_REPORTING_URL"),
 }
 COMMON = Settings.env_names()
 SMTP_AND_SMS = {name for name in FLAT_NAMES if name.startswith(("FMF_SMTP_", "FMF_SMS_", "FMF_SENDER_"))}
 ABUSE_LIMITS = {name for name in FLAT_NAMES if name.startswith(("FMF_LIMIT_", "FMF_RATE_LIMIT"))}
 REGISTRATION_JOBS = {"FMF_LINK_EXPIRY_INTERVAL_S", "FMF_REGISTRATION_CLOSE_INTERVAL_S", "FMF_RETENTION_INTERVAL_S"}
+CONSOLE = {"FMF_CONSOLE_IDLE_TIMEOUT_S", "FMF_CONSOLE_COOKIE_SECURE", "FMF_REPORTING_URL"}
 
 
 def spec_of(service: str) -> ServiceSpec:
@@ -63,7 +65,7 @@ def test_each_service_reads_its_own_class() -> None:
 def test_the_common_settings_are_what_every_service_needs_and_nothing_of_one_service() -> None:
     assert {"FMF_DATABASE_URL", "FMF_KAFKA_BOOTSTRAP", "FMF_HTTP_PORT", "FMF_DB_POOL_MAX"} <= COMMON
     assert {"FMF_OUTBOX_POLL_INTERVAL_S", "FMF_CONSUMER_MAX_ATTEMPTS", "FMF_LOG_JSON", "FMF_MAX_BODY_BYTES"} <= COMMON
-    assert not COMMON & (SMTP_AND_SMS | ABUSE_LIMITS | REGISTRATION_JOBS)
+    assert not COMMON & (SMTP_AND_SMS | ABUSE_LIMITS | REGISTRATION_JOBS | CONSOLE)
     assert not COMMON & {"FMF_OPERATOR_TOKEN", "FMF_PHONE_COUNTRIES", "FMF_PUBLIC_BASE_URL", "FMF_MAIL_FROM"}
 
 
@@ -72,7 +74,7 @@ def test_each_service_carries_only_its_own_settings() -> None:
     notification = NotificationSettings.env_names() - COMMON
     reporting = ReportingSettings.env_names() - COMMON
     own = {"FMF_OPERATOR_TOKEN", "FMF_PHONE_COUNTRIES", "FMF_CSRF_SECRET"}
-    assert registration == own | REGISTRATION_JOBS | ABUSE_LIMITS
+    assert registration == own | REGISTRATION_JOBS | ABUSE_LIMITS | CONSOLE
     assert notification == SMTP_AND_SMS | {"FMF_MAIL_FROM", "FMF_MANAGE_LINK_WAIT_S", "FMF_PUBLIC_BASE_URL"}
     assert reporting == {"FMF_OPERATOR_TOKEN"}
 

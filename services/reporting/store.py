@@ -504,7 +504,7 @@ async def claim_events(
 async def use_handoff(conn: Conn, nonce: str, expires_at: datetime) -> bool:
     """Note a one-time grant as used; True the first time, False when it was used before. Grants expired
     before ``expires_at`` minus a day are forgotten on the way (they can no longer be used anyway)."""
-    await conn.execute("DELETE FROM handoff_used WHERE expires_at < $1 - interval '1 day'", expires_at)
+    await conn.execute("DELETE FROM handoff_used WHERE expires_at < $1::timestamptz - interval '1 day'", expires_at)
     done = await conn.fetchval(
         "INSERT INTO handoff_used (nonce, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING true",
         nonce,

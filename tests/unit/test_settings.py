@@ -76,7 +76,7 @@ def test_each_service_carries_only_its_own_settings() -> None:
     own = {"FMF_OPERATOR_TOKEN", "FMF_PHONE_COUNTRIES", "FMF_CSRF_SECRET"}
     assert registration == own | REGISTRATION_JOBS | ABUSE_LIMITS | CONSOLE
     assert notification == SMTP_AND_SMS | {"FMF_MAIL_FROM", "FMF_MANAGE_LINK_WAIT_S", "FMF_PUBLIC_BASE_URL"}
-    assert reporting == {"FMF_OPERATOR_TOKEN"}
+    assert reporting == {"FMF_OPERATOR_TOKEN", "FMF_CONSOLE_COOKIE_SECURE"}  # the dashboards opened from the console
 
 
 def test_the_environment_variables_are_the_ones_of_the_flat_class() -> None:

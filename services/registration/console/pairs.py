@@ -450,7 +450,8 @@ def table_page(request: Request, template: str, meeting: MeetingView, plan: Mapp
     cards = []
     if plan is not None:
         for pair in plan["pairs"]:
-            names = [first_name(m.get("name")) for m in pair["members"]]
+            newcomers_first = sorted(pair["members"], key=lambda m: (m["group"] != "newcomer", int(m["seat"])))
+            names = [first_name(m.get("name")) for m in newcomers_first]
             callouts.append({"number": pair["number"], "names": names_together(names, translations)})
             cards += [
                 {"member": m, "pair": pair["number"], "first": first_name(m.get("name"))} for m in pair["members"]

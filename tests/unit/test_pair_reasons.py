@@ -4,11 +4,13 @@ on the console's pages in the page's language."""
 from __future__ import annotations
 
 import uuid
+from gettext import NullTranslations
 
 from hypothesis import given, settings
 
 from services.matching import pairing, plans
 from services.matching.pairing import Person, UnpairedWhy, Why, propose
+from services.registration.console import pairs as console_pairs
 from shared.events import Pairing
 from tests.strategies import WEIGHTS, History, populations
 
@@ -96,3 +98,69 @@ def test_a_plan_stored_before_the_codes_still_reads() -> None:
     }
     plan = Pairing.model_validate(old)
     assert plan.pairs[0].why == [] and plan.unpaired[0].why is None
+
+
+class Catalogue(NullTranslations):
+    """A catalogue of a few msgids, the way a merged .po gives them."""
+
+    def __init__(self, words: dict[str, str]) -> None:
+        super().__init__()
+        self.words = words
+
+    def gettext(self, message: str) -> str:
+        return self.words.get(message, message)
+
+
+NB = Catalogue(
+    {
+        "Shared interests: %(items)s": "Felles interesser: %(items)s",
+        "Both speak %(items)s": "Begge snakker %(items)s",
+        "Close in age": "Nær i alder",
+        "Third person: %(reason)s": "Tredje person: %(reason)s",
+    }
+)
+
+
+def test_reasons_are_worded_in_the_pages_language_with_the_vocabularys_labels() -> None:
+    shared = {"kind": "shared_interests", "items": ["cooking", "football"], "member": None}
+    assert console_pairs.reason_words(shared, "nb", NB) == "Felles interesser: matlaging, fotball"
+    assert console_pairs.reason_words(shared, "en", NullTranslations()) == "Shared interests: cooking, football"
+    spoken = {"kind": "common_languages", "items": ["ar"], "member": None}
+    assert console_pairs.reason_words(spoken, "en", NullTranslations()) == "Both speak Arabic"
+    assert console_pairs.reason_words(spoken, "nb", NB) == "Begge snakker arabisk"
+    third = {"kind": "close_in_age", "items": [], "member": "extra"}
+    assert console_pairs.reason_words(third, "nb", NB) == "Tredje person: nær i alder"
+    second_extra = {"kind": "close_in_age", "items": [], "member": "extra_2"}
+    assert console_pairs.reason_words(second_extra, "en", NullTranslations()) == "Extra person 2: close in age"
+
+
+def test_a_plan_without_codes_shows_matchings_english_and_unpaired_reasons_have_counts() -> None:
+    old = {"reasons": ["shared interests: Cooking"], "why": []}
+    assert console_pairs.pair_reasons(old, "nb", NB) == ["shared interests: Cooking"]
+    assert console_pairs.unpaired_words({"reason": "no one in the other group", "why": None}, NB) == (
+        "no one in the other group"
+    )
+    counted = {"reason": "...", "why": {"kind": "no_fit", "not_same_gender": 1, "paired_before": 2}}
+    assert console_pairs.unpaired_words(counted, NullTranslations()) == (
+        "No one in the other group fits: 1 is not of the gender they asked for; 2 were paired with them before."
+    )
+
+
+def test_the_long_table_is_drawn_in_bands_with_partners_face_to_face() -> None:
+    members = [
+        {
+            "seat": s,
+            "side": "left" if s % 2 else "right",
+            "group": "newcomer" if s % 2 else "resident",
+            "name": f"P{s} X",
+        }
+        for s in range(1, 21)
+    ]
+    plan = {"pairs": [{"number": k + 1, "members": members[2 * k : 2 * k + 2]} for k in range(10)]}
+    drawings = console_pairs.table_drawings(plan)
+    assert [(d.first_seat, d.last_seat) for d in drawings] == [(1, 16), (17, 20)]
+    assert drawings[0].host_end and not drawings[1].host_end
+    first = {s.seat: s for s in drawings[0].seats}
+    assert first[1].x == first[2].x and first[1].y < first[2].y  # face to face across the table
+    assert first[1].first_name == "P1" and first[3].x > first[1].x
+    assert console_pairs.score_words(7.5, "nb") == "7,5" and console_pairs.score_words(6, "en") == "6.0"

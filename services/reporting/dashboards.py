@@ -82,7 +82,8 @@ def _without(request: Request, names: tuple[str, ...]) -> str:
 def switch(request: Request) -> dict[str, str]:
     """{language: this page's address in it} for the language switch (its other parameters kept)."""
     base = [(k, v) for k, v in request.query_params.multi_items() if k not in ("lang", "access")]
-    return {code: f"{request.url.path}?{urlencode([*base, ('lang', code)])}" for code in i18n.catalogues().languages}
+    order = sorted(i18n.catalogues().languages, key=lambda code: ({"nb": 0, "nn": 1}.get(code, 2), code))
+    return {code: f"{request.url.path}?{urlencode([*base, ('lang', code)])}" for code in order}
 
 
 async def viewer(request: Request, runtime: Runtime, access: str | None, lang: str | None) -> Viewer | Response:

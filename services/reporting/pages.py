@@ -126,6 +126,7 @@ def _axis(report: NationalReport) -> list[str]:
 def _common(language: str, switch: Mapping[str, str] | None) -> dict[str, Any]:
     return {
         "lang": language,
+        "dir": i18n.direction(language),
         "switch": [(code, LANGUAGE_NAMES.get(code, code), href) for code, href in (switch or {}).items()],
     }
 
@@ -171,4 +172,4 @@ def national_page(report: NationalReport, language: str = "en", switch: Mapping[
 def problem_page(status: int, language: str = "en") -> str:
     """The page a browser gets for a dashboard it may not open: 401 (a grant expired or used, no sign-in) or
     404 (not this person's, or absent)."""
-    return environment(language).get_template("problem.html").render(status=status, lang=language, switch=[])
+    return environment(language).get_template("problem.html").render(status=status, **_common(language, None))

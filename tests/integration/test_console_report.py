@@ -67,7 +67,7 @@ async def test_the_console_opens_the_tenants_dashboard_in_its_language(platform:
         assert str(followed.url) == f"{reporting}/v1/tenants/{a.slug}/dashboard", "the grant left the address"
         assert [r.status_code for r in followed.history] == [303, 303]
         html = followed.text
-        assert '<html lang="nb">' in html and f"Kommune {a.slug}" in html
+        assert '<html lang="nb" dir="ltr">' in html and f"Kommune {a.slug}" in html
         for chart in pages.CHARTS:
             assert f'data-chart="{chart}"' in html
         # nb words: the counts' nouns and the months, and the meeting by its title and date, not its id.
@@ -86,7 +86,7 @@ async def test_the_console_opens_the_tenants_dashboard_in_its_language(platform:
         cookie = exchanged.headers["set-cookie"]
         assert cookie.startswith("fmf_report=") and "HttpOnly" in cookie and "SameSite=lax" in cookie
         assert "Path=/v1" in cookie and "Max-Age=3600" in cookie and "Secure" not in cookie  # make up's plain http
-        assert page.status_code == 200 and '<html lang="nb">' in page.text
+        assert page.status_code == 200 and '<html lang="nb" dir="ltr">' in page.text
 
         async with httpx.AsyncClient(timeout=30) as stranger:
             again = await stranger.get(with_grant)
@@ -102,7 +102,7 @@ async def test_the_console_opens_the_tenants_dashboard_in_its_language(platform:
 
         # ?lang= switches the page's language (the grant's was nb).
         english = await browser.get(f"{reporting}/v1/tenants/{a.slug}/dashboard?lang=en")
-        assert english.status_code == 200 and '<html lang="en">' in english.text
+        assert english.status_code == 200 and '<html lang="en" dir="ltr">' in english.text
 
     # Without the console's sign-in the dashboard is a 401 page, not JSON.
     async with httpx.AsyncClient(timeout=30) as nobody:
@@ -149,5 +149,5 @@ async def test_the_operator_opens_the_national_dashboard(platform: PlatformConfi
         browser.headers["Accept-Language"] = "en"
         page = await browser.get("/console/national/dashboard", follow_redirects=True)
         assert page.status_code == 200 and str(page.url) == f"{reporting}/v1/national/dashboard"
-        assert '<html lang="en">' in page.text and 'data-chart="meetings_held"' in page.text
+        assert '<html lang="en" dir="ltr">' in page.text and 'data-chart="meetings_held"' in page.text
         assert (await browser.get("/console/report/dashboard")).status_code == 404

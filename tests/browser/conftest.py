@@ -10,11 +10,12 @@ context of the same size, at the same URL with the same cookies, served the very
 Every checked page is also written as a full-page PNG to var/screenshots/participant/<size>/<NN-page-state>.png
 (the console's pages to var/screenshots/console/; overwritten by the next run; nothing is deleted, so runs side
 by side do not take each other's pictures). A visitor may be given other sizes (``also``): each checked page is
-then photographed and audited at those sizes too, the same document in twin contexts of that size.
+then photographed and audited at those sizes too, the same document in JavaScript-enabled twins of that size.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 import shutil
@@ -113,7 +114,7 @@ class Visitor:
     context: BrowserContext = field(init=False)
     page: Page = field(init=False)
     _audit: BrowserContext = field(init=False)
-    _twins: dict[str, tuple[BrowserContext, BrowserContext]] = field(init=False, default_factory=dict)
+    _twins: dict[str, BrowserContext] = field(init=False, default_factory=dict)
 
     async def start(self) -> None:
         options = {**SIZES[self.size], "locale": self.locale}
@@ -123,16 +124,15 @@ class Visitor:
         self._audit = await self.browser.new_context(java_script_enabled=True, base_url=self.base, **options)
         for other in self.also:
             twin_options = {**SIZES[other], "locale": self.locale}
-            photo = await self.browser.new_context(java_script_enabled=False, base_url=self.base, **twin_options)
-            audit = await self.browser.new_context(java_script_enabled=True, base_url=self.base, **twin_options)
-            self._twins[other] = (photo, audit)
+            self._twins[other] = await self.browser.new_context(
+                java_script_enabled=True, base_url=self.base, **twin_options
+            )
 
     async def close(self) -> None:
         await self.context.close()
         await self._audit.close()
-        for photo, audit in self._twins.values():
-            await photo.close()
-            await audit.close()
+        for twin in self._twins.values():
+            await twin.close()
 
     async def goto(self, url: str, status: int = 200) -> Response:
         """Open ``url`` (a path on registration, or a whole link) and expect ``status``."""
@@ -157,29 +157,35 @@ class Visitor:
     async def check(self, name: str) -> None:
         """The page as it is now: its shape (one <h1>, one <main>, html lang and dir), 0 axe violations at
         WCAG 2.1 AA, and a full-page screenshot named ``name`` (``NN-page-state``); the same at each size
-        in ``also``."""
+        in ``also`` (photographed in the JavaScript-enabled twin, as most coordinators' browsers are)."""
         page = self.page
         assert await page.locator("h1").count() == 1, f"{name}: not exactly one <h1>"
         assert await page.locator("main").count() == 1, f"{name}: not exactly one <main>"
         assert await page.get_attribute("html", "lang"), f"{name}: <html> without lang"
         assert await page.get_attribute("html", "dir") in ("ltr", "rtl"), f"{name}: <html> without dir"
-        path = self.folder / self.size / f"{name}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        await page.screenshot(path=str(path), full_page=True)
-        _written.append(path)
-        violations = await self.audit()
-        assert not violations, f"{name} ({self.size}, {page.url}): axe found violations:\n{axe_report(violations)}"
         url, html = page.url, await page.content()
-        for other, (photo, audit) in self._twins.items():
-            path = self.folder / other / f"{name}.png"
+
+        async def photographed(shot: Page, size: str) -> None:
+            path = self.folder / size / f"{name}.png"
             path.parent.mkdir(parents=True, exist_ok=True)
-            async with self._served(photo, url, html) as twin:
-                await twin.screenshot(path=str(path), full_page=True)
+            await shot.screenshot(path=str(path), full_page=True)
             _written.append(path)
-            async with self._served(audit, url, html) as twin:
+
+        async def audited(context: BrowserContext, size: str) -> str:
+            async with self._served(context, url, html) as twin:
+                if size != self.size:
+                    await photographed(twin, size)
                 result = await _axe.run(twin, options={"runOnly": {"type": "tag", "values": WCAG_21_AA}})
             violations = list(result.response["violations"])
-            assert not violations, f"{name} ({other}, {url}): axe found violations:\n{axe_report(violations)}"
+            return f"{name} ({size}, {url}): axe found violations:\n{axe_report(violations)}" if violations else ""
+
+        # The sizes side by side: each in its own context, so the browser works on them at once.
+        _, *found = await asyncio.gather(
+            photographed(page, self.size),
+            audited(self._audit, self.size),
+            *(audited(context, other) for other, context in self._twins.items()),
+        )
+        assert not any(found), "\n".join(f for f in found if f)
 
     async def audit(self) -> list[dict[str, Any]]:
         """axe-core's violations (WCAG 2.1 A and AA rules) of the document on the journey's page."""

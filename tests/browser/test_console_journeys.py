@@ -8,21 +8,26 @@ var/screenshots/console/ (see conftest.py)."""
 from __future__ import annotations
 
 import asyncio
+import io
 import re
 import time
+import unicodedata
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from playwright.async_api import Browser
+from playwright.async_api import Browser, Page
+from pypdf import PdfReader
 
 from deploy.local.platform import PlatformConfig
 from tests.browser.conftest import CONSOLE_SCREENSHOTS, SIZES, Site, Visitor, summary_lines, unique_address
 from tests.pages_support import submit
 from tests.registration_support import Tenant
+from tests.support import eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 ConsoleFactory = Callable[..., Awaitable[Visitor]]
@@ -402,4 +407,152 @@ async def test_a_whole_meeting(site: Site, console: ConsoleFactory) -> None:
     await me.submit("#action-close")
     assert await meeting_status(site, meeting_id) == "registration_closed"
     await me.check("18-meeting-closed")
-    summary_lines.append(f"the whole meeting in the browser took {time.monotonic() - began:.1f} s")
+
+    # The pairs page, once matching has proposed them.
+    pairs_url = f"/console/meetings/{meeting_id}/pairs"
+
+    async def proposal_shown() -> bool:
+        await me.goto(pairs_url)
+        return await page.locator("#pairs").count() == 1
+
+    await eventually(proposal_shown, timeout_s=60, every_s=0.5)
+    version = await plan_version(page)
+    assert version and await page.locator("#publish").count() == 1
+    before = await pairs_of(me)
+    assert len(before) >= 3 and all(p["newcomer"] for p in before), before
+    await me.check("19-pairs-proposed")
+
+    # Swap the residents of the first two pairs (two selects, no script needed): the outcome says what
+    # happened and how the score moved; the two pairs have each other's resident and are locked.
+    first, second = before[0]["resident"][0], before[1]["resident"][0]
+    await page.select_option("#swap-first", first)
+    await page.select_option("#swap-second", second)
+    await me.submit("#swap-button")
+    await until_plan_after(me, pairs_url, version)
+    after = await pairs_of(me)
+    assert second in after[0]["resident"] and first in after[1]["resident"], (before, after)
+    assert after[0]["locked"] and after[1]["locked"], after
+    assert await me.text("#score-change")
+    await me.check("20-pairs-after-swap")
+
+    # Lock a third pair, then publish the version shown.
+    version = await plan_version(page)
+    await me.submit("#lock-3")
+    await until_plan_after(me, pairs_url, version)
+    assert (await pairs_of(me))[2]["locked"]
+    version = await plan_version(page)
+    await me.submit("#publish")
+    await eventually(lambda: plan_published(me, pairs_url), timeout_s=30, every_s=0.5)
+    await me.check("21-pairs-published")
+    seated = await pairs_of(me)
+    first_names = {name.split()[0] for p in seated for name in p["names"]}
+
+    # The long table, printed on A4 landscape: the drawn table with every paired person's first name.
+    await me.goto(f"/console/meetings/{meeting_id}/table")
+    assert await page.locator("figure.table-plan svg").count() >= 1
+    await me.check("22-table")
+    # On paper: A4 landscape, on one sheet, the table drawn with every seated person's first name.
+    pdf = await page.pdf(format="A4", landscape=True, print_background=True)
+    reader = PdfReader(io.BytesIO(pdf))
+    box = reader.pages[0].mediabox
+    assert float(box.width) > float(box.height), "the table is printed in landscape"
+    assert len(reader.pages) == 1, f"{len(reader.pages)} sheets for {len(first_names)} people"
+    # NFKC: the PDF's text has typographic ligatures (ﬀ for ff).
+    printed = unicodedata.normalize("NFKC", " ".join(" ".join(p.extract_text().split()) for p in reader.pages))
+    missing = [n for n in first_names if n not in printed]
+    assert not missing, f"not on the printed table: {missing}\n{printed}"
+    assert TITLE in printed, printed
+    # The printed sheet kept beside the screenshots, and photographed as printed (print media, A4 landscape
+    # at 96 dpi) for people to look at.
+    CONSOLE_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    (CONSOLE_SCREENSHOTS / "long-table.pdf").write_bytes(pdf)
+    await page.emulate_media(media="print")
+    await page.set_viewport_size({"width": 1123, "height": 794})
+    await page.screenshot(path=str(CONSOLE_SCREENSHOTS / "long-table-printed.png"))
+    await page.emulate_media(media="screen")
+    await page.set_viewport_size(SIZES["desktop"]["viewport"])
+
+    await me.goto(f"/console/meetings/{meeting_id}/cards")
+    cards = [" ".join(t.split()) for t in await page.locator("#cards .card-name").all_inner_texts()]
+    assert sorted(cards) == sorted(n.split()[0] for p in seated for n in p["names"]), cards
+    await me.check("23-cards")
+    await me.goto(f"/console/meetings/{meeting_id}/script")
+    assert await page.locator("#callouts li").count() == len(seated)
+    await me.check("24-script")
+
+    # On the day, on the phone: the meeting has started; everyone with a place is checked in.
+    await site.api.sql(
+        "UPDATE meetings SET starts_at = now() - interval '10 minutes', registration_closes_at = NULL"
+        " WHERE id = $1::uuid",
+        meeting_id,
+    )
+    phone = await console("phone")
+    await sign_in(phone, key_of(tenant), at=f"/console/meetings/{meeting_id}/check-in")
+    people = [str(await li.get_attribute("id")) for li in await phone.page.locator("li.person").all()]
+    assert len(people) == 13, people  # three newcomers and ten residents have a place
+    await phone.check("25-check-in")
+    for n, person in enumerate(people):
+        await phone.submit(f"#{person} button.here")
+        assert "Here" in await phone.text(f"#{person} .state") or "Her" in await phone.text(f"#{person} .state")
+        if n == 0:
+            await phone.check("26-check-in-first-here")
+    assert await phone.page.locator("button.here[aria-pressed=true]").count() == 13
+    await phone.check("27-check-in-everyone-here")
+
+    # The meeting has ended: completed from the check-in page, and the report shows who came.
+    await site.api.sql("UPDATE meetings SET starts_at = now() - interval '3 hours' WHERE id = $1::uuid", meeting_id)
+    await phone.goto(f"/console/meetings/{meeting_id}/check-in")
+    await phone.submit("form.complete button[type=submit]")
+    assert phone.page.url.split("#")[0].endswith(f"/console/meetings/{meeting_id}/report"), phone.page.url
+    assert await meeting_status(site, meeting_id) == "completed"
+    assert await phone.text("#row-newcomer .attended") == "3"
+    assert await phone.text("#row-resident .attended") == "10"
+    assert await phone.text("#row-total .attended") == "13"
+    assert await phone.text("#row-total .no_show") == "0"
+    await phone.check("28-report")
+    took = time.monotonic() - began
+    summary_lines.append(
+        f"a whole meeting in the console (create, publish, 3 + 20 sign-ups, close, swap, lock, publish the"
+        f" pairs, print, check in 13, complete, report) took {took:.1f} s in the browser test"
+    )
+
+
+async def plan_version(page: Page) -> int:
+    """The version of the plan the pairs page shows (its publish form's, or the heading's number)."""
+    heading = " ".join((await page.locator("#plan-h").inner_text()).split())
+    found = re.search(r"\d+", heading)
+    assert found, heading
+    return int(found.group())
+
+
+async def until_plan_after(me: Visitor, pairs_url: str, version: int) -> None:
+    """Wait (reloading the pairs page) until it shows a plan newer than ``version``."""
+
+    async def newer() -> bool:
+        if await me.page.locator("#plan-h").count() and await plan_version(me.page) > version:
+            return True
+        await me.goto(pairs_url)
+        return await me.page.locator("#plan-h").count() == 1 and await plan_version(me.page) > version
+
+    await eventually(newer, timeout_s=30, every_s=0.3)
+
+
+async def plan_published(me: Visitor, pairs_url: str) -> bool:
+    if await me.page.locator("#published").count():
+        return True
+    await me.goto(pairs_url)
+    return await me.page.locator("#published").count() == 1
+
+
+async def pairs_of(me: Visitor) -> list[dict[str, Any]]:
+    """The pairs table in seat order: per pair the newcomers' and residents' registration ids, the names,
+    and whether it is locked."""
+    rows = []
+    for row in await me.page.locator("#pairs tbody tr").all():
+        cells = row.locator("td")
+        newcomers = [str(await li.get_attribute("data-registration")) for li in await cells.nth(0).locator("li").all()]
+        residents = [str(await li.get_attribute("data-registration")) for li in await cells.nth(1).locator("li").all()]
+        names = [" ".join(t.split()) for t in await row.locator("li.person .name").all_inner_texts()]
+        locked = "locked" in (await row.get_attribute("class") or "").split()
+        rows.append({"newcomer": newcomers, "resident": residents, "names": names, "locked": locked})
+    return rows

@@ -185,6 +185,10 @@ async def test_pairs_reasons_swap_lock_publish_and_print(platform: PlatformConfi
             assert "The pairs are published" in page.text and 'id="published"' in page.text
             assert (await plan(api, http, tenant, meeting))["status"] == "published"
 
+            # An answer not come yet (the page is based on the current version): on its way, with a reload link.
+            waiting = await browser.get(f"/console/meetings/{meeting}/pairs?done=swap&from=3&score=12.000")
+            assert "Your change is on its way" in waiting.text and 'id="reload"' in waiting.text
+
             table = await browser.get(f"/console/meetings/{meeting}/table")
             assert (
                 table.status_code == 200 and "<svg" in table.text and 'class="host-end">The host\'s end<' in table.text

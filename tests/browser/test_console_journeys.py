@@ -377,6 +377,10 @@ async def test_a_whole_meeting(site: Site, console: ConsoleFactory) -> None:
     meeting_id = found.group(1)
     assert await meeting_status(site, meeting_id) == "draft"
     await me.check("12-meeting-draft")
+    await me.follow("#edit")
+    assert await page.input_value("#title") == TITLE and await page.input_value("#time") == "10:00"
+    await me.check("12b-edit-meeting")
+    await me.goto(f"/console/meetings/{meeting_id}")
     await me.submit("#action-publish")
     assert await meeting_status(site, meeting_id) == "published"
     await me.check("13-meeting-published")
@@ -510,6 +514,15 @@ async def test_a_whole_meeting(site: Site, console: ConsoleFactory) -> None:
     assert await phone.text("#row-total .attended") == "13"
     assert await phone.text("#row-total .no_show") == "0"
     await phone.check("28-report")
+
+    # The municipality's figures name the meeting by its title and date; its dashboard in reporting opens
+    # from there with the same sign-in.
+    await me.goto("/console/report")
+    assert TITLE in await me.text("main")
+    await me.check("29-report-municipality")
+    await me.follow("#open-dashboard")
+    assert page.url.startswith(site.platform.url("reporting")), page.url
+    await me.check("30-dashboard")
     took = time.monotonic() - began
     summary_lines.append(
         f"a whole meeting in the console (create, publish, 3 + 20 sign-ups, close, swap, lock, publish the"

@@ -448,6 +448,26 @@ async def test_a_whole_meeting(site: Site, console: ConsoleFactory) -> None:
     await me.submit("#publish")
     await eventually(lambda: plan_published(me, pairs_url), timeout_s=30, every_s=0.5)
     await me.check("21-pairs-published")
+
+    # A late cancellation (asked first): the first on the waiting list gets the place, and matching
+    # re-matches keeping every pair still whole; the changed pairs are marked.
+    version = await plan_version(page)
+    leaving = (await pairs_of(me))[0]["resident"][-1]
+    await me.goto(f"/console/meetings/{meeting_id}/registrations")
+    await me.follow(f"#reg-{leaving} .cancel-link")
+    await me.check("21b-cancel-a-place")
+    await me.submit("#confirm-cancel")
+    (row,) = await site.api.sql("SELECT status FROM registrations WHERE id = $1::uuid", leaving)
+    assert row["status"] == "cancelled"
+    residents_placed = await page.locator("#column-resident ol.people:not(.waiting) li").count()
+    assert residents_placed == 10, residents_placed
+    await until_plan_after(me, pairs_url, version)
+    assert await page.locator("#pairs tbody tr.changed").count() >= 1
+    assert leaving not in {r for p in await pairs_of(me) for r in p["resident"]}
+    await me.check("21c-pairs-after-late-cancellation")
+    if await page.locator("#publish").count():
+        await me.submit("#publish")
+        await eventually(lambda: plan_published(me, pairs_url), timeout_s=30, every_s=0.5)
     seated = await pairs_of(me)
     first_names = {name.split()[0] for p in seated for name in p["names"]}
 
@@ -495,6 +515,9 @@ async def test_a_whole_meeting(site: Site, console: ConsoleFactory) -> None:
     people = [str(await li.get_attribute("id")) for li in await phone.page.locator("li.person").all()]
     assert len(people) == 13, people  # three newcomers and ten residents have a place
     await phone.check("25-check-in")
+    for button in await phone.page.locator("li.person button").all():
+        box = await button.bounding_box()
+        assert box and box["height"] >= 44 and box["width"] >= 44, box  # one large tap target each
     for n, person in enumerate(people):
         await phone.submit(f"#{person} button.here")
         assert "Here" in await phone.text(f"#{person} .state") or "Her" in await phone.text(f"#{person} .state")
@@ -525,8 +548,8 @@ async def test_a_whole_meeting(site: Site, console: ConsoleFactory) -> None:
     await me.check("30-dashboard")
     took = time.monotonic() - began
     summary_lines.append(
-        f"a whole meeting in the console (create, publish, 3 + 20 sign-ups, close, swap, lock, publish the"
-        f" pairs, print, check in 13, complete, report) took {took:.1f} s in the browser test"
+        f"a whole meeting in the console (create, publish, 3 + 20 sign-ups, close, swap, lock, publish the pairs,"
+        f" a late cancellation re-matched, print, check in 13, complete, report) took {took:.1f} s in the browser test"
     )
 
 

@@ -164,3 +164,21 @@ def test_the_long_table_is_drawn_in_bands_with_partners_face_to_face() -> None:
     assert first[1].x == first[2].x and first[1].y < first[2].y  # face to face across the table
     assert first[1].first_name == "P1" and first[3].x > first[1].x
     assert console_pairs.score_words(7.5, "nb") == "7,5" and console_pairs.score_words(6, "en") == "6.0"
+
+
+def test_a_trio_is_drawn_with_its_pair_number_in_front_of_each_seat_and_lines_between_pairs() -> None:
+    # Pair 1 is a trio in seats 1-3; pair 2 sits in seats 4-5: row 2 holds one of each, row 3 only pair 2.
+    seats = [(1, "left", 1), (2, "right", 1), (3, "left", 1), (4, "right", 2), (5, "left", 2)]
+    plan = {
+        "pairs": [
+            {"number": n, "members": [{"seat": s, "side": side, "group": "resident", "name": "A"}]}
+            for s, side, n in seats
+        ]
+    }
+    (drawing,) = console_pairs.table_drawings(plan)
+    row = console_pairs.ROW_WIDTH
+    origin = console_pairs.HOST_END
+    middle = console_pairs.TABLE_TOP + console_pairs.TABLE_HEIGHT // 2
+    assert [n for _, _, n in drawing.labels] == [1, 1, 2, 2]  # row 1 once across; row 2 one per side
+    assert (origin + row + 8, middle, origin + 2 * row - 8, middle) in drawing.lines  # along row 2
+    assert not any(x1 == x2 for x1, _, x2, _ in drawing.lines), "no row boundary falls between two pairs"

@@ -190,8 +190,10 @@ class DrawnSeat:
 @dataclass(frozen=True)
 class Drawing:
     """One band of the long table: rows ``first_row``..``last_row`` (a row is two seats face to face), the
-    seats to draw with their places in SVG units, the pairs' spans along the table, and whether the host's
-    end is in this band."""
+    seats to draw with their places in SVG units, each seat's pair number written on the table's edge in
+    front of it (``labels``: x, y, pair number), the lines between pairs (``lines``: x1, y1, x2, y2; across
+    the table between rows, or along a row whose two seats belong to two pairs, as after a trio), and
+    whether the host's end is in this band."""
 
     first_row: int
     last_row: int
@@ -199,7 +201,8 @@ class Drawing:
     last_seat: int
     width: int
     seats: tuple[DrawnSeat, ...]
-    pairs: tuple[tuple[int, int, int], ...]  # (pair number, x from, x to)
+    labels: tuple[tuple[int, int, int], ...]
+    lines: tuple[tuple[int, int, int, int], ...]
     host_end: bool
 
 
@@ -208,6 +211,7 @@ HOST_END = 90
 TABLE_TOP = 120
 TABLE_HEIGHT = 90
 HEIGHT = 330
+SEAT_HEIGHT = 60
 
 
 def table_drawings(plan: Mapping[str, Any]) -> list[Drawing]:
@@ -220,17 +224,19 @@ def table_drawings(plan: Mapping[str, Any]) -> list[Drawing]:
     if not seats:
         return []
     rows = (int(seats[-1][0]["seat"]) + 1) // 2
+    pairs_in_row: dict[int, dict[str, int]] = {}
+    for member, number in seats:
+        pairs_in_row.setdefault((int(member["seat"]) + 1) // 2, {})[member["side"]] = number
+    middle = TABLE_TOP + TABLE_HEIGHT // 2
     out = []
     for first in range(1, rows + 1, ROWS_PER_DRAWING):
         last = min(rows, first + ROWS_PER_DRAWING - 1)
         origin = HOST_END if first == 1 else 20
         drawn = []
-        spans: dict[int, list[int]] = {}
         for member, number in seats:
             row = (int(member["seat"]) + 1) // 2
             if not first <= row <= last:
                 continue
-            x = origin + (row - first) * ROW_WIDTH
             left = member["side"] == "left"
             drawn.append(
                 DrawnSeat(
@@ -239,12 +245,26 @@ def table_drawings(plan: Mapping[str, Any]) -> list[Drawing]:
                     first_name=first_name(member.get("name")),
                     group=member["group"],
                     pair=number,
-                    x=x,
-                    y=TABLE_TOP - 70 if left else TABLE_TOP + TABLE_HEIGHT + 10,
+                    x=origin + (row - first) * ROW_WIDTH,
+                    y=TABLE_TOP - SEAT_HEIGHT - 10 if left else TABLE_TOP + TABLE_HEIGHT + 10,
                 )
             )
-            span = spans.setdefault(number, [x, x + ROW_WIDTH])
-            span[0], span[1] = min(span[0], x), max(span[1], x + ROW_WIDTH)
+        labels = []
+        lines = []
+        for row in range(first, last + 1):
+            x = origin + (row - first) * ROW_WIDTH
+            here = pairs_in_row.get(row, {})
+            if len(set(here.values())) == 1:  # partners face to face: one label across the table
+                labels.append((x + ROW_WIDTH // 2, middle + 7, next(iter(here.values()))))
+            else:
+                for side, number in here.items():
+                    y = TABLE_TOP + 28 if side == "left" else TABLE_TOP + TABLE_HEIGHT - 14
+                    labels.append((x + ROW_WIDTH // 2, y, number))
+            if len(set(here.values())) > 1:
+                lines.append((x + 8, middle, x + ROW_WIDTH - 8, middle))
+            following = pairs_in_row.get(row + 1, {})
+            if row < last and following and not set(here.values()) & set(following.values()):
+                lines.append((x + ROW_WIDTH, TABLE_TOP, x + ROW_WIDTH, TABLE_TOP + TABLE_HEIGHT))
         out.append(
             Drawing(
                 first_row=first,
@@ -253,7 +273,8 @@ def table_drawings(plan: Mapping[str, Any]) -> list[Drawing]:
                 last_seat=max(s.seat for s in drawn),
                 width=origin + (last - first + 1) * ROW_WIDTH + 20,
                 seats=tuple(drawn),
-                pairs=tuple((n, a, b) for n, (a, b) in sorted(spans.items())),
+                labels=tuple(labels),
+                lines=tuple(lines),
                 host_end=first == 1,
             )
         )

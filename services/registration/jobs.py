@@ -13,7 +13,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from services.registration.usecases import meetings, participants, signups
+from services.registration.usecases import meetings, participants, sessions, signups
 from shared.db import is_connection_error
 from shared.service import Runtime
 
@@ -46,11 +46,13 @@ async def retention(runtime: Runtime) -> None:
 
 async def expire_links(runtime: Runtime) -> None:
     """Every few minutes: close the sign-ups and erasure requests whose links were not used in time, so
-    that their details and tokens do not outlive them."""
+    that their details and tokens do not outlive them; delete the console's idle sessions and its expired
+    sign-in links."""
 
     async def round_() -> None:
         await signups.expire(runtime.db)
         await participants.expire_erasure_requests(runtime.db)
+        await sessions.end_idle(runtime.db, runtime.settings.console_idle_timeout_s)
 
     await _every("expire_links", runtime.settings.link_expiry_interval_s, round_)
 

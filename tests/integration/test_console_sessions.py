@@ -8,9 +8,12 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 
+from services.registration.usecases import sessions
+from services.registration.usecases.sessions import TokenSignIn
 from tests.conftest import platform_config
 from tests.console_support import console_client
 from tests.pages_support import csrf_of, submit
@@ -163,3 +166,48 @@ async def test_sign_in_with_a_next_of_another_site_stays_here(
         async with httpx.AsyncClient(base_url=root(console_api), timeout=30) as browser:
             signed = await submit(browser, "/console/sign-in", "/console/sign-in", {"token": token, "next": target})
             assert signed.headers["location"] == "/console"
+
+
+async def test_idle_sessions_and_expired_links_are_deleted_by_the_job(
+    console_api: RegistrationApi, api_http: httpx.AsyncClient
+) -> None:
+    tenant = await console_api.tenant(api_http)
+    token = tenant.headers["Authorization"].removeprefix("Bearer ")
+    tenant_id = uuid.UUID(tenant.id)
+    async with console_client(root(console_api), token):
+        pass
+    pool = await asyncpg.create_pool(console_api.database_url, min_size=1, max_size=2)
+    try:
+        async with pool.acquire() as conn:
+            credential = await TokenSignIn("").sign_in(conn, token)
+        assert credential is not None and credential.principal.tenant_id == tenant_id
+        link = await sessions.issue_sign_in_link(pool, credential, valid_for_s=60)
+        await console_api.sql("UPDATE console_sessions SET last_seen_at = now() - interval '1 hour'")
+        await console_api.sql("UPDATE console_sign_in_links SET expires_at = now() - interval '1 second'")
+        assert await sessions.end_idle(pool, idle_timeout_s=3) >= 1
+        assert await console_api.sql("SELECT 1 FROM console_sessions WHERE tenant_id = $1", tenant_id) == []
+        assert await console_api.sql("SELECT 1 FROM console_sign_in_links WHERE id = $1", link.link_id) == []
+    finally:
+        await pool.close()
+
+
+async def test_a_one_time_link_signs_in_once(console_api: RegistrationApi, api_http: httpx.AsyncClient) -> None:
+    tenant = await console_api.tenant(api_http)
+    token = tenant.headers["Authorization"].removeprefix("Bearer ")
+    pool = await asyncpg.create_pool(console_api.database_url, min_size=1, max_size=2)
+    try:
+        async with pool.acquire() as conn:
+            credential = await TokenSignIn("").sign_in(conn, token)
+        assert credential is not None
+        link = await sessions.issue_sign_in_link(pool, credential, valid_for_s=60)
+    finally:
+        await pool.close()
+    async with httpx.AsyncClient(base_url=root(console_api), timeout=30) as browser:
+        wrong = await browser.get(f"/console/sign-in/link/{link.link_id}?code=wrong")
+        assert wrong.status_code == 401 and "fmf_session" not in browser.cookies
+        used = await browser.get(link.path)
+        assert used.status_code == 303 and used.headers["location"] == "/console"
+        assert (await browser.get("/console/meetings")).status_code == 200
+    async with httpx.AsyncClient(base_url=root(console_api), timeout=30) as other:
+        again = await other.get(link.path)
+        assert again.status_code == 401 and "fmf_session" not in other.cookies

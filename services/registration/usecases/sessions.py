@@ -139,9 +139,11 @@ async def end(pool: asyncpg.Pool, cookie: str | None) -> None:
 
 
 async def end_idle(pool: asyncpg.Pool, idle_timeout_s: float) -> int:
-    """Delete the sessions idle for more than ``idle_timeout_s`` seconds; how many."""
+    """Delete the sessions idle for more than ``idle_timeout_s`` seconds, and the expired sign-in links; how
+    many sessions."""
+    at = now()
     async with transaction(pool) as conn:
-        return await store.delete_idle_sessions(conn, now() - timedelta(seconds=idle_timeout_s))
+        return await store.delete_idle_sessions(conn, at - timedelta(seconds=idle_timeout_s), at)
 
 
 @dataclass(frozen=True)

@@ -915,9 +915,11 @@ async def delete_session(conn: Conn, id_hash: str) -> None:
     await conn.execute("DELETE FROM console_sessions WHERE id_hash = $1", id_hash)
 
 
-async def delete_idle_sessions(conn: Conn, idle_since: datetime) -> int:
-    """Delete every session last seen before ``idle_since``; how many there were."""
+async def delete_idle_sessions(conn: Conn, idle_since: datetime, at: datetime) -> int:
+    """Delete every session last seen before ``idle_since`` and every sign-in link expired at ``at``; how many
+    sessions there were."""
     done = await conn.execute("DELETE FROM console_sessions WHERE last_seen_at < $1", idle_since)
+    await conn.execute("DELETE FROM console_sign_in_links WHERE expires_at <= $1", at)
     return int(done.split()[-1])
 
 

@@ -31,9 +31,9 @@ from shared import i18n
 from shared.events import RegistrationStatus
 
 ROOT = Path(__file__).resolve().parents[2]
-# Texts that are the same in Norwegian and English on purpose: the product's name, the direction, and the
-# names of the two written Norwegian standards.
-SAME_IN_NB = {"Folk møter folk", "ltr", "bokmål", "nynorsk"}
+# Texts that are the same in Norwegian and English on purpose: the product's name, the direction, the
+# names of the two written Norwegian standards, and words Norwegian shares with English.
+SAME_IN_NB = {"Folk møter folk", "ltr", "bokmål", "nynorsk", "Status", "Format", "Standard"}
 
 
 def used_msgids() -> set[str | tuple[str, str]]:

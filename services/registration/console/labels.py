@@ -18,7 +18,7 @@ MEETING_STATUS = {
 REGISTRATION_STATUS = {
     "confirmed": N_("Has a place"),
     "waitlisted": N_("On the waiting list"),
-    "cancelled": N_("Cancelled"),
+    "cancelled": N_("Cancelled their place"),
     "attended": N_("Came"),
     "no_show": N_("Did not come"),
 }

@@ -227,8 +227,27 @@ def test_every_page_renders_right_to_left_in_a_pseudo_locale(pseudo_rtl: str) ->
     assert "⟪3 plasser igjen⟫" in tenant and "⟪venteliste⟫" in tenant
 
 
-def test_the_stylesheet_uses_logical_properties_only() -> None:
-    css = (ROOT / "services/registration/static/pages.css").read_text()
+def test_every_console_page_has_the_console_layout() -> None:
+    """The console's pages take the language, direction, switch and navigation from one layout."""
+    folder = web.TEMPLATES / "console"
+    pages = [p for p in folder.glob("*.html") if p.name not in ("base.html", "meeting_macros.html")]
+    assert len(pages) > 20
+    for template in pages:
+        assert template.read_text().startswith('{% extends "console/base.html" %}'), template.name
+    base = (folder / "base.html").read_text()
+    assert '<html lang="{{ lang }}" dir="{{ dir }}">' in base
+
+
+@pytest.mark.parametrize(
+    "stylesheet",
+    [
+        "services/registration/static/pages.css",
+        *(str(p.relative_to(ROOT)) for p in sorted((ROOT / "services/registration/static").glob("console*.css"))),
+        "services/reporting/static/report.css",
+    ],
+)
+def test_the_stylesheets_use_logical_properties_only(stylesheet: str) -> None:
+    css = (ROOT / stylesheet).read_text()
     for physical in (
         "margin-left",
         "margin-right",
@@ -237,6 +256,6 @@ def test_the_stylesheet_uses_logical_properties_only() -> None:
         "text-align: left",
         "float: left",
         "float: right",
+        "text-align: right",
     ):
-        assert physical not in css
-    assert "margin-inline" in css and "padding-inline" in css
+        assert physical not in css, (stylesheet, physical)

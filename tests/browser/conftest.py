@@ -90,6 +90,30 @@ def size(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+async def wider_than_screen(page: Page) -> str:
+    """What makes the page wider than the screen, so that it scrolls sideways (WCAG 1.4.10, Reflow), or ""
+    when nothing does: the widest element sticking out, by tag, id and class. A region that scrolls on its
+    own (a wide table in a scrolling box) does not count."""
+    return str(
+        await page.evaluate(
+            """() => {
+                const screen = document.documentElement.clientWidth;
+                if (document.documentElement.scrollWidth <= screen + 1) return "";
+                let worst = null, right = screen;
+                for (const e of document.body.querySelectorAll("*")) {
+                    const r = e.getBoundingClientRect().right;
+                    if (r > right + 1) { worst = e; right = r; }
+                }
+                const what = worst ? worst.tagName.toLowerCase() + (worst.id ? "#" + worst.id : "")
+                    + (worst.className && typeof worst.className === "string"
+                        ? "." + worst.className.trim().split(/\\s+/).join(".") : "") : "?";
+                const wide = document.documentElement.scrollWidth;
+                return `${wide} px wide on a ${screen} px screen (${what} reaches ${Math.round(right)} px)`;
+            }"""
+        )
+    )
+
+
 def axe_report(violations: list[dict[str, Any]]) -> str:
     """Readable axe violations: rule id, impact, the elements (CSS targets) and the rule's help text and link."""
     lines = []
@@ -111,6 +135,7 @@ class Visitor:
     locale: str = "nb-NO"
     folder: Path = SCREENSHOTS
     also: tuple[str, ...] = ()
+    reflow: bool = False  # also check that no page is wider than the screen (WCAG 1.4.10)
     context: BrowserContext = field(init=False)
     page: Page = field(init=False)
     _audit: BrowserContext = field(init=False)
@@ -176,8 +201,10 @@ class Visitor:
                 if size != self.size:
                     await photographed(twin, size)
                 result = await _axe.run(twin, options={"runOnly": {"type": "tag", "values": WCAG_21_AA}})
+                wider = await wider_than_screen(twin) if self.reflow else ""
             violations = list(result.response["violations"])
-            return f"{name} ({size}, {url}): axe found violations:\n{axe_report(violations)}" if violations else ""
+            found = f"{name} ({size}, {url}): axe found violations:\n{axe_report(violations)}" if violations else ""
+            return "\n".join(f for f in (found, wider and f"{name} ({size}, {url}): {wider}") if f)
 
         # The sizes side by side: each in its own context, so the browser works on them at once.
         _, *found = await asyncio.gather(

@@ -70,7 +70,9 @@ async def console(browser: Browser, platform: PlatformConfig) -> AsyncIterator[C
 
     async def make(size: str = "desktop", locale: str = "nb-NO") -> Visitor:
         others = tuple(s for s in SIZES if s != size)
-        visitor = Visitor(browser, size, platform.url("registration"), locale, folder=CONSOLE_SCREENSHOTS, also=others)
+        visitor = Visitor(
+            browser, size, platform.url("registration"), locale, folder=CONSOLE_SCREENSHOTS, also=others, reflow=True
+        )
         await visitor.start()
         made.append(visitor)
         return visitor

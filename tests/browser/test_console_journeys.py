@@ -129,6 +129,17 @@ async def errors_beside_fields(visitor: Visitor) -> list[str]:
     return names
 
 
+async def their_state(site: Site, meeting_id: str) -> list[tuple[Any, ...]]:
+    """What a stranger's post could change of a meeting: its status, title and code, and its registrations'
+    statuses."""
+    rows = await site.api.sql(
+        "SELECT m.status, m.title, m.invitation_code, r.id, r.status AS registration FROM meetings m"
+        " LEFT JOIN registrations r ON r.meeting_id = m.id WHERE m.id = $1::uuid ORDER BY r.id",
+        meeting_id,
+    )
+    return [tuple(row.values()) for row in rows]
+
+
 async def meeting_status(site: Site, meeting_id: str) -> str:
     (row,) = await site.api.sql("SELECT status FROM meetings WHERE id = $1::uuid", meeting_id)
     return str(row["status"])
@@ -211,14 +222,31 @@ async def test_a_coordinator_sees_nothing_of_another_municipality(site: Site, co
     await me.goto("/console/tenants", status=404)  # the operator's pages too
     assert await is_not_found_page(me)
 
-    # A post to the other meeting's lifecycle, with this console's valid form token: not found, unchanged.
+    # Posts to the other meeting's forms, each with this console's valid form token: not found, nothing
+    # changed (its status, title, invitation code, registrations, seats and attendance).
+    signed = await site.api.sign_up(site.http, their_tenant, theirs["id"], "resident", 1, f"{uuid.uuid4().hex[:8]}.no")
+    assert signed.status_code == 201, signed.text
+    theirs_registration = signed.json()["registration_id"]
+    before = await their_state(site, theirs["id"])
     await me.goto("/console/meetings")
     token = await page.locator("form.sign-out input[name=csrf_token]").input_value()
-    cancel = await me.context.request.post(
-        f"/console/meetings/{theirs['id']}/lifecycle/cancel", form={"csrf_token": token}, max_redirects=0
-    )
-    assert cancel.status == 404, cancel.status
-    assert await meeting_status(site, theirs["id"]) == "published"
+    meeting = f"/console/meetings/{theirs['id']}"
+    forged = {
+        f"{meeting}/lifecycle/cancel": {},
+        f"{meeting}/lifecycle/close": {},
+        f"{meeting}/edit": {"title": "Overtatt", "date": "2030-01-07", "time": "10:00", "venue_name": "X"},
+        f"{meeting}/registrations": {"first_name": "Ny", "last_name": "Person", "email": unique_address("ny")},
+        f"{meeting}/invitation/new-code": {},
+        f"{meeting}/pairs/publish": {"version": "1"},
+        f"{meeting}/check-in/{theirs_registration}": {"status": "no_show"},
+        f"/console/registrations/{theirs_registration}/cancel": {},
+    }
+    for action, fields in forged.items():
+        posted = await me.context.request.post(action, form={**fields, "csrf_token": token}, max_redirects=0)
+        # The console's own page (so the route is there and refused it), not a 404 for an unknown address.
+        assert posted.status == 404 and posted.headers["content-type"].startswith("text/html"), action
+        assert 'href="/console"' in await posted.text(), action
+    assert await their_state(site, theirs["id"]) == before
 
 
 async def test_a_forged_lifecycle_post_changes_nothing(site: Site, console: ConsoleFactory) -> None:

@@ -173,6 +173,12 @@ async def test_sign_in_sign_out_and_back(site: Site, console: ConsoleFactory) ->
     assert await page.locator(f'#meeting-{meeting["id"]} h3 a[href="/console/meetings/{meeting["id"]}"]').count() == 1
     await me.check("03-meetings")
     session = next(c for c in await me.context.cookies() if c["name"] == "fmf_session")
+    # The language switch: the same page in nynorsk, then back in bokmål.
+    await me.follow("#lang-nn")
+    assert await me.lang() == "nn" and page.url.endswith("/console/meetings"), page.url
+    await me.check("03b-meetings-nn")
+    await me.follow("#lang-nb")
+    assert await me.lang() == "nb"
     assert session["httpOnly"] and session["sameSite"] == "Lax", session
 
     # A sign-out whose form token was tampered with does nothing: still signed in.

@@ -206,7 +206,7 @@ class Drawing:
     host_end: bool
 
 
-ROW_WIDTH = 150
+ROW_WIDTH = 180
 HOST_END = 90
 TABLE_TOP = 120
 TABLE_HEIGHT = 90

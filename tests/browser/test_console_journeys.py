@@ -462,6 +462,11 @@ async def test_a_whole_meeting(site: Site, console: ConsoleFactory) -> None:
     assert len(before) >= 3 and all(p["newcomer"] for p in before), before
     await me.check("19-pairs-proposed")
 
+    # Swap pressed without choosing anyone: the page says what to do (400), nothing changed.
+    await me.submit("#swap-button", status=400)
+    assert await me.text("#problem") and await plan_version(page) == version
+    await me.check("19b-pairs-swap-without-choice")
+
     # Swap the residents of the first two pairs (two selects, no script needed): the outcome says what
     # happened and how the score moved; the two pairs have each other's resident and are locked.
     first, second = before[0]["resident"][0], before[1]["resident"][0]
@@ -540,14 +545,18 @@ async def test_a_whole_meeting(site: Site, console: ConsoleFactory) -> None:
     assert await page.locator("#callouts li").count() == len(seated)
     await me.check("24-script")
 
-    # On the day, on the phone: the meeting has started; everyone with a place is checked in.
+    # On the day, on the phone: before the start the check-in page says when it opens; once the meeting has
+    # started, everyone with a place is checked in.
+    phone = await console("phone")
+    await sign_in(phone, key_of(tenant), at=f"/console/meetings/{meeting_id}/check-in")
+    assert await phone.text("#not-yet") and await phone.page.locator("button.here").count() == 0
+    await phone.check("25a-check-in-before-the-start")
     await site.api.sql(
         "UPDATE meetings SET starts_at = now() - interval '10 minutes', registration_closes_at = NULL"
         " WHERE id = $1::uuid",
         meeting_id,
     )
-    phone = await console("phone")
-    await sign_in(phone, key_of(tenant), at=f"/console/meetings/{meeting_id}/check-in")
+    await phone.goto(f"/console/meetings/{meeting_id}/check-in")
     people = [str(await li.get_attribute("id")) for li in await phone.page.locator("li.person").all()]
     assert len(people) == 13, people  # three newcomers and ten residents have a place
     await phone.check("25-check-in")

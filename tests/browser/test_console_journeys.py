@@ -485,6 +485,23 @@ async def test_a_whole_meeting(site: Site, console: ConsoleFactory) -> None:
     await me.submit("#lock-3")
     await until_plan_after(me, pairs_url, version)
     assert (await pairs_of(me))[2]["locked"]
+
+    # Where JavaScript runs, a name dropped onto another name of the same group swaps the two (the script
+    # fills in the same swap form).
+    version = await plan_version(page)
+    newcomers = [p["newcomer"][0] for p in await pairs_of(me)]
+    scripted = await me.browser.new_context(base_url=me.base, **SIZES["desktop"], locale="nb-NO")
+    try:
+        await scripted.add_cookies(await me.context.cookies())  # type: ignore[arg-type]
+        dragging = await scripted.new_page()
+        await dragging.goto(pairs_url)
+        async with dragging.expect_navigation():
+            await dragging.drag_and_drop(f"#seat-{newcomers[0]}", f"#seat-{newcomers[2]}")
+    finally:
+        await scripted.close()
+    await until_plan_after(me, pairs_url, version)
+    dropped = [p["newcomer"][0] for p in await pairs_of(me)]
+    assert dropped == [newcomers[2], newcomers[1], newcomers[0]], (newcomers, dropped)
     version = await plan_version(page)
     await me.submit("#publish")
     await eventually(lambda: plan_published(me, pairs_url), timeout_s=30, every_s=0.5)

@@ -140,6 +140,11 @@ async def their_state(site: Site, meeting_id: str) -> list[tuple[Any, ...]]:
     return [tuple(row.values()) for row in rows]
 
 
+async def tenant_status(site: Site, slug: str) -> str:
+    (row,) = await site.api.sql("SELECT status FROM tenants WHERE slug = $1", slug)
+    return str(row["status"])
+
+
 async def meeting_status(site: Site, meeting_id: str) -> str:
     (row,) = await site.api.sql("SELECT status FROM meetings WHERE id = $1::uuid", meeting_id)
     return str(row["status"])
@@ -332,6 +337,27 @@ async def test_the_operator_adds_a_municipality_and_a_key(
     again = await console("desktop")
     await again.goto(link, status=401)
     assert await is_sign_in_page(again)
+
+    # Suspending the municipality (asked first) signs its coordinator out; made active again, the key works.
+    await operator.goto(f"/console/tenants/{slug}")
+    await operator.follow("#suspend-link")
+    await operator.check("24-tenant-suspend-ask")
+    await operator.submit("main form button[type=submit]")
+    assert await tenant_status(site, slug) == "suspended"
+    await coordinator.goto("/console/meetings")
+    assert await is_sign_in_page(coordinator)
+    await operator.follow("#reactivate-link")
+    await operator.submit("main form button[type=submit]")
+    assert await tenant_status(site, slug) == "active"
+    await sign_in(coordinator, key)
+    # Revoking the key (asked first) ends the coordinator's session at once.
+    await operator.follow("#key-list a[href$='/revoke']")
+    await operator.check("25-tenant-revoke-key-ask")
+    await operator.submit("main form button[type=submit]")
+    await coordinator.goto("/console/meetings")
+    assert await is_sign_in_page(coordinator)
+    await coordinator.page.fill("#f-token", key)
+    await coordinator.submit("form.sign-in button[type=submit]", status=401)
 
 
 async def resident_signs_up(site: Site, slug: str, meeting_id: str, i: int) -> None:

@@ -99,6 +99,13 @@ async def test_the_operator_adds_a_municipality_and_a_coordinator_signs_in_with_
 
         listed = await operator.get("/console/tenants")
         assert f'id="tenant-{slug}"' in listed.text
+        for unknown in (
+            f"/console/tenants/{new_slug()}",
+            f"/console/tenants/{slug}/keys/not-a-key/revoke",
+            f"/console/tenants/{slug}/keys/{uuid.uuid4()}/revoke",
+            f"/console/tenants/{slug}/delete",
+        ):
+            assert (await operator.get(unknown)).status_code == 404, unknown
 
         # A new key: shown once, on the page the post answers, with a one-time sign-in link.
         issued = await submit(operator, f"/console/tenants/{slug}", f"/console/tenants/{slug}/keys", {})

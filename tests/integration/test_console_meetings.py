@@ -117,6 +117,7 @@ async def test_create_edit_publish_sign_up_cancel_and_new_code(
 ) -> None:
     tenant = await registration_api.tenant(api_http)
     async with console_client(root(registration_api), token_of(tenant)) as browser:
+        browser.headers["Accept-Language"] = "en"  # the page's words are read in English below
         meeting_id = await create(browser, format="youth", title="Ungdomsprat", time="12:30")
         rows = await registration_api.sql(
             "SELECT status, format, title, starts_at, duration_minutes FROM meetings WHERE id = $1",

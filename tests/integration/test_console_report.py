@@ -127,8 +127,8 @@ async def test_a_tampered_or_expired_grant_is_a_401_page(platform: PlatformConfi
     expired = handoff.grant("coordinator", tenant_id, a.slug, "nb", "access", time.time() - 61)
     operator_claim = handoff.grant("operator", None, None, "nb", "access", time.time())
     signed = handoff.sign(key, fresh)
-    payload, signature = signed.split(".")
-    forged_operator = f"{handoff.sign(key, operator_claim).split('.')[0]}.{signature}"
+    payload, signature = signed.rsplit(".", 1)
+    forged_operator = f"{handoff.sign(key, operator_claim).rsplit('.', 1)[0]}.{signature}"
     wrong_key = handoff.sign(handoff.key_of("not-the-operator-token"), fresh)
     async with httpx.AsyncClient(timeout=30) as browser:
         for bad in (f"{payload}.{signature[:-3]}xyz", handoff.sign(key, expired), forged_operator, wrong_key):

@@ -158,8 +158,9 @@ def test_the_long_table_is_drawn_in_bands_with_partners_face_to_face() -> None:
     ]
     plan = {"pairs": [{"number": k + 1, "members": members[2 * k : 2 * k + 2]} for k in range(10)]}
     drawings = console_pairs.table_drawings(plan)
-    assert [(d.first_seat, d.last_seat) for d in drawings] == [(1, 16), (17, 20)]
+    assert [(d.first_seat, d.last_seat) for d in drawings] == [(1, 10), (11, 20)]
     assert drawings[0].host_end and not drawings[1].host_end
+    assert drawings[0].width == drawings[1].width, "every band at one scale"
     first = {s.seat: s for s in drawings[0].seats}
     assert first[1].x == first[2].x and first[1].y < first[2].y  # face to face across the table
     assert first[1].first_name == "P1" and first[3].x > first[1].x

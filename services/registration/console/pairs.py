@@ -81,7 +81,7 @@ AGENDA = {
     "closing": N_("Closing: thanks, feedback, and a reminder that there is no obligation to keep in touch"),
 }
 DONE = ("swap", "lock", "unlock", "publish")
-ROWS_PER_DRAWING = 8  # rows of the long table in one drawing: a band that fits an A4 page across
+ROWS_PER_DRAWING = 5  # rows of the long table in one drawing: a band whose names read well on A4 landscape
 
 
 # ------------------------------------------------------------------------------------------ wording
@@ -193,13 +193,15 @@ class Drawing:
     seats to draw with their places in SVG units, each seat's pair number written on the table's edge in
     front of it (``labels``: x, y, pair number), the lines between pairs (``lines``: x1, y1, x2, y2; across
     the table between rows, or along a row whose two seats belong to two pairs, as after a trio), and
-    whether the host's end is in this band."""
+    whether the host's end is in this band. ``width`` is a full band's (every band is drawn at one scale);
+    the table ends at ``table_end`` (SVG units)."""
 
     first_row: int
     last_row: int
     first_seat: int
     last_seat: int
     width: int
+    table_end: int
     seats: tuple[DrawnSeat, ...]
     labels: tuple[tuple[int, int, int], ...]
     lines: tuple[tuple[int, int, int, int], ...]
@@ -231,7 +233,7 @@ def table_drawings(plan: Mapping[str, Any]) -> list[Drawing]:
     out = []
     for first in range(1, rows + 1, ROWS_PER_DRAWING):
         last = min(rows, first + ROWS_PER_DRAWING - 1)
-        origin = HOST_END if first == 1 else 20
+        origin = HOST_END  # every band starts where the first one does, so that they line up
         drawn = []
         for member, number in seats:
             row = (int(member["seat"]) + 1) // 2
@@ -271,7 +273,9 @@ def table_drawings(plan: Mapping[str, Any]) -> list[Drawing]:
                 last_row=last,
                 first_seat=min(s.seat for s in drawn),
                 last_seat=max(s.seat for s in drawn),
-                width=origin + (last - first + 1) * ROW_WIDTH + 20,
+                # Every band as wide as a full one, so that all are drawn (and printed) at one scale.
+                width=HOST_END + ROWS_PER_DRAWING * ROW_WIDTH + 20,
+                table_end=origin + (last - first + 1) * ROW_WIDTH,
                 seats=tuple(drawn),
                 labels=tuple(labels),
                 lines=tuple(lines),

@@ -636,8 +636,9 @@ async def test_a_whole_meeting(site: Site, console: ConsoleFactory) -> None:
     await me.check("30-dashboard")
     took = time.monotonic() - began
     summary_lines.append(
-        f"a whole meeting in the console (create, publish, 3 + 20 sign-ups, close, swap, lock, publish the pairs,"
-        f" a late cancellation re-matched, print, check in 13, complete, report) took {took:.1f} s in the browser test"
+        f"a whole meeting in the console (create, publish, 3 + 20 sign-ups, close, swap by form and by drag and"
+        f" drop, lock, publish the pairs, a late cancellation re-matched, print, check in 13, complete, report)"
+        f" took {took:.1f} s in the browser test"
     )
 
 

@@ -294,7 +294,7 @@ async def test_the_operator_adds_a_municipality_and_a_key(
     page = operator.page
     await sign_in(operator, platform.operator_token)
     assert page.url.endswith("/console/tenants"), page.url
-    await operator.check("20-tenants")
+    await operator.check("40-tenants")
 
     # The form sent half filled: each error beside its field, the summary at the top; nothing added.
     slug = f"fjordby-{uuid.uuid4().hex[:6]}"
@@ -303,14 +303,14 @@ async def test_the_operator_adds_a_municipality_and_a_key(
     await operator.submit("form.tenant-form button[type=submit]", status=400)
     assert {"slug", "municipality_number"} <= set(await errors_beside_fields(operator))
     assert await page.input_value("#name") == "Fjordby kommune"
-    await operator.check("21-tenants-form-errors")
+    await operator.check("41-tenants-form-errors")
 
     await page.fill("#slug", slug)
     await page.fill("#municipality_number", f"{uuid.uuid4().int % 10_000:04d}")
     await page.fill("#contact_email", "postmottak@fjordby.kommune.no")
     await operator.submit("form.tenant-form button[type=submit]")
     assert page.url.split("?")[0].endswith(f"/console/tenants/{slug}"), page.url
-    await operator.check("22-tenant-added")
+    await operator.check("42-tenant-added")
 
     # A key for the new coordinator: shown once on the page that answers the post, with a sign-in link.
     await operator.submit("#new-key-button")
@@ -318,7 +318,7 @@ async def test_the_operator_adds_a_municipality_and_a_key(
     link = await page.get_attribute("#new-key-link a", "href")
     assert link and "/console/sign-in/link/" in link, link
     assert len(key) >= 20, key
-    await operator.check("23-tenant-new-key")
+    await operator.check("43-tenant-new-key")
     await operator.goto(f"/console/tenants/{slug}")
     assert key not in await operator.text("body"), "the key is shown once only"
     await operator.goto("/console/tenants")
@@ -341,7 +341,7 @@ async def test_the_operator_adds_a_municipality_and_a_key(
     # Suspending the municipality (asked first) signs its coordinator out; made active again, the key works.
     await operator.goto(f"/console/tenants/{slug}")
     await operator.follow("#suspend-link")
-    await operator.check("24-tenant-suspend-ask")
+    await operator.check("44-tenant-suspend-ask")
     await operator.submit("main form button[type=submit]")
     assert await tenant_status(site, slug) == "suspended"
     await coordinator.goto("/console/meetings")
@@ -352,7 +352,7 @@ async def test_the_operator_adds_a_municipality_and_a_key(
     await sign_in(coordinator, key)
     # Revoking the key (asked first) ends the coordinator's session at once.
     await operator.follow("#key-list a[href$='/revoke']")
-    await operator.check("25-tenant-revoke-key-ask")
+    await operator.check("45-tenant-revoke-key-ask")
     await operator.submit("main form button[type=submit]")
     await coordinator.goto("/console/meetings")
     assert await is_sign_in_page(coordinator)

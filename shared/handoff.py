@@ -24,6 +24,10 @@ from itsdangerous import BadSignature, URLSafeSerializer
 PURPOSE = b"fmf-console-handoff"
 ACCESS_TTL_S = 60
 COOKIE_TTL_S = 3600
+# Reporting's cookie for the dashboards (its name and path), which the console's sign-out also clears where
+# both services share a host name (make up).
+COOKIE = "fmf_report"
+COOKIE_PATH = "/v1"
 MAX_LENGTH = 1024  # a longer text is not one of ours
 Kind = Literal["access", "cookie"]
 Role = Literal["operator", "coordinator"]
@@ -36,7 +40,10 @@ class HandoffRefused(ValueError):
 @dataclass(frozen=True)
 class Grant:
     """Who the bearer of a hand-off is: ``role``; a coordinator's ``tenant_id`` and ``tenant_slug`` (None for
-    the operator); the page's ``language`` (nb, nn, en); ``kind``; ``expires`` (Unix seconds); ``nonce``."""
+    the operator); the page's ``language`` (nb, nn, en); ``kind``; ``expires`` (Unix seconds); ``nonce``;
+    ``credential``: the SHA-256 hex of the access key the console session was started with (the operator
+    token or a coordinator token), which reporting checks on every use, so that a revoked key or a suspended
+    tenant ends the dashboards' sign-in at once; empty when the session did not start from a key."""
 
     role: Role
     tenant_id: str | None
@@ -45,6 +52,7 @@ class Grant:
     kind: Kind
     expires: int
     nonce: str
+    credential: str = ""
 
     def may_see_tenant(self, tenant_id: uuid.UUID | str) -> bool:
         """Whether the tenant's dashboard is this grant's to see: the operator every one, a coordinator their own."""
@@ -71,6 +79,7 @@ def grant(
     kind: Kind,
     now: float,
     ttl_s: int | None = None,
+    credential: str = "",
 ) -> Grant:
     """A new grant expiring ``ttl_s`` seconds after ``now`` (Unix seconds; default: the kind's lifetime),
     with a fresh nonce."""
@@ -83,6 +92,7 @@ def grant(
         kind=kind,
         expires=int(now) + ttl,
         nonce=secrets.token_urlsafe(12),
+        credential=credential,
     )
 
 

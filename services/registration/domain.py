@@ -108,6 +108,11 @@ class MeetingProblem:
     message: str
 
 
+# How far ahead a meeting may be planned: two years covers a municipality's planning, and a mistyped year
+# (2062 for 2026, 9999) is refused rather than stretching every monthly report to it.
+MAX_DAYS_AHEAD = 2 * 366
+
+
 def meeting_timing_problems(
     *,
     starts_at: datetime,
@@ -119,15 +124,19 @@ def meeting_timing_problems(
     """Everything wrong with a meeting's timing, each with its field and code (empty: nothing).
 
     ``starts_at``, ``registration_closes_at`` and ``now`` are aware datetimes, ``duration_minutes`` in
-    minutes. Checked: a time zone offset, a start in the future, start and end inside ``window`` on one
-    local day, a closing time before the start and in the future. Source: DESIGN.md §1 (daytime,
-    1 h 45 min) and §7 (``registration_closes_at``)."""
+    minutes. Checked: a time zone offset, a start in the future and at most ``MAX_DAYS_AHEAD`` days ahead,
+    start and end inside ``window`` on one local day, a closing time before the start and in the future.
+    Source: DESIGN.md §1 (daytime, 1 h 45 min) and §7 (``registration_closes_at``); the horizon keeps a
+    mistyped year (9999) out of the calendars and the monthly reports."""
     problems: list[MeetingProblem] = []
     if starts_at.tzinfo is None:
         message = "starts_at must include a time zone offset, e.g. 2027-03-04T11:00:00+01:00"
         return [MeetingProblem("starts_at", "no_offset", message)]
     if starts_at <= now:
         problems.append(MeetingProblem("starts_at", "past", "starts_at must be in the future"))
+    if starts_at > now + timedelta(days=MAX_DAYS_AHEAD):
+        message = f"starts_at must be at most {MAX_DAYS_AHEAD} days ahead (a mistyped year?)"
+        return [*problems, MeetingProblem("starts_at", "too_far_ahead", message)]
     zone = ZoneInfo(window.timezone)
     local_start = starts_at.astimezone(zone)
     local_end = (starts_at + timedelta(minutes=duration_minutes)).astimezone(zone)

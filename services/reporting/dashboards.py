@@ -14,6 +14,7 @@ Accept-Language, else nb.
 
 from __future__ import annotations
 
+import hmac
 import time
 import uuid
 from dataclasses import dataclass
@@ -25,13 +26,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.reporting import pages, store
 from services.reporting.settings import ReportingSettings
-from shared import handoff, i18n
-from shared.auth import Principal
+from shared import handoff, i18n, tenancy_store
+from shared.auth import Principal, hash_token
 from shared.auth_deps import bearer_auth
 from shared.service import Runtime
 
-COOKIE = "fmf_report"
-COOKIE_PATH = "/v1"
+COOKIE = handoff.COOKIE
+COOKIE_PATH = handoff.COOKIE_PATH
 _bearer = bearer_auth()
 
 
@@ -69,6 +70,20 @@ def problem(status: int, language: str) -> HTMLResponse:
     return HTMLResponse(pages.problem_page(status, language), status_code=status, headers=headers)
 
 
+async def _key_holds(runtime: Runtime, value: handoff.Grant) -> bool:
+    """Whether the access key the grant was made for still works: the operator token's hash for the
+    operator; for a coordinator, an unrevoked token of their tenant, which is active (reporting's copy of
+    the tokens and tenants, ``shared.tenancy_store``). A grant without a key's hash does not hold."""
+    if not value.credential:
+        return False
+    if value.is_operator:
+        token = _settings(runtime).operator_token.get_secret_value()
+        return bool(token) and hmac.compare_digest(value.credential.encode(), hash_token(token).encode())
+    async with runtime.db.acquire() as conn:
+        tenant_id = await tenancy_store.tenant_of_active_token(conn, value.credential)
+    return tenant_id is not None and str(tenant_id) == value.tenant_id
+
+
 def _principal(value: handoff.Grant) -> Principal:
     tenant = uuid.UUID(value.tenant_id) if value.tenant_id else None
     return Principal(value.role, tenant)
@@ -101,10 +116,17 @@ async def viewer(request: Request, runtime: Runtime, access: str | None, lang: s
             return problem(401, page_language(request, lang))
         async with runtime.db.acquire() as conn:
             first_use = await store.use_handoff(conn, value.nonce, datetime.fromtimestamp(value.expires, UTC))
-        if not first_use:
+        if not first_use or not await _key_holds(runtime, value):
             return problem(401, page_language(request, lang, value.language))
         session = handoff.grant(
-            value.role, value.tenant_id, value.tenant_slug, value.language, "cookie", now, handoff.COOKIE_TTL_S
+            value.role,
+            value.tenant_id,
+            value.tenant_slug,
+            value.language,
+            "cookie",
+            now,
+            handoff.COOKIE_TTL_S,
+            credential=value.credential,
         )
         response = RedirectResponse(
             _without(request, ("access",)), status_code=303, headers={"Cache-Control": "no-store"}
@@ -128,5 +150,7 @@ async def viewer(request: Request, runtime: Runtime, access: str | None, lang: s
             value = handoff.verify(key, cookie, "cookie", now)
         except handoff.HandoffRefused:
             return problem(401, page_language(request, lang))
+        if not await _key_holds(runtime, value):
+            return problem(401, page_language(request, lang, value.language))
         return Viewer(_principal(value), page_language(request, lang, value.language), by_cookie=True)
     return problem(401, page_language(request, lang))

@@ -177,6 +177,12 @@ async def test_pairs_reasons_swap_lock_publish_and_print(platform: PlatformConfi
                 f"/console/meetings/{meeting}/pairs/publish", data={"csrf_token": csrf_of(page.text), "version": "2"}
             )
             assert stale.status_code == 409 and "The plan has changed since you opened the page" in stale.text
+            for nonsense in ("0", "-1", "x", "9" * 30):
+                odd = await browser.post(
+                    f"/console/meetings/{meeting}/pairs/publish",
+                    data={"csrf_token": csrf_of(page.text), "version": nonsense},
+                )
+                assert odd.status_code == 409 and "The plan has changed since you opened the page" in odd.text
             published = await browser.post(
                 f"/console/meetings/{meeting}/pairs/publish", data={"csrf_token": csrf_of(page.text), "version": "3"}
             )

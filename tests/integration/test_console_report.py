@@ -15,6 +15,7 @@ import pytest
 from deploy.local.platform import PlatformConfig
 from services.reporting import pages
 from shared import handoff
+from shared.auth import hash_token
 from tests.console_support import console_client
 from tests.factories import daytime_start
 from tests.registration_support import RegistrationApi, Tenant
@@ -104,6 +105,19 @@ async def test_the_console_opens_the_tenants_dashboard_in_its_language(platform:
         english = await browser.get(f"{reporting}/v1/tenants/{a.slug}/dashboard?lang=en")
         assert english.status_code == 200 and '<html lang="en" dir="ltr">' in english.text
 
+        # Revoking the access key ends the dashboards' sign-in too, as soon as reporting knows of it.
+        async with httpx.AsyncClient(timeout=30) as http:
+            revoked = await http.delete(
+                f"{registration}/v1/tenants/{a.slug}/tokens/{a.token_id}", headers=RegistrationApi(platform).operator
+            )
+            assert revoked.status_code == 204
+
+        async def refused() -> bool:
+            r = await browser.get(f"{reporting}/v1/tenants/{a.slug}/dashboard")
+            return r.status_code == 401 and r.headers["content-type"].startswith("text/html")
+
+        await eventually(refused, timeout_s=60)
+
     # Without the console's sign-in the dashboard is a 401 page, not JSON.
     async with httpx.AsyncClient(timeout=30) as nobody:
         bare = await nobody.get(f"{reporting}/v1/tenants/{a.slug}/dashboard")
@@ -123,15 +137,27 @@ async def test_a_tampered_or_expired_grant_is_a_401_page(platform: PlatformConfi
         await api.meeting(http, a, title=title)
         await known_to_reporting(platform, http, a, title)
     tenant_id = a.id
-    fresh = handoff.grant("coordinator", tenant_id, a.slug, "nb", "access", time.time())
-    expired = handoff.grant("coordinator", tenant_id, a.slug, "nb", "access", time.time() - 61)
-    operator_claim = handoff.grant("operator", None, None, "nb", "access", time.time())
+    key_hash = hash_token(token_of(a))
+    fresh = handoff.grant("coordinator", tenant_id, a.slug, "nb", "access", time.time(), credential=key_hash)
+    expired = handoff.grant("coordinator", tenant_id, a.slug, "nb", "access", time.time() - 61, credential=key_hash)
+    keyless = handoff.grant("coordinator", tenant_id, a.slug, "nb", "access", time.time())
+    operator_claim = handoff.grant("operator", None, None, "nb", "access", time.time(), credential=key_hash)
     signed = handoff.sign(key, fresh)
     payload, signature = signed.rsplit(".", 1)
     forged_operator = f"{handoff.sign(key, operator_claim).rsplit('.', 1)[0]}.{signature}"
     wrong_key = handoff.sign(handoff.key_of("not-the-operator-token"), fresh)
     async with httpx.AsyncClient(timeout=30) as browser:
-        for bad in (f"{payload}.{signature[:-3]}xyz", handoff.sign(key, expired), forged_operator, wrong_key):
+        # A signed grant without the access key's hash, and an operator's claim with a coordinator's key, are
+        # refused like tampered ones.
+        signed_keyless, signed_claim = handoff.sign(key, keyless), handoff.sign(key, operator_claim)
+        for bad in (
+            f"{payload}.{signature[:-3]}xyz",
+            handoff.sign(key, expired),
+            forged_operator,
+            wrong_key,
+            signed_keyless,
+            signed_claim,
+        ):
             for path in (f"/v1/tenants/{a.slug}/dashboard", "/v1/national/dashboard"):
                 r = await browser.get(f"{reporting}{path}", params={"access": bad})
                 assert r.status_code == 401 and r.headers["content-type"].startswith("text/html"), (bad, path)

@@ -396,3 +396,17 @@ def test_a_meeting_view_counts_per_group_and_shows_the_code_to_its_coordinator_o
     assert MeetingView.of(_meeting_row(), counts, coordinator=False).invitation_code is None
     assert view.local_starts.utcoffset() == timedelta(hours=1)  # Oslo in February
     assert view.agenda[0].starts == view.local_starts and view.agenda[-1].ends == view.local_ends
+
+
+def test_a_meeting_more_than_two_years_ahead_is_refused() -> None:
+    now = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    window = domain.DayWindow()
+    soon = datetime(2028, 11, 30, 10, tzinfo=UTC)
+    mistyped = datetime(9999, 12, 31, 11, tzinfo=UTC)
+    assert domain.meeting_problems(
+        starts_at=soon, duration_minutes=105, registration_closes_at=None, now=now, window=window
+    ) == []
+    found = domain.meeting_timing_problems(
+        starts_at=mistyped, duration_minutes=105, registration_closes_at=None, now=now, window=window
+    )
+    assert [(p.field, p.code) for p in found] == [("starts_at", "too_far_ahead")]

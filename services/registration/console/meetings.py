@@ -96,6 +96,7 @@ MESSAGES = {
     # domain.meeting_timing_problems, by code
     "no_offset": N_("Write the date and the time again."),
     "past": N_("The meeting must be in the future."),
+    "too_far_ahead": N_("The meeting must be at most two years ahead. Check the year."),
     "not_daytime": N_(
         "The meeting must start and end in the daytime, between %(starts)s and %(ends)s. This one would run"
         " %(runs_from)s–%(runs_to)s."
@@ -111,6 +112,7 @@ MESSAGES = {
 # Which field of the form a timing problem of the use case belongs beside, by (the body's field, code).
 _TIMING_FIELDS = {
     ("starts_at", "past"): "date",
+    ("starts_at", "too_far_ahead"): "date",
     ("starts_at", "not_daytime"): "time",
     ("starts_at", "no_offset"): "time",
     ("registration_closes_at", "closes_after_start"): "closes_time",

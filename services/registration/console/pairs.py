@@ -450,7 +450,7 @@ async def publish(meeting_id: uuid.UUID, request: Request, session: Coordinator)
     """Publish the version the coordinator saw (field ``version``): everyone is told their seat."""
     form = await form_of(request)
     version = _int(form.get("version"))
-    if version is None:
+    if version is None or version < 1:
         return await _pairs_page(request, session, meeting_id, 409, "old_version")
     score = await _current_score(request, session, meeting_id)
     try:

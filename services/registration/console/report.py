@@ -21,7 +21,7 @@ from services.registration.console.checkin import moment_words
 from services.registration.console.web import ConsoleRoute, Coordinator, OperatorSession, render, settings_of
 from services.registration.pages import web
 from services.registration.usecases import meeting_day
-from services.registration.usecases.sessions import ConsoleSession
+from services.registration.usecases.sessions import ConsoleSession, TokenSignIn
 from shared import handoff
 from shared.service import runtime_of
 
@@ -66,17 +66,21 @@ async def tenant_report(request: Request, session: Coordinator) -> Response:
 
 def dashboard_address(request: Request, session: ConsoleSession, now: float) -> str:
     """Reporting's dashboard for the session (the tenant's for a coordinator, the nation's for the operator)
-    with a fresh one-time grant in ``access`` (role, tenant, the page's language; valid
-    ``handoff.ACCESS_TTL_S`` seconds)."""
+    with a fresh one-time grant in ``access`` (role, tenant, the page's language, the session's access key's
+    hash; valid ``handoff.ACCESS_TTL_S`` seconds)."""
     settings = settings_of(request)
     key = handoff.key_of(settings.operator_token.get_secret_value())
     language = web.language_of(request)
+    # Reporting checks the access key behind the session on every use (a key's hash; other providers none).
+    credential = session.credential if session.provider == TokenSignIn.name else ""
     if session.is_operator:
-        value = handoff.grant("operator", None, None, language, "access", now)
+        value = handoff.grant("operator", None, None, language, "access", now, credential=credential)
         path = "/v1/national/dashboard"
     else:
         assert session.tenant is not None
-        value = handoff.grant("coordinator", session.tenant.id, session.tenant.slug, language, "access", now)
+        value = handoff.grant(
+            "coordinator", session.tenant.id, session.tenant.slug, language, "access", now, credential=credential
+        )
         path = f"/v1/tenants/{quote(session.tenant.slug, safe='')}/dashboard"
     query = urlencode({"access": handoff.sign(key, value)})
     return f"{settings.reporting_url.rstrip('/')}{path}?{query}"

@@ -23,6 +23,7 @@ from services.registration.console.web import (
 from services.registration.pages.web import form_of
 from services.registration.usecases import sessions
 from services.registration.usecases.sessions import TokenSignIn
+from shared import handoff
 from shared.errors import TooManyRequests
 from shared.service import runtime_of
 
@@ -94,4 +95,7 @@ async def sign_out(request: Request) -> Response:
     await sessions.end(runtime_of(request).db, request.cookies.get(COOKIE))
     response = RedirectResponse("/console/sign-in?signed_out=1", status_code=303)
     clear_session_cookie(request, response)
+    # Reporting's dashboards cookie, where reporting shares this host name (elsewhere it lasts out its hour,
+    # and only while the access key still works).
+    response.delete_cookie(handoff.COOKIE, path=handoff.COOKIE_PATH, httponly=True, samesite="lax")
     return response

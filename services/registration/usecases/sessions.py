@@ -81,10 +81,14 @@ class TokenSignIn:
 
 @dataclass(frozen=True)
 class ConsoleSession:
-    """A signed-in browser: who (``principal``), and, for a coordinator, their tenant."""
+    """A signed-in browser: who (``principal``), for a coordinator their tenant, and the credential the
+    session was started with (``provider``, ``credential``: for ``TokenSignIn`` the token's SHA-256), which
+    a hand-off to reporting carries so that reporting can check it still holds."""
 
     principal: Principal
     tenant: TenantView | None
+    provider: str = ""
+    credential: str = ""
 
     @property
     def is_operator(self) -> bool:
@@ -127,7 +131,7 @@ async def resume(
         if principal.tenant_id is not None:
             tenant_row = await store.tenant_by_id(conn, principal.tenant_id)
             tenant = TenantView.of(tenant_row) if tenant_row is not None else None
-        return ConsoleSession(principal, tenant)
+        return ConsoleSession(principal, tenant, row["provider"], row["credential"])
 
 
 async def end(pool: asyncpg.Pool, cookie: str | None) -> None:

@@ -211,3 +211,15 @@ async def test_a_one_time_link_signs_in_once(console_api: RegistrationApi, api_h
     async with httpx.AsyncClient(base_url=root(console_api), timeout=30) as other:
         again = await other.get(link.path)
         assert again.status_code == 401 and "fmf_session" not in other.cookies
+
+
+async def test_an_unknown_console_address_is_a_page_not_json(
+    console_api: RegistrationApi, api_http: httpx.AsyncClient
+) -> None:
+    tenant = await console_api.tenant(api_http)
+    meeting = await console_api.meeting(api_http, tenant)
+    async with console_client(root(console_api), tenant.headers["Authorization"].removeprefix("Bearer ")) as b:
+        for path in ("/console/nonexistent", f"/console/meetings/{meeting}/pairs/swap", "/console/sign-out"):
+            page = await b.get(path)
+            assert page.status_code == 404 and page.headers["content-type"].startswith("text/html"), path
+            assert 'id="main"' in page.text and "Logg ut" in page.text, "the header shows the session"

@@ -232,6 +232,10 @@ async def test_a_coordinator_sees_nothing_of_another_municipality(site: Site, co
     await me.goto("/console/meetings/00000000-0000-0000-0000-000000000000", status=404)
     await me.goto("/console/tenants", status=404)  # the operator's pages too
     assert await is_not_found_page(me)
+    # Addresses in the console that lead nowhere (a mistyped page, an id that is no meeting): the same page.
+    for nowhere in (f"/console/meetings/{mine['id']}/no-such-page", "/console/meetings/not-a-meeting", "/console/x"):
+        await me.goto(nowhere, status=404)
+        assert await is_not_found_page(me), nowhere
 
     # Posts to the other meeting's forms, each with this console's valid form token: not found, nothing
     # changed (its status, title, invitation code, registrations, seats and attendance).

@@ -141,6 +141,11 @@ class ConsoleRoute(PageRoute):
         redirect that would carry the form's fields, such as a typed access key, into an address)."""
         return render(request, "stale.html", 403)
 
+    def malformed(self, request: Request) -> Response:
+        """An address whose id cannot be read (``/console/meetings/abc``) names nothing: the console's "not
+        found" page (404), as for an id of nothing or of another municipality's meeting."""
+        return not_found(request)
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 

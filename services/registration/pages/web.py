@@ -230,6 +230,11 @@ class PageRoute(APIRoute):
         """The answer to a post whose CSRF token was refused (nothing was done): ``back_after_refusal``."""
         return back_after_refusal(request, form)
 
+    def malformed(self, request: Request) -> Response:
+        """The answer to an address with a part that cannot be read (no token, a cut-off id): a page a
+        person can act on (400), not JSON."""
+        return render(request, "link_problem.html", 400, problem="not_found")
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
@@ -255,7 +260,7 @@ class PageRoute(APIRoute):
                 return await handler(request)
             except RequestValidationError:
                 # A link missing a part (no token, a cut-off id): the page a person can act on, not JSON.
-                return render(request, "link_problem.html", 400, problem="not_found")
+                return self.malformed(request)
             except UnreadableForm:
                 return render(request, "csrf_refused.html", 400)
             except CONNECTION_ERRORS as exc:

@@ -417,6 +417,8 @@ async def test_a_whole_meeting(site: Site, console: ConsoleFactory) -> None:
     page = me.page
     await sign_in(me, key_of(tenant), at="/console/meetings/new")
     assert page.url.endswith("/console/meetings/new"), page.url
+    facts = await me.text("#format-standard-facts")
+    assert "×1,5" in facts and "×1.5" not in facts, facts  # a Norwegian page writes a decimal comma
     await me.check("10-new-meeting")
 
     # A meeting at 22:00: refused, the daytime rule's words beside the start time, everything typed kept.

@@ -314,6 +314,7 @@ async def test_the_operator_adds_a_municipality_and_a_key(
     await page.fill("#contact_email", "postmottak@fjordby.kommune.no")
     await operator.submit("form.tenant-form button[type=submit]")
     assert page.url.split("?")[0].endswith(f"/console/tenants/{slug}"), page.url
+    assert "08.00" in await operator.text("main"), "a Norwegian page writes the clock as 08.00"
     await operator.check("42-tenant-added")
 
     # A key for the new coordinator: shown once on the page that answers the post, with a sign-in link.

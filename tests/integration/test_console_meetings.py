@@ -162,7 +162,14 @@ async def test_create_edit_publish_sign_up_cancel_and_new_code(
         assert first.status_code == 303 and "done=confirmed" in first.headers["location"]
         again = await submit(browser, people, people, {**person, "consent": "yes"})
         assert again.status_code == 400 and error_beside(again.text, "email")
-        second = {**person, "first_name": "Omar", "email": "omar@example.no", "consent": "yes"}
+        second = [
+            *{**person, "first_name": "Omar", "email": "omar@example.no", "consent": "yes"}.items(),
+            ("interests", "cooking"),
+            ("interests", "football"),
+            ("languages", "ar"),
+            ("occupation_field", "health_care"),
+            ("age_band", "25-34"),
+        ]
         waiting = await submit(browser, people, people, second)
         assert waiting.status_code == 303 and "done=waitlisted" in waiting.headers["location"]
         listed = await browser.get(people)
@@ -176,6 +183,10 @@ async def test_create_edit_publish_sign_up_cancel_and_new_code(
             uuid.UUID(meeting_id),
         )
         by_name = {r["name"]: r for r in regs}
+        (omar,) = await registration_api.sql("SELECT profile FROM participants WHERE name = 'Omar Hassan'")
+        profile = omar["profile"]
+        assert sorted(profile["interests"]) == ["cooking", "football"] and profile["languages"] == ["ar"]
+        assert profile["occupation_field"] == "health_care" and profile["age_band"] == "25-34"
         assert by_name["Amina Hassan"]["status"] == "confirmed" and by_name["Omar Hassan"]["status"] == "waitlisted"
         cancel = f"/console/registrations/{by_name['Amina Hassan']['id']}/cancel"
         ask = await browser.get(cancel)

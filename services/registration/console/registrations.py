@@ -17,8 +17,8 @@ from pydantic import ValidationError
 from services.registration import domain
 from services.registration.console.web import ConsoleRoute, Coordinator, render
 from services.registration.pages import signup_form
-from services.registration.pages.signup_form import N_
-from services.registration.pages.web import form_of, language_of
+from services.registration.pages.signup_form import N_, age_bands
+from services.registration.pages.web import form_lists, language_of, spoken_languages
 from services.registration.schemas import SignUpIn
 from services.registration.usecases import meetings, registrations
 from services.registration.usecases.common import now
@@ -32,7 +32,21 @@ from shared.service import runtime_of
 router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 
 # The sign-up form's fields, in the order of the page.
-FIELDS = ("first_name", "last_name", "email", "phone", "language", "norwegian_level", "consent")
+FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "language",
+    "interests",
+    "occupation_field",
+    "languages",
+    "age_band",
+    "norwegian_level",
+    "consent",
+)
+# What matching pairs on (optional, like on the public form): checkbox groups, and single choices.
+PROFILE_LISTS = ("interests", "languages")
 MESSAGES = {
     "first_name": N_("Write the first name on one line, without numbers, e-mail or web addresses."),
     "last_name": N_("Write the last name on one line, without numbers, e-mail or web addresses."),
@@ -56,12 +70,15 @@ class SignUpForm:
     values: dict[str, str]
     body: SignUpIn | None = None
     errors: dict[str, Error] = field(default_factory=dict)
+    lists: dict[str, list[str]] = field(default_factory=dict)
 
 
-def read_sign_up(form: dict[str, str], page_language: str) -> SignUpForm:
+def read_sign_up(form: dict[str, str], page_language: str, lists: dict[str, list[str]] | None = None) -> SignUpForm:
     """The coordinator's sign-up of a newcomer as the API's ``SignUpIn`` (first and last name joined as the
-    name; the consent the person gave the coordinator), or the errors beside the fields."""
-    values = {name: form.get(name, "").strip() for name in FIELDS}
+    name; the consent the person gave the coordinator; what matching pairs on: ``lists`` of interests and
+    spoken languages, an occupation field and an age band, all optional), or the errors beside the fields."""
+    lists = {name: [v for v in (lists or {}).get(name, []) if v] for name in PROFILE_LISTS}
+    values = {name: form.get(name, "").strip() for name in FIELDS if name not in PROFILE_LISTS}
     values["consent"] = "yes" if form.get("consent") in ("yes", "on", "true") else ""
     result = SignUpForm(values=values)
     errors: dict[str, Error] = {}
@@ -82,7 +99,12 @@ def read_sign_up(form: dict[str, str], page_language: str) -> SignUpForm:
         "language": values["language"] or page_language,
         "consent": bool(values["consent"]),
         "norwegian_level": values["norwegian_level"] or None,
+        "interests": lists["interests"],
+        "languages": lists["languages"],
+        "occupation_field": values["occupation_field"] or None,
+        "age_band": values["age_band"] or None,
     }
+    result.lists = lists
     try:
         result.body = SignUpIn.model_validate(data)
     except ValidationError as exc:
@@ -131,6 +153,7 @@ async def _registrations_page(
     status: int = 200,
     *,
     values: dict[str, str] | None = None,
+    lists: dict[str, list[str]] | None = None,
     errors: dict[str, Error] | None = None,
     refusal: str | None = None,
 ) -> Response:
@@ -162,7 +185,12 @@ async def _registrations_page(
         open=open_problem is None,
         draft=meeting.status == "draft",
         values=values or {"language": default_language},
+        lists=lists or {},
         errors=errors or {},
+        interests=[i["id"] for i in vocabulary.vocabulary()["interests"]],
+        occupations=[i["id"] for i in vocabulary.vocabulary()["occupation_fields"]],
+        spoken=spoken_languages(language),
+        age_bands=age_bands(meeting.format),
         refusal=refusal,
         levels=vocabulary.vocabulary()["cefr_levels"],
         min_level=FORMATS[meeting.format].min_norwegian_level,
@@ -183,9 +211,12 @@ async def sign_up(meeting_id: uuid.UUID, request: Request, session: Coordinator)
     saying which); the page again with each error beside its field (400), or why sign-up is not open (409)."""
     db = runtime_of(request).db
     meeting = await meetings.coordinator_meeting(db, session.principal, meeting_id)
-    form = read_sign_up(await form_of(request), language_of(request))
+    posted = await form_lists(request)
+    form = read_sign_up({k: v[-1] for k, v in posted.items()}, language_of(request), posted)
     if form.body is None:
-        return await _registrations_page(request, session, meeting_id, 400, values=form.values, errors=form.errors)
+        return await _registrations_page(
+            request, session, meeting_id, 400, values=form.values, lists=form.lists, errors=form.errors
+        )
     try:
         placed = await registrations.sign_up(db, session.principal, meeting_id, form.body)
     except Unprocessable:

@@ -86,14 +86,7 @@ def _form_context(page: MeetingPage, language: str) -> dict[str, Any]:
         "interests": [i["id"] for i in vocab["interests"]],
         "occupations": [i["id"] for i in vocab["occupation_fields"]],
         "spoken": spoken_languages(language),
-        # The youth format's bands only for a youth meeting; each band once (both lists have 18-24).
-        "age_bands": list(
-            dict.fromkeys(
-                [*vocab["youth_age_bands"], *vocab["age_bands"]]
-                if page.meeting.meeting.format == "youth"
-                else vocab["age_bands"]
-            )
-        ),
+        "age_bands": signup_form.age_bands(page.meeting.meeting.format),
         "genders": [i["id"] for i in vocab["genders"]],
         "levels": vocab["cefr_levels"],
         "message_languages": vocab["notification_languages"],

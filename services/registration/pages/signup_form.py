@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from services.registration import domain
 from services.registration.schemas import SignUpIn
+from shared import vocabulary
 
 
 def N_(message: str) -> str:
@@ -68,6 +69,15 @@ class SignUpForm:
     lists: dict[str, list[str]] = field(default_factory=dict)
     body: SignUpIn | None = None
     errors: dict[str, str] = field(default_factory=dict)
+
+
+def age_bands(meeting_format: str) -> list[str]:
+    """The age bands a meeting's form offers: the youth format's bands and the usual ones for a youth meeting
+    (each band once: both lists have 18-24), the usual ones otherwise (vocabulary ids, youngest first)."""
+    vocab = vocabulary.vocabulary()
+    if meeting_format == "youth":
+        return list(dict.fromkeys([*vocab["youth_age_bands"], *vocab["age_bands"]]))
+    return list(vocab["age_bands"])
 
 
 def read(form: dict[str, list[str]], code: str | None, page_language: str) -> SignUpForm:

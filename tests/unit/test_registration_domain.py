@@ -403,9 +403,12 @@ def test_a_meeting_more_than_two_years_ahead_is_refused() -> None:
     window = domain.DayWindow()
     soon = datetime(2028, 11, 30, 10, tzinfo=UTC)
     mistyped = datetime(9999, 12, 31, 11, tzinfo=UTC)
-    assert domain.meeting_problems(
-        starts_at=soon, duration_minutes=105, registration_closes_at=None, now=now, window=window
-    ) == []
+    assert (
+        domain.meeting_problems(
+            starts_at=soon, duration_minutes=105, registration_closes_at=None, now=now, window=window
+        )
+        == []
+    )
     found = domain.meeting_timing_problems(
         starts_at=mistyped, duration_minutes=105, registration_closes_at=None, now=now, window=window
     )

@@ -329,13 +329,26 @@ class PairMember(BaseModel):
     side: Literal["left", "right"]
 
 
+ReasonKind = Literal["shared_interests", "same_occupation", "same_situation", "common_languages", "close_in_age"]
+UnpairedKind = Literal[
+    "no_one_in_other_group",
+    "paired_before_with_everyone",
+    "same_gender_no_fit",
+    "same_gender_no_gender",
+    "others_want_same_gender",
+    "groups_do_not_fit",
+    "groups_full",
+    "no_fit",
+]
+
+
 class Reason(BaseModel):
     """One reason a pair was chosen, as codes a page words in its own language: ``kind``, the vocabulary ids
     it names (``items``: interests, an occupation field or spoken languages; none for ``close_in_age``), and
     whose reason it is (``member``: None for the pair, "extra" for a trio's third member, "extra_<k>" for
     the k-th extra of a larger group)."""
 
-    kind: Literal["shared_interests", "same_occupation", "same_situation", "common_languages", "close_in_age"]
+    kind: ReasonKind
     items: list[str] = Field(default_factory=list)
     member: str | None = None
 
@@ -345,16 +358,7 @@ class UnpairedReason(BaseModel):
     each rule (not of the same gender, which the person asked for; wanting a partner of their own gender;
     paired with the person before)."""
 
-    kind: Literal[
-        "no_one_in_other_group",
-        "paired_before_with_everyone",
-        "same_gender_no_fit",
-        "same_gender_no_gender",
-        "others_want_same_gender",
-        "groups_do_not_fit",
-        "groups_full",
-        "no_fit",
-    ]
+    kind: UnpairedKind
     not_same_gender: int = 0
     want_own_gender: int = 0
     paired_before: int = 0

@@ -33,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.optimize import linear_sum_assignment
 
+from shared.events import ReasonKind, UnpairedKind
 from shared.formats import PairingWeights
 from shared.vocabulary import vocabulary
 
@@ -61,18 +62,6 @@ OTHERS_WANT_SAME_GENDER = "everyone available in the other group wants a partner
 GROUPS_DO_NOT_FIT = "everyone who fits is already in a group with someone they cannot be paired with"
 GROUPS_FULL = "every group they could join has three people already"
 MAX_REMATCH_GROUP = 3  # a re-match never makes a group larger than a trio
-
-ReasonKind = Literal["shared_interests", "same_occupation", "same_situation", "common_languages", "close_in_age"]
-UnpairedKind = Literal[
-    "no_one_in_other_group",
-    "paired_before_with_everyone",
-    "same_gender_no_fit",
-    "same_gender_no_gender",
-    "others_want_same_gender",
-    "groups_do_not_fit",
-    "groups_full",
-    "no_fit",
-]
 
 
 # ---------------------------------------------------------------------------------------------- data

@@ -247,16 +247,6 @@ async def _raw_bodies(msg: StreamMessage[object]) -> list[bytes]:
     return msg.body  # type: ignore[return-value]  # a batch: one body per record
 
 
-# A dead letter to write: the record's body, the record, its headers, the error.
-_DeadLetter = tuple[bytes, Any, Mapping[str, str], str]
-
-
-def _position(letter: _DeadLetter) -> tuple[int, int]:
-    """A dead letter's place in its topic: (partition, offset)."""
-    record = letter[1]
-    return (getattr(record, "partition", 0), getattr(record, "offset", 0))
-
-
 @dataclass
 class _Item:
     """A record ready to apply: its body, record and headers, and its envelope, route and payload."""
@@ -394,32 +384,19 @@ class EventConsumer:
         records: tuple[Any, ...] = msg.raw_message
         metrics.CONSUMER_BATCH_SIZE.labels(group=self.group).observe(len(records))
         items: list[_Item] = []
-        letters: list[_DeadLetter] = []  # written after the batch, in the records' order
         for record in records:
             headers = {k: _text(v) for k, v in record.headers}
-            item = await self._prepare(record.value or b"", record, headers, letters)
+            item = await self._prepare(record.value or b"", record, headers)
             if item is not None:
                 items.append(item)
         if items:
-            letters += [(item.body, item.record, item.headers, error) for item, error in await self._apply_batch(items)]
-        for letter in sorted(letters, key=_position):
-            await self.dead_letter(*letter)
+            await self._apply_batch(items)
         logs.clear()
 
-    async def _prepare(
-        self, body: bytes, record: Any, headers: dict[str, str], letters: list[_DeadLetter] | None = None
-    ) -> _Item | None:
+    async def _prepare(self, body: bytes, record: Any, headers: dict[str, str]) -> _Item | None:
         """The record decoded and routed, or None when there is nothing to apply: a tombstone, another
         group's replayed dead letter, an event no handler wants (counted), or poison (dead-lettered here,
-        before anything is applied, or, given ``letters``, added to them for the caller to write in order;
-        raises ``NackMessage`` when that copy cannot be written)."""
-
-        async def poison(error: str) -> None:
-            if letters is None:
-                await self.dead_letter(body, record, headers, error)
-            else:
-                letters.append((body, record, headers, error))
-
+        before anything is applied; raises ``NackMessage`` when that copy cannot be written)."""
         if not body:
             return None  # a tombstone on a compacted topic: its meaning arrives as an event of its own
         replay_for = headers.get(REPLAY_FOR_HEADER)
@@ -429,7 +406,7 @@ class EventConsumer:
         try:
             event = Envelope.model_validate_json(body)
         except ValidationError as exc:
-            await poison(f"unparseable envelope: {exc}")
+            await self.dead_letter(body, record, headers, f"unparseable envelope: {exc}")
             return None
         row = self.handlers.get(event.type)
         if row is None:
@@ -438,7 +415,7 @@ class EventConsumer:
         try:
             payload = row.decode(event)
         except ValidationError as exc:
-            await poison(f"invalid {event.type} payload: {exc}")
+            await self.dead_letter(body, record, headers, f"invalid {event.type} payload: {exc}")
             return None
         return _Item(body, record, headers, event, row, payload)
 
@@ -475,15 +452,15 @@ class EventConsumer:
                     return
                 await asyncio.sleep(0.1 * 2**failures)
 
-    async def _apply_batch(self, items: list[_Item]) -> list[tuple[_Item, str]]:
+    async def _apply_batch(self, items: list[_Item]) -> None:
         """Apply ``items`` in one transaction; while the database is unreachable, try again (counting each
-        record in ``fmf_consumer_db_retries_total``); when it fails otherwise, apply them record by record.
-        Returns the records that keep failing, each with its error, for the caller to dead-letter."""
+        record in ``fmf_consumer_db_retries_total``); when it fails otherwise, apply them record by record
+        and dead-letter those that keep failing."""
         outage_wait = 0.2
         while True:
             try:
                 await self._apply_together(items)
-                return []
+                return
             except Exception as exc:
                 if not db.is_connection_error(exc):
                     log.warning(
@@ -495,7 +472,8 @@ class EventConsumer:
                 log.warning("database unreachable; retrying batch", extra={"error": repr(exc), "records": len(items)})
                 await asyncio.sleep(outage_wait)
                 outage_wait = min(outage_wait * 2, 5.0)
-        return await self._apply_isolated(items)
+        for item, error in await self._apply_isolated(items):
+            await self.dead_letter(item.body, item.record, item.headers, error)
 
     async def _apply_together(self, items: list[_Item]) -> None:
         """One transaction: claim every event id, run the handlers in order on the new ones, write the
